@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: ISC */
+#include <errno.h>
+#include <glib-unix.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "service.h"
+
+static void ping(BhCall *call, void *userdata) {
+        bh_call_return_empty(call);
+}
+
+static void mark(BhCall *call, void *userdata) {
+        const char *word, *text;
+        BhLogLevel level;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &word, DBUS_TYPE_STRING, &text,
+                              DBUS_TYPE_INVALID);
+        if (bh_log_level_from_string(word, &level) < 0 || level == BH_LOG_NONE) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS,
+                              "level must be errors, events, information or debug");
+                return;
+        }
+        char who[128];
+        bh_log(level, "mark by %s: %s", bh_caller_describe(bh_call_caller(call), who, sizeof who), text);
+        bh_call_return_empty(call);
+}
+
+static void open_peer(BhCall *call, void *userdata) {
+        bh_ipc_handle_open_peer(call);
+}
+
+static void bind_peer(BhCall *call, void *userdata) {
+        bh_ipc_handle_bind_peer(call);
+}
+
+static const BhMethodImpl service_methods[] = {
+        { "Ping", ping },
+        { "Mark", mark },
+        { "OpenPeer", open_peer },
+        { "BindPeer", bind_peer },
+        {},
+};
+
+static void get_name(DBusMessageIter *it, void *userdata) {
+        BhService *svc = userdata;
+        dbus_message_iter_append_basic(it, DBUS_TYPE_STRING, &svc->entry->name);
+}
+
+static void get_version(DBusMessageIter *it, void *userdata) {
+        const char *v = BULKHEAD_VERSION;
+        dbus_message_iter_append_basic(it, DBUS_TYPE_STRING, &v);
+}
+
+static void get_pid(DBusMessageIter *it, void *userdata) {
+        dbus_uint32_t pid = (dbus_uint32_t) getpid();
+        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT32, &pid);
+}
+
+static void get_log_level(DBusMessageIter *it, void *userdata) {
+        const char *s = bh_log_level_to_string(bh_log_level);
+        dbus_message_iter_append_basic(it, DBUS_TYPE_STRING, &s);
+}
+
+static void set_log_level(BhCall *call, DBusMessageIter *value, void *userdata) {
+        BhService *svc = userdata;
+        const char *word;
+        BhLogLevel level;
+        dbus_message_iter_get_basic(value, &word);
+        if (bh_log_level_from_string(word, &level) < 0) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS,
+                              "unknown log level (expected none, errors, events, information or debug)");
+                return;
+        }
+        BhLogLevel old = bh_log_level;
+        char who[128];
+        bh_caller_describe(bh_call_caller(call), who, sizeof who);
+        /* Logged under the louder of the two levels, so that turning logging
+         * on or off leaves a trace either way. */
+        bh_log_level = MAX(old, level);
+        if (level != old)
+                bh_log_event("log level %s -> %s by %s", bh_log_level_to_string(old), bh_log_level_to_string(level),
+                             who);
+        bh_log_level = level;
+        bh_call_return_empty(call);
+        if (level != old)
+                bh_ipc_property_changed(svc->ipc, svc->entry->path, bh_iface_service1.name, "LogLevel");
+}
+
+static void get_log_dropped(DBusMessageIter *it, void *userdata) {
+        dbus_uint64_t n = bh_log_dropped();
+        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT64, &n);
+}
+
+static const BhPropertyImpl service_properties[] = {
+        { "Name", get_name, NULL },
+        { "Version", get_version, NULL },
+        { "Pid", get_pid, NULL },
+        { "LogLevel", get_log_level, set_log_level },
+        { "LogDropped", get_log_dropped, NULL },
+        {},
+};
+
+static gboolean on_signal(gpointer userdata) {
+        BhService *svc = userdata;
+        bh_log_info("stopping on signal");
+        bh_service_quit(svc, 0);
+        return G_SOURCE_CONTINUE;
+}
+
+static void on_disconnect(void *userdata) {
+        BhService *svc = userdata;
+        bh_log_detach();
+        bh_log_error("lost the bus connection");
+        bh_service_quit(svc, 1);
+}
+
+static G_NORETURN void usage_exit(const BhSuiteEntry *e, int code) {
+        fprintf(code ? stderr : stdout,
+                "Usage: %s [OPTION...]\n"
+                "The %s service of the Bulkhead IPsec suite; normally started by bulkheadd(8).\n\n"
+                "  --bus ADDRESS       bus to join (default: $BULKHEAD_BUS_ADDRESS, else the system bus)\n"
+                "  --run-dir DIR       run-time directory of the suite\n"
+                "  --config-dir DIR    configuration directory (default: %s)\n"
+                "  --log-level LEVEL   none, errors, events, information or debug (default: events)\n"
+                "  --help              show this help\n"
+                "  --version           show the version\n",
+                e->binary, e->name, BULKHEAD_SYSCONFDIR);
+        exit(code);
+}
+
+void bh_service_init(BhService *svc, BhServiceId id, int argc, char **argv) {
+        const BhSuiteEntry *e = &bh_suite[id];
+        *svc = (BhService){ .entry = e, .initial_level = BH_LOG_EVENTS };
+        bh_log_init(e->name, BH_LOG_EVENTS);
+
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+                if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+                        usage_exit(e, 0);
+                if (strcmp(a, "--version") == 0) {
+                        printf("%s %s\n", e->binary, BULKHEAD_VERSION);
+                        exit(0);
+                }
+                if (!v) {
+                        fprintf(stderr, "%s: unknown option or missing value: %s\n", e->binary, a);
+                        usage_exit(e, 2);
+                }
+                if (strcmp(a, "--bus") == 0)
+                        svc->bus_address = g_strdup(v);
+                else if (strcmp(a, "--run-dir") == 0)
+                        svc->run_dir = g_strdup(v);
+                else if (strcmp(a, "--config-dir") == 0)
+                        svc->config_dir = g_strdup(v);
+                else if (strcmp(a, "--log-level") == 0) {
+                        if (bh_log_level_from_string(v, &svc->initial_level) < 0) {
+                                fprintf(stderr, "%s: unknown log level: %s\n", e->binary, v);
+                                exit(2);
+                        }
+                } else {
+                        fprintf(stderr, "%s: unknown option: %s\n", e->binary, a);
+                        usage_exit(e, 2);
+                }
+                i++;
+        }
+        if (!svc->bus_address && getenv("BULKHEAD_BUS_ADDRESS") && *getenv("BULKHEAD_BUS_ADDRESS"))
+                svc->bus_address = g_strdup(getenv("BULKHEAD_BUS_ADDRESS"));
+        if (!svc->config_dir)
+                svc->config_dir = g_strdup(BULKHEAD_SYSCONFDIR);
+        bh_log_level = svc->initial_level;
+
+        /* Die with the supervisor rather than linger unsupervised. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+
+        bh_service_connect(svc);
+        g_unix_signal_add(SIGTERM, on_signal, svc);
+        g_unix_signal_add(SIGINT, on_signal, svc);
+}
+
+void bh_service_connect(BhService *svc) {
+        if (!svc->loop)
+                svc->loop = g_main_loop_new(NULL, FALSE);
+        svc->ipc = bh_ipc_new(NULL);
+        g_autoptr(GError) error = NULL;
+        if (bh_ipc_connect(svc->ipc, svc->bus_address, &error) < 0) {
+                bh_log_error("cannot join the bus: %s", error->message);
+                exit(1);
+        }
+        bh_ipc_on_disconnect(svc->ipc, on_disconnect, svc);
+        bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_service1, service_methods, service_properties, svc);
+}
+
+int bh_service_run(BhService *svc) {
+        g_autoptr(GError) error = NULL;
+        /* Objects are in place before the name is taken: whoever sees the
+         * name can call them. */
+        if (bh_ipc_request_name(svc->ipc, svc->entry->bus_name, &error) < 0) {
+                bh_log_error("cannot own %s: %s", svc->entry->bus_name, error->message);
+                return 1;
+        }
+        bh_log_attach(svc->ipc);
+        bh_log_info("%s %s running as pid %d", svc->entry->name, BULKHEAD_VERSION, (int) getpid());
+        g_main_loop_run(svc->loop);
+        return svc->exit_code;
+}
+
+void bh_service_quit(BhService *svc, int exit_code) {
+        svc->exit_code = exit_code;
+        g_main_loop_quit(svc->loop);
+}
+
+void bh_service_done(BhService *svc) {
+        bh_log_detach();
+        bh_ipc_free(svc->ipc);
+        g_main_loop_unref(svc->loop);
+        g_free(svc->bus_address);
+        g_free(svc->run_dir);
+        g_free(svc->config_dir);
+}
+
+char *bh_service_config_path(BhService *svc, const char *name) {
+        return g_build_filename(svc->config_dir, name, NULL);
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: ISC */
+#pragma once
+
+/* What every service's main.c shares: options, the bus connection, the
+ * org.bulkhead.Service1 object, logging, signals and the main loop. */
+
+#include <glib.h>
+
+#include "ipc.h"
+#include "log.h"
+
+typedef struct BhService {
+        const BhSuiteEntry *entry;
+        GMainLoop *loop;
+        BhIpc *ipc;
+        char *bus_address;      /* NULL: the system bus */
+        char *run_dir;
+        char *config_dir;
+        BhLogLevel initial_level;
+        int exit_code;
+} BhService;
+
+/* Parses the common options (--bus, --run-dir, --config-dir, --log-level,
+ * --help, --version), connects to the bus and publishes Service1 at the
+ * service's object path. Exits the process with a message on failure. */
+void bh_service_init(BhService *svc, BhServiceId id, int argc, char **argv);
+/* The part of init after the options: joins svc->bus_address and publishes
+ * Service1 (for the supervisor, which has options of its own). */
+void bh_service_connect(BhService *svc);
+/* Takes the service's bus name and runs until SIGTERM, SIGINT, the bus going
+ * away or bh_service_quit(). Returns the exit code. */
+int bh_service_run(BhService *svc);
+void bh_service_quit(BhService *svc, int exit_code);
+/* Frees what init allocated. */
+void bh_service_done(BhService *svc);
+/* A path in the configuration directory (caller frees). */
+char *bh_service_config_path(BhService *svc, const char *name);

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: ISC */
+#include <string.h>
+
+#include "iface.h"
+#include "suite.h"
+
+/* Order matters: the supervisor starts services in this order, logd first so
+ * that the others' first lines have somewhere to go. */
+const BhSuiteEntry bh_suite[_BH_SERVICE_MAX] = {
+        { BH_SERVICE_SUPERVISOR, "supervisor", "org.bulkhead.Supervisor", "/org/bulkhead/Supervisor",
+          "bulkheadd", "root", "supervisor", BH_RESTART_NEVER, BH_ACCESS_SUPERVISOR },
+        { BH_SERVICE_LOGD, "logd", "org.bulkhead.Logger", "/org/bulkhead/Logger",
+          "bulkhead-logd", "bulkhead-log", "logd", BH_RESTART_ALWAYS, BH_ACCESS_LOGD },
+        { BH_SERVICE_STATD, "statd", "org.bulkhead.Stats", "/org/bulkhead/Stats",
+          "bulkhead-statd", "bulkhead-stat", "statd", BH_RESTART_ALWAYS, BH_ACCESS_STATD },
+        { BH_SERVICE_CRYPTOD, "cryptod", "org.bulkhead.Crypto", "/org/bulkhead/Crypto",
+          "bulkhead-cryptod", "bulkhead-crypto", "cryptod", BH_RESTART_ALWAYS, BH_ACCESS_CRYPTOD },
+        { BH_SERVICE_FILTERD, "filterd", "org.bulkhead.Filter", "/org/bulkhead/Filter",
+          "bulkhead-filterd", "bulkhead-filter", "filterd", BH_RESTART_ALWAYS, BH_ACCESS_FILTERD },
+        { BH_SERVICE_ISAKMPD, "isakmpd", "org.bulkhead.Isakmpd", "/org/bulkhead/Isakmpd",
+          "bulkhead-isakmpd", "bulkhead-isakmpd", "isakmpd", BH_RESTART_ALWAYS, BH_ACCESS_ISAKMPD },
+        { BH_SERVICE_TMD, "tmd", "org.bulkhead.Tmd", "/org/bulkhead/Tmd",
+          "bulkhead-tmd", "bulkhead-tmd", "tmd", BH_RESTART_ALWAYS, BH_ACCESS_TMD },
+};
+
+const BhSuiteEntry *bh_suite_by_name(const char *name) {
+        if (!name)
+                return NULL;
+        for (int i = 0; i < _BH_SERVICE_MAX; i++)
+                if (strcmp(bh_suite[i].name, name) == 0 || strcmp(bh_suite[i].bus_name, name) == 0)
+                        return &bh_suite[i];
+        return NULL;
+}
+
+const BhSuiteEntry *bh_suite_by_bus_name(const char *bus_name) {
+        if (!bus_name)
+                return NULL;
+        for (int i = 0; i < _BH_SERVICE_MAX; i++)
+                if (strcmp(bh_suite[i].bus_name, bus_name) == 0)
+                        return &bh_suite[i];
+        return NULL;
+}

@@ -1,0 +1,703 @@
+/* SPDX-License-Identifier: ISC */
+#include <errno.h>
+#include <fcntl.h>
+#include <glib-unix.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "supervisor.h"
+
+typedef enum ChildState {
+        CHILD_STOPPED,
+        CHILD_STARTING,         /* spawned, its bus name not yet owned */
+        CHILD_RUNNING,
+        CHILD_BACKOFF,          /* exited; waiting to be restarted */
+        CHILD_FAILED,           /* over the crash-loop limit: left down */
+        CHILD_STOPPING,
+} ChildState;
+
+static const char *const state_names[] = {
+        [CHILD_STOPPED] = "stopped",   [CHILD_STARTING] = "starting", [CHILD_RUNNING] = "running",
+        [CHILD_BACKOFF] = "backoff",   [CHILD_FAILED] = "failed",     [CHILD_STOPPING] = "stopping",
+};
+
+typedef struct Child {
+        Supervisor *sup;
+        const BhSuiteEntry *entry;
+        ChildState state;
+        GPid pid;
+        guint watch;
+        guint backoff_timer;
+        unsigned backoff_ms;
+        unsigned restarts;
+        char *last_exit;
+        gint64 started;                         /* monotonic */
+        gint64 exits[SUPERVISOR_CRASH_LIMIT + 1]; /* recent exit times, newest last */
+        unsigned n_exits;
+        bool drop_user;
+        uid_t uid;
+        gid_t gid;
+} Child;
+
+struct Supervisor {
+        SupervisorOptions *opt;
+        GMainLoop *loop;
+        BhService svc;
+        Child children[_BH_SERVICE_MAX];        /* [BH_SERVICE_SUPERVISOR] unused */
+        GPid bus_pid;
+        guint bus_watch;
+        char *bus_address;
+        int lock_fd;
+        bool ready;
+        bool announced;
+        bool stopping;
+        guint stop_timer;
+        int exit_code;
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+static char *run_path(Supervisor *sup, const char *name) {
+        return g_build_filename(sup->opt->run_dir, name, NULL);
+}
+
+/* Written whole or not at all: readers never see half an address. */
+static int write_file_atomic(const char *path, const char *contents) {
+        g_autoptr(GError) error = NULL;
+        if (!g_file_set_contents_full(path, contents, -1, G_FILE_SET_CONTENTS_CONSISTENT, 0644, &error)) {
+                fprintf(stderr, "bulkheadd: %s\n", error->message);
+                return -EIO;
+        }
+        return 0;
+}
+
+static char *describe_status(int status) {
+        if (WIFEXITED(status))
+                return g_strdup_printf("exited with status %d", WEXITSTATUS(status));
+        if (WIFSIGNALED(status)) {
+                int sig = WTERMSIG(status);
+                const char *abbrev = sigabbrev_np(sig);
+                return g_strdup_printf("killed by signal %d (SIG%s)%s", sig, abbrev ? abbrev : "?",
+                                       WCOREDUMP(status) ? ", core dumped" : "");
+        }
+        return g_strdup_printf("ended with wait status 0x%x", status);
+}
+
+static void child_announce(Child *c) {
+        Supervisor *sup = c->sup;
+        const char *state = state_names[c->state];
+        dbus_uint32_t pid = c->pid > 0 ? (dbus_uint32_t) c->pid : 0;
+        dbus_uint32_t restarts = c->restarts;
+        const char *last = c->last_exit ? c->last_exit : "";
+        if (!sup->svc.ipc || !bh_ipc_bus(sup->svc.ipc))
+                return;
+        bh_ipc_emit(sup->svc.ipc, bh_suite[BH_SERVICE_SUPERVISOR].path, &bh_iface_supervisor1, "ServiceChanged",
+                    DBUS_TYPE_STRING, &c->entry->name, DBUS_TYPE_STRING, &state, DBUS_TYPE_UINT32, &pid,
+                    DBUS_TYPE_UINT32, &restarts, DBUS_TYPE_STRING, &last, DBUS_TYPE_INVALID);
+}
+
+static void child_set_state(Child *c, ChildState state) {
+        if (c->state == state)
+                return;
+        c->state = state;
+        child_announce(c);
+}
+
+/* ---------------------------------------------------------------- spawning */
+
+static char *find_libexec_dir(void) {
+        /* Next to bulkheadd when the services are there (a build tree or a
+         * relocated install), else the configured libexec directory. */
+        g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+        if (self) {
+                g_autofree char *dir = g_path_get_dirname(self);
+                g_autofree char *probe = g_build_filename(dir, bh_suite[BH_SERVICE_LOGD].binary, NULL);
+                if (g_file_test(probe, G_FILE_TEST_IS_EXECUTABLE))
+                        return g_steal_pointer(&dir);
+        }
+        return g_strdup(BULKHEAD_LIBEXECDIR);
+}
+
+typedef struct SetupData {
+        bool drop_user;
+        uid_t uid;
+        gid_t gid;
+} SetupData;
+
+/* Runs in the child between fork and exec: async-signal-safe calls only. */
+static void child_setup(gpointer data) {
+        SetupData *sd = data;
+        /* Its own process group: a terminal's ^C reaches the supervisor,
+         * which then stops the services in order. */
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (sd->drop_user) {
+                if (setgroups(0, NULL) < 0 || setgid(sd->gid) < 0 || setuid(sd->uid) < 0)
+                        _exit(126);
+        }
+}
+
+static void child_exited(GPid pid, gint status, gpointer data);
+
+static bool child_spawn(Child *c) {
+        Supervisor *sup = c->sup;
+        g_autofree char *path = g_build_filename(sup->opt->libexec_dir, c->entry->binary, NULL);
+        const char *level = bh_log_level_to_string(sup->opt->service_level);
+        const char *argv[] = {
+                path, "--bus", sup->bus_address, "--run-dir", sup->opt->run_dir, "--config-dir",
+                sup->opt->config_dir, "--log-level", level, NULL,
+        };
+        SetupData sd = { c->drop_user, c->uid, c->gid };
+        g_autoptr(GError) error = NULL;
+        GPid pid;
+        if (!g_spawn_async(NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, child_setup, &sd, &pid, &error)) {
+                g_free(c->last_exit);
+                c->last_exit = g_strdup_printf("could not start: %s", error->message);
+                bh_log_error("%s: %s", c->entry->name, c->last_exit);
+                return false;
+        }
+        c->pid = pid;
+        c->started = g_get_monotonic_time();
+        c->watch = g_child_watch_add(pid, child_exited, c);
+        bh_log_info("%s started as pid %d%s%s", c->entry->name, (int) pid, c->drop_user ? " as user " : "",
+                    c->drop_user ? c->entry->user : "");
+        child_set_state(c, CHILD_STARTING);
+        /* The name may already be ours if it was taken before the watch. */
+        if (bh_ipc_owner(sup->svc.ipc, c->entry->id))
+                child_set_state(c, CHILD_RUNNING);
+        return true;
+}
+
+static void check_ready(Supervisor *sup);
+static void child_failed_to_spawn(Child *c);
+
+static gboolean backoff_expired(gpointer data) {
+        Child *c = data;
+        c->backoff_timer = 0;
+        if (c->sup->stopping)
+                return G_SOURCE_REMOVE;
+        c->restarts++;
+        if (!child_spawn(c))
+                child_failed_to_spawn(c);
+        return G_SOURCE_REMOVE;
+}
+
+/* Decides what follows an exit (or a failed spawn): another try after the
+ * backoff delay, or "failed" once the crash-loop limit is passed. */
+static void child_schedule_restart(Child *c) {
+        gint64 now = g_get_monotonic_time();
+        if (c->n_exits == G_N_ELEMENTS(c->exits)) {
+                memmove(c->exits, c->exits + 1, sizeof c->exits - sizeof c->exits[0]);
+                c->n_exits--;
+        }
+        c->exits[c->n_exits++] = now;
+        unsigned recent = 0;
+        for (unsigned i = 0; i < c->n_exits; i++)
+                if (now - c->exits[i] <= SUPERVISOR_CRASH_WINDOW_USEC)
+                        recent++;
+        if (recent > SUPERVISOR_CRASH_LIMIT) {
+                bh_log_error("%s exited %u times within %d s (last: %s); not restarting it", c->entry->name, recent,
+                             (int) (SUPERVISOR_CRASH_WINDOW_USEC / G_USEC_PER_SEC), c->last_exit);
+                child_set_state(c, CHILD_FAILED);
+                check_ready(c->sup);
+                return;
+        }
+        if (c->started && now - c->started >= SUPERVISOR_STABLE_USEC)
+                c->backoff_ms = 0;
+        c->backoff_ms = c->backoff_ms ? MIN(c->backoff_ms * 2, SUPERVISOR_BACKOFF_MAX_MS)
+                                      : SUPERVISOR_BACKOFF_FIRST_MS;
+        bh_log_event("%s %s; restarting in %u ms", c->entry->name, c->last_exit, c->backoff_ms);
+        child_set_state(c, CHILD_BACKOFF);
+        c->backoff_timer = g_timeout_add(c->backoff_ms, backoff_expired, c);
+}
+
+static void child_failed_to_spawn(Child *c) {
+        c->pid = 0;
+        c->started = 0;
+        child_schedule_restart(c);
+}
+
+static bool all_down(Supervisor *sup) {
+        for (int i = 1; i < _BH_SERVICE_MAX; i++)
+                if (sup->children[i].pid > 0)
+                        return false;
+        return true;
+}
+
+static void finish_stop(Supervisor *sup);
+
+static void child_exited(GPid pid, gint status, gpointer data) {
+        Child *c = data;
+        Supervisor *sup = c->sup;
+        g_spawn_close_pid(pid);
+        c->watch = 0;
+        c->pid = 0;
+        g_free(c->last_exit);
+        c->last_exit = describe_status(status);
+        if (sup->stopping) {
+                bh_log_info("%s stopped (%s)", c->entry->name, c->last_exit);
+                child_set_state(c, CHILD_STOPPED);
+                if (all_down(sup))
+                        finish_stop(sup);
+                return;
+        }
+        child_schedule_restart(c);
+}
+
+/* ---------------------------------------------------------------- readiness */
+
+static void check_ready(Supervisor *sup) {
+        if (sup->announced)
+                return;
+        unsigned running = 0, failed = 0;
+        GString *failures = g_string_new(NULL);
+        for (int i = 1; i < _BH_SERVICE_MAX; i++) {
+                Child *c = &sup->children[i];
+                if (c->state == CHILD_RUNNING)
+                        running++;
+                else if (c->state == CHILD_FAILED) {
+                        failed++;
+                        g_string_append_printf(failures, " %s (%s)", c->entry->name, c->last_exit);
+                }
+        }
+        if (running + failed < _BH_SERVICE_MAX - 1) {
+                g_string_free(failures, TRUE);
+                return;
+        }
+        sup->announced = true;
+        if (failed == 0) {
+                g_autofree char *ready = run_path(sup, "ready");
+                g_autofree char *pid = g_strdup_printf("%d\n", (int) getpid());
+                write_file_atomic(ready, pid);
+                sup->ready = true;
+                bh_ipc_property_changed(sup->svc.ipc, bh_suite[BH_SERVICE_SUPERVISOR].path,
+                                        bh_iface_supervisor1.name, "Ready");
+                printf("bulkheadd: ready: %u services on %s\n", running, sup->bus_address);
+                bh_log_event("ready: %u services", running);
+        } else {
+                printf("bulkheadd: not ready: failed:%s\n", failures->str);
+                bh_log_error("not ready: failed:%s", failures->str);
+        }
+        fflush(stdout);
+        g_string_free(failures, TRUE);
+}
+
+static void owner_changed(BhServiceId service, const char *owner, void *userdata) {
+        Supervisor *sup = userdata;
+        if (service <= BH_SERVICE_SUPERVISOR)
+                return;
+        Child *c = &sup->children[service];
+        if (owner && c->state == CHILD_STARTING) {
+                child_set_state(c, CHILD_RUNNING);
+                check_ready(sup);
+        }
+}
+
+/* ---------------------------------------------------------------- the bus object */
+
+static void supervisor_handle_list_services(BhCall *call, void *userdata) {
+        Supervisor *sup = userdata;
+        DBusMessage *reply = bh_call_new_return(call);
+        DBusMessageIter it, arr, st;
+        dbus_message_iter_init_append(reply, &it);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(sssuus)", &arr);
+        for (int i = 1; i < _BH_SERVICE_MAX; i++) {
+                Child *c = &sup->children[i];
+                const char *state = state_names[c->state];
+                const char *last = c->last_exit ? c->last_exit : "";
+                dbus_uint32_t pid = c->pid > 0 ? (dbus_uint32_t) c->pid : 0, restarts = c->restarts;
+                dbus_message_iter_open_container(&arr, DBUS_TYPE_STRUCT, NULL, &st);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &c->entry->name);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &c->entry->bus_name);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &state);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT32, &pid);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT32, &restarts);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &last);
+                dbus_message_iter_close_container(&arr, &st);
+        }
+        dbus_message_iter_close_container(&it, &arr);
+        bh_call_return_message(call, reply);
+}
+
+static void supervisor_handle_restart_service(BhCall *call, void *userdata) {
+        Supervisor *sup = userdata;
+        const char *name;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID);
+        const BhSuiteEntry *e = bh_suite_by_name(name);
+        if (!e || e->id == BH_SERVICE_SUPERVISOR) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "no service named \"%s\"", name);
+                return;
+        }
+        if (sup->stopping) {
+                bh_call_error(call, BH_ERROR_INVALID_STATE, "the suite is stopping");
+                return;
+        }
+        Child *c = &sup->children[e->id];
+        char who[128];
+        bh_log_event("restart of %s asked by %s", e->name,
+                     bh_caller_describe(bh_call_caller(call), who, sizeof who));
+        /* An operator's restart starts the crash history over. */
+        c->n_exits = 0;
+        c->backoff_ms = 0;
+        if (c->pid > 0) {
+                kill(c->pid, SIGTERM);  /* its exit schedules the restart */
+        } else {
+                if (c->backoff_timer)
+                        g_source_remove(c->backoff_timer);
+                c->backoff_timer = 0;
+                c->restarts++;
+                if (!child_spawn(c))
+                        child_failed_to_spawn(c);
+        }
+        bh_call_return_empty(call);
+}
+
+static void supervisor_handle_shutdown(BhCall *call, void *userdata) {
+        Supervisor *sup = userdata;
+        char who[128];
+        bh_log_event("shutdown asked by %s", bh_caller_describe(bh_call_caller(call), who, sizeof who));
+        bh_call_return_empty(call);
+        supervisor_stop(sup);
+}
+
+static void get_embedded(DBusMessageIter *it, void *userdata) {
+        Supervisor *sup = userdata;
+        dbus_bool_t b = sup->opt->embedded;
+        dbus_message_iter_append_basic(it, DBUS_TYPE_BOOLEAN, &b);
+}
+
+static void get_ready(DBusMessageIter *it, void *userdata) {
+        Supervisor *sup = userdata;
+        dbus_bool_t b = sup->ready;
+        dbus_message_iter_append_basic(it, DBUS_TYPE_BOOLEAN, &b);
+}
+
+static const BhMethodImpl supervisor_methods[] = {
+        { "ListServices", supervisor_handle_list_services },
+        { "RestartService", supervisor_handle_restart_service },
+        { "Shutdown", supervisor_handle_shutdown },
+        {},
+};
+
+static const BhPropertyImpl supervisor_properties[] = {
+        { "Embedded", get_embedded, NULL },
+        { "Ready", get_ready, NULL },
+        {},
+};
+
+/* ---------------------------------------------------------------- the private bus */
+
+/* The embedded bus: the project's own configuration, listening in the run
+ * directory. Any local user may connect (to list tunnels and read counters);
+ * what each may call is checked by every service's dispatcher. */
+static char *embedded_bus_config(const char *socket_path) {
+        g_autofree char *escaped = g_markup_escape_text(socket_path, -1);
+        return g_strdup_printf(
+                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+                " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+                "<busconfig>\n"
+                "  <type>bulkhead</type>\n"
+                "  <listen>unix:path=%s</listen>\n"
+                "  <auth>EXTERNAL</auth>\n"
+                "  <policy context=\"default\">\n"
+                "    <allow user=\"*\"/>\n"
+                "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+                "    <allow eavesdrop=\"true\"/>\n"
+                "    <allow own_prefix=\"org.bulkhead\"/>\n"
+                "  </policy>\n"
+                "  <limit name=\"max_incoming_bytes\">16777216</limit>\n"
+                "  <limit name=\"max_outgoing_bytes\">16777216</limit>\n"
+                "  <limit name=\"max_message_size\">4194304</limit>\n"
+                "  <limit name=\"max_replies_per_connection\">4096</limit>\n"
+                "  <limit name=\"max_match_rules_per_connection\">512</limit>\n"
+                "</busconfig>\n",
+                escaped);
+}
+
+static void bus_exited(GPid pid, gint status, gpointer data) {
+        Supervisor *sup = data;
+        g_spawn_close_pid(pid);
+        sup->bus_watch = 0;
+        sup->bus_pid = 0;
+        if (sup->stopping) {
+                if (all_down(sup))
+                        finish_stop(sup);
+                return;
+        }
+        g_autofree char *why = describe_status(status);
+        fprintf(stderr, "bulkheadd: the private bus daemon %s; stopping the suite\n", why);
+        sup->exit_code = 1;
+        supervisor_stop(sup);
+}
+
+static int start_private_bus(Supervisor *sup) {
+        g_autofree char *conf_path = run_path(sup, "bus.conf");
+        g_autofree char *socket_path = run_path(sup, "bus.sock");
+        g_autofree char *conf = embedded_bus_config(socket_path);
+        unlink(socket_path);
+        if (write_file_atomic(conf_path, conf) < 0)
+                return -EIO;
+        g_autofree char *daemon = g_find_program_in_path("dbus-daemon");
+        if (!daemon) {
+                fprintf(stderr, "bulkheadd: dbus-daemon not found (Debian package dbus-daemon)\n");
+                return -ENOENT;
+        }
+        g_autofree char *conf_arg = g_strdup_printf("--config-file=%s", conf_path);
+        const char *argv[] = { daemon, conf_arg, "--nofork", "--nopidfile", "--nosyslog", "--print-address=1",
+                               NULL };
+        SetupData sd = { 0 };
+        int out_fd = -1;
+        g_autoptr(GError) error = NULL;
+        if (!g_spawn_async_with_pipes(NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, child_setup, &sd,
+                                      &sup->bus_pid, NULL, &out_fd, NULL, &error)) {
+                fprintf(stderr, "bulkheadd: cannot start dbus-daemon: %s\n", error->message);
+                return -EIO;
+        }
+        sup->bus_watch = g_child_watch_add(sup->bus_pid, bus_exited, sup);
+        /* The daemon prints its address once it listens: read that line. */
+        char buf[1024];
+        size_t n = 0;
+        while (n < sizeof buf - 1) {
+                ssize_t r = read(out_fd, buf + n, sizeof buf - 1 - n);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        break;
+                n += (size_t) r;
+                if (memchr(buf, '\n', n))
+                        break;
+        }
+        close(out_fd);
+        buf[n] = '\0';
+        g_strstrip(buf);
+        if (!*buf) {
+                fprintf(stderr, "bulkheadd: dbus-daemon did not start (see its messages above)\n");
+                return -EIO;
+        }
+        sup->bus_address = g_strdup(buf);
+        g_autofree char *bus_file = run_path(sup, "bus");
+        g_autofree char *line = g_strdup_printf("%s\n", sup->bus_address);
+        return write_file_atomic(bus_file, line);
+}
+
+/* ---------------------------------------------------------------- start and stop */
+
+static void on_bus_lost(void *userdata) {
+        Supervisor *sup = userdata;
+        bh_log_detach();
+        if (sup->stopping)
+                return;
+        fprintf(stderr, "bulkheadd: lost the bus connection; stopping the suite\n");
+        sup->exit_code = 1;
+        supervisor_stop(sup);
+}
+
+static gboolean on_signal(gpointer userdata) {
+        Supervisor *sup = userdata;
+        if (!sup->stopping)
+                bh_log_event("stopping on signal");
+        supervisor_stop(sup);
+        return G_SOURCE_CONTINUE;
+}
+
+static int take_lock(Supervisor *sup) {
+        g_autofree char *path = run_path(sup, "lock");
+        sup->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (sup->lock_fd < 0) {
+                fprintf(stderr, "bulkheadd: %s: %s\n", path, strerror(errno));
+                return -errno;
+        }
+        if (flock(sup->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+                fprintf(stderr, "bulkheadd: a suite already runs in %s\n", sup->opt->run_dir);
+                close(sup->lock_fd);
+                sup->lock_fd = -1;
+                return -EBUSY;
+        }
+        return 0;
+}
+
+static void prepare_children(Supervisor *sup) {
+        bool root = geteuid() == 0;
+        for (int i = 1; i < _BH_SERVICE_MAX; i++) {
+                Child *c = &sup->children[i];
+                c->sup = sup;
+                c->entry = &bh_suite[i];
+                c->state = CHILD_STOPPED;
+                /* As root, each service runs as its own system user when that
+                 * user exists (created at install); otherwise as we do. */
+                struct passwd *pw = root ? getpwnam(c->entry->user) : NULL;
+                if (pw && pw->pw_uid != 0) {
+                        c->drop_user = true;
+                        c->uid = pw->pw_uid;
+                        c->gid = pw->pw_gid;
+                }
+        }
+}
+
+Supervisor *supervisor_start(SupervisorOptions *opt, GMainLoop *loop) {
+        Supervisor *sup = g_new0(Supervisor, 1);
+        sup->opt = opt;
+        sup->loop = loop;
+        sup->lock_fd = -1;
+        if (!opt->libexec_dir)
+                opt->libexec_dir = find_libexec_dir();
+        if (!opt->config_dir)
+                opt->config_dir = g_strdup(BULKHEAD_SYSCONFDIR);
+        if (!opt->run_dir)
+                opt->run_dir = g_strdup("/run/bulkhead");
+        if (g_mkdir_with_parents(opt->run_dir, 0755) < 0) {
+                fprintf(stderr, "bulkheadd: cannot create %s: %s\n", opt->run_dir, strerror(errno));
+                goto fail;
+        }
+        if (take_lock(sup) < 0)
+                goto fail;
+        prepare_children(sup);
+
+        if (opt->embedded) {
+                if (start_private_bus(sup) < 0)
+                        goto fail;
+        } else {
+                sup->bus_address = g_strdup(opt->bus_address);
+        }
+
+        sup->svc.entry = &bh_suite[BH_SERVICE_SUPERVISOR];
+        sup->svc.loop = loop;
+        sup->svc.bus_address = g_strdup(sup->bus_address);
+        sup->svc.run_dir = g_strdup(opt->run_dir);
+        sup->svc.config_dir = g_strdup(opt->config_dir);
+        bh_service_connect(&sup->svc);
+        if (!sup->bus_address)
+                sup->bus_address = g_strdup(getenv("DBUS_SYSTEM_BUS_ADDRESS") ? getenv("DBUS_SYSTEM_BUS_ADDRESS")
+                                                                            : "unix:path=/run/dbus/system_bus_socket");
+        bh_ipc_on_disconnect(sup->svc.ipc, on_bus_lost, sup);
+        bh_ipc_add_object(sup->svc.ipc, sup->svc.entry->path, &bh_iface_supervisor1, supervisor_methods,
+                          supervisor_properties, sup);
+        bh_ipc_watch_owners(sup->svc.ipc, owner_changed, sup);
+        g_autoptr(GError) error = NULL;
+        if (bh_ipc_request_name(sup->svc.ipc, sup->svc.entry->bus_name, &error) < 0) {
+                fprintf(stderr, "bulkheadd: %s\n", error->message);
+                goto fail;
+        }
+        bh_log_attach(sup->svc.ipc);
+        g_unix_signal_add(SIGTERM, on_signal, sup);
+        g_unix_signal_add(SIGINT, on_signal, sup);
+        g_unix_signal_add(SIGHUP, on_signal, sup);
+
+        for (int i = 1; i < _BH_SERVICE_MAX; i++)
+                if (!child_spawn(&sup->children[i]))
+                        child_failed_to_spawn(&sup->children[i]);
+        return sup;
+
+fail:
+        sup->stopping = true;
+        if (sup->bus_pid > 0) {
+                kill(sup->bus_pid, SIGTERM);
+                waitpid(sup->bus_pid, NULL, 0);
+                if (sup->bus_watch)
+                        g_source_remove(sup->bus_watch);
+                sup->bus_pid = 0;
+        }
+        finish_stop(sup);
+        supervisor_free(sup);
+        return NULL;
+}
+
+static gboolean stop_timeout(gpointer userdata) {
+        Supervisor *sup = userdata;
+        sup->stop_timer = 0;
+        for (int i = 1; i < _BH_SERVICE_MAX; i++) {
+                Child *c = &sup->children[i];
+                if (c->pid > 0) {
+                        fprintf(stderr, "bulkheadd: %s did not stop within %d ms; killing it\n", c->entry->name,
+                                SUPERVISOR_STOP_TIMEOUT_MS);
+                        kill(c->pid, SIGKILL);
+                }
+        }
+        return G_SOURCE_REMOVE;
+}
+
+void supervisor_stop(Supervisor *sup) {
+        if (sup->stopping)
+                return;
+        sup->stopping = true;
+        for (int i = 1; i < _BH_SERVICE_MAX; i++) {
+                Child *c = &sup->children[i];
+                if (c->backoff_timer) {
+                        g_source_remove(c->backoff_timer);
+                        c->backoff_timer = 0;
+                }
+                if (c->pid > 0) {
+                        child_set_state(c, CHILD_STOPPING);
+                        kill(c->pid, SIGTERM);
+                } else {
+                        c->state = CHILD_STOPPED;
+                }
+        }
+        if (all_down(sup)) {
+                finish_stop(sup);
+                return;
+        }
+        sup->stop_timer = g_timeout_add(SUPERVISOR_STOP_TIMEOUT_MS, stop_timeout, sup);
+}
+
+/* Every service is down: stop the private bus, then clean the run dir. */
+static void finish_stop(Supervisor *sup) {
+        if (sup->stop_timer) {
+                g_source_remove(sup->stop_timer);
+                sup->stop_timer = 0;
+        }
+        bh_log_detach();
+        if (sup->bus_pid > 0) {
+                kill(sup->bus_pid, SIGTERM);
+                return;         /* bus_exited() comes back here */
+        }
+        /* Only a supervisor that took the run directory's lock cleans it. */
+        if (sup->lock_fd >= 0) {
+                static const char *const embedded_files[] = { "bus", "bus.sock", "bus.conf" };
+                g_autofree char *ready = run_path(sup, "ready");
+                g_autofree char *lock = run_path(sup, "lock");
+                unlink(ready);
+                for (size_t i = 0; sup->opt->embedded && i < G_N_ELEMENTS(embedded_files); i++) {
+                        g_autofree char *p = run_path(sup, embedded_files[i]);
+                        unlink(p);
+                }
+                unlink(lock);
+                close(sup->lock_fd);
+                sup->lock_fd = -1;
+        }
+        if (sup->loop)
+                g_main_loop_quit(sup->loop);
+}
+
+int supervisor_exit_code(Supervisor *sup) {
+        return sup->exit_code;
+}
+
+void supervisor_free(Supervisor *sup) {
+        if (!sup)
+                return;
+        for (int i = 1; i < _BH_SERVICE_MAX; i++) {
+                Child *c = &sup->children[i];
+                if (c->watch)
+                        g_source_remove(c->watch);
+                if (c->backoff_timer)
+                        g_source_remove(c->backoff_timer);
+                g_free(c->last_exit);
+        }
+        if (sup->svc.ipc)
+                bh_ipc_free(sup->svc.ipc);
+        g_free(sup->svc.bus_address);
+        g_free(sup->svc.run_dir);
+        g_free(sup->svc.config_dir);
+        g_free(sup->bus_address);
+        g_free(sup);
+}
