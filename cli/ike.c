@@ -1,0 +1,298 @@
+/* SPDX-License-Identifier: ISC */
+/* ike(8): the AIX-style command line of the suite. It talks to tmd, logd
+ * and the other services over D-Bus; it holds no state of its own. */
+#include <dbus/dbus.h>
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "config.h"
+#include "ipc-interfaces.h"
+#include "loglevel.h"
+#include "suite.h"
+
+static G_NORETURN void usage(int code) {
+        fprintf(code ? stderr : stdout,
+                "Usage: ike [OPTION...] cmd=COMMAND [PARAMETER=VALUE...] [KEYWORD...]\n"
+                "Manages the IKE tunnels of the Bulkhead IPsec suite.\n\n"
+                "Commands:\n"
+                "  cmd=list [phase=1|2] [numlist=N,...] [namelist=NAME,...] [verbose]\n"
+                "          list tunnels and their phase 1 and phase 2 states\n"
+                "  cmd=log\n"
+                "          turn isakmpd logging on at the level of isakmpd.conf(5)\n"
+                "  cmd=log [service=NAME] level=LEVEL\n"
+                "          set a service's log level at run time (service defaults to isakmpd);\n"
+                "          LEVEL is none, errors, events, information or debug\n"
+                "  cmd=log service=NAME\n"
+                "          show a service's log level\n\n"
+                "Options:\n"
+                "  --bus ADDRESS   the suite's bus (default: $BULKHEAD_BUS_ADDRESS, else the\n"
+                "                  system bus)\n"
+                "  --run-dir DIR   use the bus of the embedded suite running in DIR\n"
+                "  --json          print machine-readable JSON\n"
+                "  --help, --version\n\n"
+                "Exit status: 0 success, 1 the suite refused or failed, 2 usage error,\n"
+                "3 the suite cannot be reached, 4 permission denied. See ike(8).\n");
+        exit(code);
+}
+
+typedef struct Args {
+        const char *cmd;
+        const char *phase;
+        const char *numlist;
+        const char *namelist;
+        const char *service;
+        const char *level;
+        bool verbose;
+} Args;
+
+/* AIX style: PARAMETER=VALUE pairs and bare keywords, in any order. */
+static void parse_words(int argc, char **argv, int first, Args *a) {
+        for (int i = first; i < argc; i++) {
+                char *w = argv[i];
+                char *eq = strchr(w, '=');
+                if (!eq) {
+                        if (strcmp(w, "verbose") == 0)
+                                a->verbose = true;
+                        else
+                                cli_usage_error("ike", "unknown keyword \"%s\"", w);
+                        continue;
+                }
+                *eq = '\0';
+                const char *v = eq + 1;
+                const char **slot = NULL;
+                if (strcmp(w, "cmd") == 0)
+                        slot = &a->cmd;
+                else if (strcmp(w, "phase") == 0)
+                        slot = &a->phase;
+                else if (strcmp(w, "numlist") == 0)
+                        slot = &a->numlist;
+                else if (strcmp(w, "namelist") == 0)
+                        slot = &a->namelist;
+                else if (strcmp(w, "service") == 0)
+                        slot = &a->service;
+                else if (strcmp(w, "level") == 0)
+                        slot = &a->level;
+                else
+                        cli_usage_error("ike", "unknown parameter \"%s\"", w);
+                if (*slot)
+                        cli_usage_error("ike", "%s= given twice", w);
+                if (!*v)
+                        cli_usage_error("ike", "%s= needs a value", w);
+                *slot = v;
+        }
+}
+
+/* numlist=1,3,5 and namelist=a,b: a tunnel is shown when either names it. */
+static bool selected(const Args *a, uint32_t number, const char *name) {
+        if (!a->numlist && !a->namelist)
+                return true;
+        if (a->numlist) {
+                g_auto(GStrv) nums = g_strsplit(a->numlist, ",", -1);
+                for (char **n = nums; *n; n++)
+                        if (strtoul(*n, NULL, 10) == number)
+                                return true;
+        }
+        if (a->namelist) {
+                g_auto(GStrv) names = g_strsplit(a->namelist, ",", -1);
+                for (char **n = names; *n; n++)
+                        if (strcmp(*n, name) == 0)
+                                return true;
+        }
+        return false;
+}
+
+static void check_numlist(const char *numlist) {
+        if (!numlist)
+                return;
+        g_auto(GStrv) nums = g_strsplit(numlist, ",", -1);
+        for (char **n = nums; *n; n++) {
+                char *end;
+                unsigned long v = strtoul(*n, &end, 10);
+                if (!**n || *end || v == 0 || v > UINT32_MAX)
+                        cli_usage_error("ike", "numlist: \"%s\" is not a tunnel number", *n);
+        }
+}
+
+static int cmd_list(Cli *cli, const Args *a) {
+        if (a->phase && strcmp(a->phase, "1") != 0 && strcmp(a->phase, "2") != 0)
+                cli_usage_error("ike", "phase= must be 1 or 2");
+        check_numlist(a->numlist);
+        DBusMessage *reply = NULL;
+        int r = cli_call(cli, BH_SERVICE_TMD, &bh_iface_tmd1, "ListTunnels", &reply, DBUS_TYPE_INVALID);
+        if (r != 0)
+                return r;
+        if (!dbus_message_has_signature(reply, "a(usssss)")) {
+                dbus_message_unref(reply);
+                return cli_fail(cli, CLI_EXIT_FAILED, "tmd answered with an unexpected signature");
+        }
+        DBusMessageIter it, arr, st;
+        dbus_message_iter_init(reply, &it);
+        dbus_message_iter_recurse(&it, &arr);
+        unsigned shown = 0;
+        g_autoptr(GString) out = g_string_new(NULL);
+        if (cli->json)
+                g_string_append(out, "{\"tunnels\":[");
+        for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_STRUCT; dbus_message_iter_next(&arr)) {
+                dbus_uint32_t number;
+                const char *name, *local, *remote, *p1, *p2;
+                dbus_message_iter_recurse(&arr, &st);
+                dbus_message_iter_get_basic(&st, &number);
+                dbus_message_iter_next(&st);
+                dbus_message_iter_get_basic(&st, &name);
+                dbus_message_iter_next(&st);
+                dbus_message_iter_get_basic(&st, &local);
+                dbus_message_iter_next(&st);
+                dbus_message_iter_get_basic(&st, &remote);
+                dbus_message_iter_next(&st);
+                dbus_message_iter_get_basic(&st, &p1);
+                dbus_message_iter_next(&st);
+                dbus_message_iter_get_basic(&st, &p2);
+                if (!selected(a, number, name))
+                        continue;
+                if (cli->json) {
+                        g_string_append_printf(out, "%s{\"number\":%u,\"name\":", shown ? "," : "", number);
+                        cli_json_string(out, name);
+                        g_string_append(out, ",\"local\":");
+                        cli_json_string(out, local);
+                        g_string_append(out, ",\"remote\":");
+                        cli_json_string(out, remote);
+                        g_string_append(out, ",\"phase1\":");
+                        cli_json_string(out, p1);
+                        g_string_append(out, ",\"phase2\":");
+                        cli_json_string(out, p2);
+                        g_string_append(out, "}");
+                } else {
+                        if (shown == 0)
+                                g_string_append_printf(out, "%-6s %-16s %-20s %-20s %-12s %-12s\n", "Tunnel", "Name",
+                                                       "Local", "Remote", "Phase 1", "Phase 2");
+                        g_string_append_printf(out, "%-6u %-16s %-20s %-20s %-12s %-12s\n", number, name, local,
+                                               remote, a->phase && strcmp(a->phase, "2") == 0 ? "-" : p1,
+                                               a->phase && strcmp(a->phase, "1") == 0 ? "-" : p2);
+                }
+                shown++;
+        }
+        dbus_message_unref(reply);
+        if (cli->json)
+                g_string_append_printf(out, "],\"count\":%u}\n", shown);
+        else if (shown == 0)
+                g_string_append(out, a->numlist || a->namelist ? "No defined tunnel matches the selection.\n"
+                                                               : "No tunnels are defined.\n");
+        fputs(out->str, stdout);
+        return CLI_EXIT_OK;
+}
+
+static int get_level(Cli *cli, const BhSuiteEntry *e, char **ret) {
+        DBusMessage *reply = NULL;
+        int r = cli_get_property(cli, e->id, bh_iface_service1.name, "LogLevel", &reply);
+        if (r != 0)
+                return r;
+        DBusMessageIter it, var;
+        dbus_message_iter_init(reply, &it);
+        dbus_message_iter_recurse(&it, &var);
+        const char *s = "";
+        if (dbus_message_iter_get_arg_type(&var) == DBUS_TYPE_STRING)
+                dbus_message_iter_get_basic(&var, &s);
+        *ret = g_strdup(s);
+        dbus_message_unref(reply);
+        return 0;
+}
+
+static int cmd_log(Cli *cli, const Args *a) {
+        const BhSuiteEntry *e = bh_suite_by_name(a->service ? a->service : "isakmpd");
+        if (!e) {
+                fprintf(stderr, "ike: unknown service \"%s\" (expected one of:", a->service);
+                for (int i = 0; i < _BH_SERVICE_MAX; i++)
+                        fprintf(stderr, " %s", bh_suite[i].name);
+                fprintf(stderr, ")\n");
+                return CLI_EXIT_USAGE;
+        }
+        g_autofree char *level = NULL;
+        if (a->level) {
+                BhLogLevel l;
+                if (bh_log_level_from_string(a->level, &l) < 0)
+                        cli_usage_error("ike", "unknown level \"%s\" (expected none, errors, events, information "
+                                               "or debug)", a->level);
+                level = g_strdup(bh_log_level_to_string(l));
+        } else if (a->service) {
+                /* service= alone: show the level. */
+                int r = get_level(cli, e, &level);
+                if (r != 0)
+                        return r;
+                if (cli->json) {
+                        g_autoptr(GString) out = g_string_new("{\"service\":");
+                        cli_json_string(out, e->name);
+                        g_string_append(out, ",\"level\":");
+                        cli_json_string(out, level);
+                        g_string_append(out, "}\n");
+                        fputs(out->str, stdout);
+                } else {
+                        printf("%s log level: %s\n", e->name, level);
+                }
+                return CLI_EXIT_OK;
+        } else {
+                /* Plain cmd=log: the level isakmpd.conf asks for, as logd read it. */
+                DBusMessage *reply = NULL;
+                int r = cli_get_property(cli, BH_SERVICE_LOGD, bh_iface_logger1.name, "IsakmpdLevel", &reply);
+                if (r != 0)
+                        return r;
+                DBusMessageIter it, var;
+                const char *s = "events";
+                dbus_message_iter_init(reply, &it);
+                dbus_message_iter_recurse(&it, &var);
+                if (dbus_message_iter_get_arg_type(&var) == DBUS_TYPE_STRING)
+                        dbus_message_iter_get_basic(&var, &s);
+                level = g_strdup(s);
+                dbus_message_unref(reply);
+        }
+        g_autofree char *old = NULL;
+        int r = get_level(cli, e, &old);
+        if (r != 0)
+                return r;
+        r = cli_set_property_string(cli, e->id, bh_iface_service1.name, "LogLevel", level);
+        if (r != 0)
+                return r;
+        if (cli->json) {
+                g_autoptr(GString) out = g_string_new("{\"service\":");
+                cli_json_string(out, e->name);
+                g_string_append(out, ",\"previous\":");
+                cli_json_string(out, old);
+                g_string_append(out, ",\"level\":");
+                cli_json_string(out, level);
+                g_string_append(out, "}\n");
+                fputs(out->str, stdout);
+        } else {
+                printf("%s log level: %s (was %s)\n", e->name, level, old);
+        }
+        return CLI_EXIT_OK;
+}
+
+int main(int argc, char **argv) {
+        Cli cli = { 0 };
+        int first = cli_parse_options(&cli, "ike", argc, argv, usage);
+        Args a = { 0 };
+        parse_words(argc, argv, first, &a);
+        if (!a.cmd)
+                cli_usage_error("ike", "no cmd= given");
+
+        int r;
+        if (strcmp(a.cmd, "list") == 0) {
+                if (a.service || a.level)
+                        cli_usage_error("ike", "cmd=list takes phase=, numlist=, namelist= and verbose");
+                r = cli_connect(&cli);
+                if (r == 0)
+                        r = cmd_list(&cli, &a);
+        } else if (strcmp(a.cmd, "log") == 0) {
+                if (a.phase || a.numlist || a.namelist || a.verbose)
+                        cli_usage_error("ike", "cmd=log takes service= and level=");
+                r = cli_connect(&cli);
+                if (r == 0)
+                        r = cmd_log(&cli, &a);
+        } else {
+                cli_usage_error("ike", "unknown command \"%s\" (this version has cmd=list and cmd=log)", a.cmd);
+        }
+        cli_done(&cli);
+        return r;
+}

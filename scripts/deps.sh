@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing Bulkhead needs on Debian 12.
+# Idempotent: packages already present are left alone.
+set -euo pipefail
+
+packages=(
+        meson ninja-build pkg-config gcc python3
+        libdbus-1-dev libglib2.0-dev libssl-dev libseccomp-dev
+        dbus-daemon dbus-bin systemd       # private bus, dbus-send, busctl
+        procps psmisc iproute2 util-linux  # pgrep, netns, su
+        groff-base man-db                  # man page checks
+)
+
+missing=()
+for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+        exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+        echo "deps: missing packages: ${missing[*]}; run as root to install them" >&2
+        exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

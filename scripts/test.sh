@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite: installs dependencies, builds, runs every test
+# suite, then builds again with AddressSanitizer and UndefinedBehaviorSanitizer
+# and runs everything once more. Needs root (private buses, other users,
+# network namespaces). Extra arguments go to `meson test` (e.g. --suite bus).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+        echo "test: run as root (the tests start suites, switch users and create network namespaces)" >&2
+        exit 1
+fi
+scripts/deps.sh
+
+run() {
+        local dir=$1
+        shift
+        if [ ! -f "$dir/build.ninja" ]; then
+                meson setup "$dir" "$@" >/dev/null
+        fi
+        ninja -C "$dir"
+        meson test -C "$dir" --print-errorlogs --num-processes 2 "${TEST_ARGS[@]}"
+}
+
+TEST_ARGS=("$@")
+echo "== build and test (debugoptimized)"
+run build
+echo "== build and test with ASan + UBSan"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+run build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+echo "== all tests passed"

@@ -1,0 +1,114 @@
+# Shared helpers of the multi-process tests: start a real suite in embedded
+# mode in a directory of its own, talk to it with busctl and ike, and always
+# stop it and remove what it left. Sourced by tests/*/*.sh.
+set -euo pipefail
+
+BUILD=${BULKHEAD_BUILD:?BULKHEAD_BUILD must point at the build directory}
+BULKHEADD=$BUILD/bulkheadd
+IKE=$BUILD/cli/ike
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+fail() {
+        echo "FAIL: $*" >&2
+        if [ -n "${WORK:-}" ] && [ -f "$WORK/out" ]; then
+                echo "--- bulkheadd output:" >&2
+                tail -n 40 "$WORK/out" >&2
+        fi
+        exit 1
+}
+
+pass() {
+        echo "ok: $*"
+}
+
+# Waits up to $1 seconds for a command to succeed.
+wait_for() {
+        local timeout=$1
+        shift
+        local end=$((SECONDS + timeout))
+        while ! "$@" 2>/dev/null; do
+                [ "$SECONDS" -lt "$end" ] || return 1
+                sleep 0.05
+        done
+}
+
+# Starts a suite; extra arguments go to bulkheadd. Sets WORK, RUN, CONF,
+# BUS, SUP_PID.
+suite_start() {
+        WORK=$(mktemp -d /tmp/bulkhead-test.XXXXXX)
+        chmod 755 "$WORK"      # unprivileged callers must reach the bus socket
+        RUN=$WORK/run
+        CONF=${CONF:-$WORK/etc}
+        mkdir -p "$CONF"
+        trap suite_cleanup EXIT
+        "$BULKHEADD" --embedded --run-dir "$RUN" --config-dir "$CONF" "$@" >"$WORK/out" 2>&1 &
+        SUP_PID=$!
+        wait_for 15 test -f "$RUN/bus" || fail "no bus address after 15 s"
+        BUS=$(cat "$RUN/bus")
+        export BULKHEAD_BUS_ADDRESS=$BUS
+}
+
+suite_wait_ready() {
+        wait_for 15 test -f "$RUN/ready" || fail "suite not ready after 15 s"
+}
+
+# Processes of this suite: every service gets --run-dir $RUN on its
+# command line, the bus daemon its configuration from $RUN.
+suite_pids() {
+        pgrep -f -- "$RUN" || true
+}
+
+suite_stop() {
+        if [ -n "${SUP_PID:-}" ] && kill -0 "$SUP_PID" 2>/dev/null; then
+                kill -TERM "$SUP_PID"
+                local end=$((SECONDS + 15))
+                while kill -0 "$SUP_PID" 2>/dev/null && [ "$SECONDS" -lt "$end" ]; do sleep 0.05; done
+                if kill -0 "$SUP_PID" 2>/dev/null; then
+                        kill -KILL "$SUP_PID" 2>/dev/null || true
+                        return 1
+                fi
+                wait "$SUP_PID" 2>/dev/null || true
+        fi
+        return 0
+}
+
+suite_cleanup() {
+        local rc=$?
+        suite_stop || true
+        if [ -n "${RUN:-}" ]; then
+                local left
+                left=$(suite_pids)
+                [ -z "$left" ] || kill -KILL $left 2>/dev/null || true
+        fi
+        [ -z "${WORK:-}" ] || rm -rf "$WORK"
+        exit $rc
+}
+
+bctl() {
+        busctl --address="$BUS" "$@"
+}
+
+# prop SERVICE-BUS-NAME PATH INTERFACE PROPERTY: the value only.
+prop() {
+        bctl get-property "$1" "$2" "$3" "$4" | cut -d' ' -f2- | tr -d '"'
+}
+
+service_pid() {
+        local name=$1 obj=$2
+        prop "org.bulkhead.$name" "/org/bulkhead/$obj" org.bulkhead.Service1 Pid
+}
+
+# The supervisor's view of one service: state pid restarts last_exit.
+service_row() {
+        bctl --json=short call org.bulkhead.Supervisor /org/bulkhead/Supervisor org.bulkhead.Supervisor1 \
+                ListServices | python3 -c '
+import json, sys
+name = sys.argv[1]
+for row in json.load(sys.stdin)["data"][0]:
+    if row[0] == name:
+        print(row[2], row[3], row[4], row[5], sep="\t")
+' "$1"
+}
+
+# Short names, bus names and object names of the six services.
+SERVICES="logd:Logger statd:Stats cryptod:Crypto filterd:Filter isakmpd:Isakmpd tmd:Tmd"
