@@ -80,6 +80,13 @@ suite_cleanup() {
                 left=$(suite_pids)
                 [ -z "$left" ] || kill -KILL $left 2>/dev/null || true
         fi
+        # Under ASan/UBSan a service's report lands in bulkheadd's output,
+        # which the services inherit: any report fails the test.
+        if [ -n "${WORK:-}" ] && grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$WORK/out" 2>/dev/null; then
+                echo "FAIL: a sanitizer reported an error in the suite:" >&2
+                grep -E -A25 "ERROR: (Address|Leak)Sanitizer|runtime error:" "$WORK/out" | head -60 >&2
+                rc=1
+        fi
         [ -z "${WORK:-}" ] || rm -rf "$WORK"
         exit $rc
 }
