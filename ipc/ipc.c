@@ -21,6 +21,9 @@
 /* How long a token from OpenPeer stays valid, and how many may wait. */
 #define PEER_TOKEN_USEC (30 * G_USEC_PER_SEC)
 #define PEER_TOKENS_MAX 64
+/* Peer connections not yet bound: how many at once, and for how long. */
+#define PEER_UNBOUND_MAX 16
+#define PEER_BIND_SECONDS 5
 
 typedef struct Binding {
         const BhInterfaceInfo *iface;
@@ -56,6 +59,7 @@ typedef struct Watcher {
 } Watcher;
 
 struct BhConn {
+        int ref;                /* the owner's, plus one per call and timer */
         BhIpc *ipc;
         DBusConnection *dbus;
         GSource *source;
@@ -114,6 +118,7 @@ static const char standard_xml[] =
 
 static DBusHandlerResult conn_filter(DBusConnection *dbus, DBusMessage *msg, void *userdata);
 static void dispatch(BhConn *conn, DBusMessage *msg);
+static void conn_unref(BhConn *conn);
 
 /* ---------------------------------------------------------------- callers */
 
@@ -166,6 +171,7 @@ static BhCall *call_new(BhConn *conn, DBusMessage *msg) {
         BhCall *call = g_new0(BhCall, 1);
         call->ref = 1;
         call->conn = conn;
+        conn->ref++;
         call->msg = dbus_message_ref(msg);
         if (conn->peer) {
                 call->caller = conn->peer_caller;
@@ -204,6 +210,7 @@ void bh_call_unref(BhCall *call) {
                         dbus_message_unref(err);
         }
         dbus_message_unref(call->msg);
+        conn_unref(call->conn);
         g_free(call->sender);
         g_free(call);
 }
@@ -284,6 +291,9 @@ void bh_ipc_add_object(BhIpc *ipc, const char *path, const BhInterfaceInfo *ifac
          * so that a missing handler is found at start, not by a caller. */
         size_t n_impl = 0, n_decl = 0;
         for (const BhMethodImpl *m = methods; m && m->member; m++, n_impl++) {
+                for (const BhMethodImpl *o = methods; o != m; o++)
+                        if (strcmp(o->member, m->member) == 0)
+                                g_error("%s: method %s implemented twice", iface->name, m->member);
                 const BhMethodInfo *info = iface->methods;
                 while (info->name && strcmp(info->name, m->member) != 0)
                         info++;
@@ -297,6 +307,9 @@ void bh_ipc_add_object(BhIpc *ipc, const char *path, const BhInterfaceInfo *ifac
                 g_error("%s: %zu methods declared but %zu implemented", iface->name, n_decl, n_impl);
         n_impl = n_decl = 0;
         for (const BhPropertyImpl *p = properties; p && p->name; p++, n_impl++) {
+                for (const BhPropertyImpl *o = properties; o != p; o++)
+                        if (strcmp(o->name, p->name) == 0)
+                                g_error("%s: property %s implemented twice", iface->name, p->name);
                 const BhPropertyInfo *info = iface->properties;
                 while (info->name && strcmp(info->name, p->name) != 0)
                         info++;
@@ -905,6 +918,7 @@ static void watcher_free(void *p) {
 
 static BhConn *conn_new(BhIpc *ipc, DBusConnection *dbus, bool peer) {
         BhConn *conn = g_new0(BhConn, 1);
+        conn->ref = 1;
         conn->ipc = ipc;
         conn->dbus = dbus;      /* takes the reference */
         conn->peer = peer;
@@ -916,31 +930,44 @@ static BhConn *conn_new(BhIpc *ipc, DBusConnection *dbus, bool peer) {
         return conn;
 }
 
-static void conn_free(BhConn *conn) {
-        if (!conn)
-                return;
-        dbus_connection_remove_filter(conn->dbus, conn_filter, conn);
-        bh_mainloop_detach_connection(conn->dbus, conn->source);
-        if (!conn->closed)
+/* Off the main loop and closed; the memory stays while calls refer to it. */
+static void conn_shutdown(BhConn *conn) {
+        if (conn->source) {
+                dbus_connection_remove_filter(conn->dbus, conn_filter, conn);
+                bh_mainloop_detach_connection(conn->dbus, conn->source);
+                conn->source = NULL;
+        }
+        if (!conn->closed) {
                 dbus_connection_close(conn->dbus);
+                conn->closed = true;
+        }
+}
+
+static void conn_unref(BhConn *conn) {
+        if (!conn || --conn->ref > 0)
+                return;
+        conn_shutdown(conn);
         dbus_connection_unref(conn->dbus);
         g_free(conn);
 }
 
-static gboolean conn_free_idle(gpointer p) {
-        conn_free(p);
+/* Drops the owner's reference on the next iteration: never from inside the
+ * connection's own dispatch. */
+static gboolean conn_release_idle(gpointer p) {
+        BhConn *conn = p;
+        conn_shutdown(conn);
+        conn_unref(conn);
         return G_SOURCE_REMOVE;
 }
 
 void bh_conn_close(BhConn *conn) {
         if (!conn)
                 return;
-        /* Not from inside its own dispatch: free on the next iteration. */
         if (!conn->closed) {
                 dbus_connection_close(conn->dbus);
                 conn->closed = true;
         }
-        g_idle_add(conn_free_idle, conn);
+        g_idle_add(conn_release_idle, conn);
 }
 
 static DBusHandlerResult conn_filter(DBusConnection *dbus, DBusMessage *msg, void *userdata) {
@@ -955,7 +982,7 @@ static DBusHandlerResult conn_filter(DBusConnection *dbus, DBusMessage *msg, voi
                                 if (ipc->disconnect_func)
                                         ipc->disconnect_func(ipc->disconnect_userdata);
                         } else if (g_ptr_array_remove(ipc->peers, conn)) {
-                                g_idle_add(conn_free_idle, conn);
+                                g_idle_add(conn_release_idle, conn);
                         }
                         return DBUS_HANDLER_RESULT_HANDLED;
                 }
@@ -1010,10 +1037,10 @@ void bh_ipc_free(BhIpc *ipc) {
                 dbus_server_unref(ipc->server);
         }
         for (guint i = 0; i < ipc->peers->len; i++)
-                conn_free(g_ptr_array_index(ipc->peers, i));
+                conn_unref(g_ptr_array_index(ipc->peers, i));
         g_ptr_array_free(ipc->peers, TRUE);
         if (ipc->bus)
-                conn_free(ipc->bus);
+                conn_unref(ipc->bus);
         for (int i = 0; i < _BH_SERVICE_MAX; i++)
                 g_free(ipc->owners[i]);
         g_hash_table_destroy(ipc->objects);
@@ -1117,18 +1144,50 @@ void bh_ipc_on_disconnect(BhIpc *ipc, void (*func)(void *userdata), void *userda
 
 /* ---------------------------------------------------------------- peer-to-peer: server side */
 
+static void expire_tokens(BhIpc *ipc);
+
 static dbus_bool_t peer_allow_uid(DBusConnection *c, unsigned long uid, void *data) {
-        /* Any local uid may connect; nothing but Ping, Introspect and BindPeer
-         * answers until a token from OpenPeer binds the connection. */
-        return TRUE;
+        /* Only a uid that holds an unused token from OpenPeer may connect;
+         * binding with the token itself comes next. */
+        BhIpc *ipc = data;
+        expire_tokens(ipc);
+        GHashTableIter it;
+        gpointer value;
+        g_hash_table_iter_init(&it, ipc->tokens);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                PeerGrant *g = value;
+                if (!g->uid_known || g->uid == (uid_t) uid)
+                        return TRUE;
+        }
+        return FALSE;
+}
+
+static gboolean peer_bind_timeout(gpointer data) {
+        BhConn *conn = data;
+        if (!conn->bound && !conn->closed) {
+                dbus_connection_close(conn->dbus);      /* Disconnected follows */
+        }
+        conn_unref(conn);
+        return G_SOURCE_REMOVE;
 }
 
 static void server_new_connection(DBusServer *server, DBusConnection *dbus, void *userdata) {
         BhIpc *ipc = userdata;
+        unsigned unbound = 0;
+        for (guint i = 0; i < ipc->peers->len; i++)
+                if (!((BhConn *) g_ptr_array_index(ipc->peers, i))->bound)
+                        unbound++;
+        if (unbound >= PEER_UNBOUND_MAX) {
+                /* Not referenced: libdbus closes and drops it. */
+                dbus_connection_close(dbus);
+                return;
+        }
         dbus_connection_ref(dbus);
-        dbus_connection_set_unix_user_function(dbus, peer_allow_uid, NULL, NULL);
+        dbus_connection_set_unix_user_function(dbus, peer_allow_uid, ipc, NULL);
         BhConn *conn = conn_new(ipc, dbus, true);
         g_ptr_array_add(ipc->peers, conn);
+        conn->ref++;
+        g_timeout_add_seconds(PEER_BIND_SECONDS, peer_bind_timeout, conn);
 }
 
 static void expire_tokens(BhIpc *ipc) {

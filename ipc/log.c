@@ -68,6 +68,7 @@ static bool flush(void) {
                 return L.count == 0;
         BhConn *bus = bh_ipc_bus(L.ipc);
         while (L.count > 0 && bh_conn_outgoing_size(bus) < OUTGOING_LIMIT) {
+                unsigned batch = 0;
                 DBusMessage *m = bh_method_new(BH_SERVICE_LOGD, &bh_iface_logger1, "Log");
                 dbus_message_set_no_reply(m, TRUE);
                 DBusMessageIter it, arr, st;
@@ -87,12 +88,16 @@ static bool flush(void) {
                         dbus_message_iter_close_container(&arr, &st);
                         L.head = (L.head + 1) % BH_LOG_RING;
                         L.count--;
+                        batch++;
                 }
                 dbus_message_iter_close_container(&it, &arr);
                 bool sent = bh_conn_send(bus, m);
                 dbus_message_unref(m);
-                if (!sent)
+                if (!sent) {
+                        /* Out of the ring but not on the wire: lost, and counted. */
+                        L.dropped += batch;
                         break;
+                }
         }
         return L.count == 0;
 }

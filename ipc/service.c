@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "sandbox.h"
 #include "service.h"
 
 static void ping(BhCall *call, void *userdata) {
@@ -125,6 +126,7 @@ static G_NORETURN void usage_exit(const BhSuiteEntry *e, int code) {
                 "  --run-dir DIR       run-time directory of the suite\n"
                 "  --config-dir DIR    configuration directory (default: %s)\n"
                 "  --log-level LEVEL   none, errors, events, information or debug (default: events)\n"
+                "  --report-fd FD      where to say which syscall the sandbox refused (the supervisor's)\n"
                 "  --help              show this help\n"
                 "  --version           show the version\n",
                 e->binary, e->name, BULKHEAD_SYSCONFDIR);
@@ -133,7 +135,7 @@ static G_NORETURN void usage_exit(const BhSuiteEntry *e, int code) {
 
 void bh_service_init(BhService *svc, BhServiceId id, int argc, char **argv) {
         const BhSuiteEntry *e = &bh_suite[id];
-        *svc = (BhService){ .entry = e, .initial_level = BH_LOG_EVENTS };
+        *svc = (BhService){ .entry = e, .initial_level = BH_LOG_EVENTS, .report_fd = -1 };
         bh_log_init(e->name, BH_LOG_EVENTS);
 
         for (int i = 1; i < argc; i++) {
@@ -155,7 +157,15 @@ void bh_service_init(BhService *svc, BhServiceId id, int argc, char **argv) {
                         svc->run_dir = g_strdup(v);
                 else if (strcmp(a, "--config-dir") == 0)
                         svc->config_dir = g_strdup(v);
-                else if (strcmp(a, "--log-level") == 0) {
+                else if (strcmp(a, "--report-fd") == 0) {
+                        char *end;
+                        long fd = strtol(v, &end, 10);
+                        if (*end || fd < 3 || fd > 1024) {
+                                fprintf(stderr, "%s: --report-fd needs a descriptor number\n", e->binary);
+                                exit(2);
+                        }
+                        svc->report_fd = (int) fd;
+                } else if (strcmp(a, "--log-level") == 0) {
                         if (bh_log_level_from_string(v, &svc->initial_level) < 0) {
                                 fprintf(stderr, "%s: unknown log level: %s\n", e->binary, v);
                                 exit(2);
@@ -191,6 +201,10 @@ void bh_service_connect(BhService *svc) {
         }
         bh_ipc_on_disconnect(svc->ipc, on_disconnect, svc);
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_service1, service_methods, service_properties, svc);
+#if BULKHEAD_TEST_HOOKS
+        if (svc->entry->id != BH_SERVICE_SUPERVISOR)
+                bh_test_hooks_register(svc);
+#endif
 }
 
 int bh_service_run(BhService *svc) {
@@ -202,7 +216,15 @@ int bh_service_run(BhService *svc) {
                 return 1;
         }
         bh_log_attach(svc->ipc);
-        bh_log_info("%s %s running as pid %d", svc->entry->name, BULKHEAD_VERSION, (int) getpid());
+        /* Initialisation is over: from here on the service may only do what
+         * its profile in policy/sandbox.c allows. */
+        int r = bh_sandbox_enter(svc->entry->sandbox, svc->report_fd);
+        if (r < 0) {
+                bh_log_error("cannot enter the %s sandbox: %s", svc->entry->sandbox, g_strerror(-r));
+                return 1;
+        }
+        bh_log_info("%s %s running as pid %d, uid %d, sandboxed", svc->entry->name, BULKHEAD_VERSION, (int) getpid(),
+                    (int) getuid());
         g_main_loop_run(svc->loop);
         return svc->exit_code;
 }

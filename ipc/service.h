@@ -17,6 +17,7 @@ typedef struct BhService {
         char *run_dir;
         char *config_dir;
         BhLogLevel initial_level;
+        int report_fd;          /* -1, or where the sandbox reports a refused syscall */
         int exit_code;
 } BhService;
 
@@ -33,5 +34,7 @@ int bh_service_run(BhService *svc);
 void bh_service_quit(BhService *svc, int exit_code);
 /* Frees what init allocated. */
 void bh_service_done(BhService *svc);
+/* org.bulkhead.Test1 on the service's object (test builds only). */
+void bh_test_hooks_register(BhService *svc);
 /* A path in the configuration directory (caller frees). */
 char *bh_service_config_path(BhService *svc, const char *name);

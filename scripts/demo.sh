@@ -11,6 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
         exit 1
 fi
 scripts/deps.sh
+scripts/users.sh
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null
 
@@ -18,10 +19,11 @@ WORK=$(mktemp -d /tmp/bulkhead-demo.XXXXXX)
 chmod 755 "$WORK"
 RUN=$WORK/run
 CONF=$WORK/etc
-mkdir -p "$CONF"
+mkdir -p "$CONF" "$WORK/log"
+chown bulkhead-log: "$WORK/log"      # logd runs as its own user
 cat >"$CONF/isakmpd.conf" <<CONFIG
 level information
-information $WORK/isakmpd.log
+information $WORK/log/isakmpd.log
 CONFIG
 SUP=
 cleanup() {
@@ -63,8 +65,8 @@ show $IKE --json cmd=list
 step "Turn isakmpd logging on (the level of isakmpd.conf) and write a mark"
 show $IKE cmd=log
 show busctl --address="$BUS" call org.bulkhead.Isakmpd /org/bulkhead/Isakmpd org.bulkhead.Service1 Mark ss information "hello from the demo"
-for _ in $(seq 100); do grep -q "hello from the demo" "$WORK/isakmpd.log" 2>/dev/null && break; sleep 0.05; done
-show cat "$WORK/isakmpd.log"
+for _ in $(seq 100); do grep -q "hello from the demo" "$WORK/log/isakmpd.log" 2>/dev/null && break; sleep 0.05; done
+show cat "$WORK/log/isakmpd.log"
 show $IKE cmd=log service=tmd level=debug
 
 step "The supervisor heals a killed service"

@@ -11,6 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
         exit 1
 fi
 scripts/deps.sh
+scripts/users.sh
 
 run() {
         local dir=$1
@@ -24,9 +25,9 @@ run() {
 
 TEST_ARGS=("$@")
 echo "== build and test (debugoptimized)"
-run build
+run build-test -Dtest_hooks=true
 echo "== build and test with ASan + UBSan"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
-run build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+run build-asan -Dtest_hooks=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 echo "== all tests passed"

@@ -72,6 +72,9 @@ suite_stop() {
         return 0
 }
 
+# Extra directories a test made, removed with the suite's own.
+CLEANUP_DIRS=()
+
 suite_cleanup() {
         local rc=$?
         suite_stop || true
@@ -88,6 +91,7 @@ suite_cleanup() {
                 rc=1
         fi
         [ -z "${WORK:-}" ] || rm -rf "$WORK"
+        [ "${#CLEANUP_DIRS[@]}" -eq 0 ] || rm -rf "${CLEANUP_DIRS[@]}"
         exit $rc
 }
 
@@ -115,6 +119,21 @@ for row in json.load(sys.stdin)["data"][0]:
     if row[0] == name:
         print(row[2], row[3], row[4], row[5], sep="\t")
 ' "$1"
+}
+
+# restarted_since SERVICE COUNT: the supervisor has restarted it more than
+# COUNT times (a function, so that wait_for asks again each time).
+restarted_since() {
+        local n
+        n=$(service_row "$1" | cut -f3)
+        [ -n "$n" ] && [ "$n" -gt "$2" ]
+}
+
+# owner_changed OBJ OLDPID: the service's name is owned by another process.
+owner_changed() {
+        local p
+        p=$(service_pid "$1" "$1" 2>/dev/null) || return 1
+        [ -n "$p" ] && [ "$p" != "$2" ]
 }
 
 # Short names, bus names and object names of the six services.

@@ -111,12 +111,14 @@ static void note_dropped(Logd *logd, const BhCaller *caller, const char *name, u
         if (caller->service != BH_SERVICE_NONE) {
                 last = &logd->service_dropped[caller->service];
         } else {
-                uint64_t *p = g_hash_table_lookup(logd->client_dropped, caller->sender);
+                /* On a peer connection there is no bus name: one slot for all. */
+                const char *key = caller->sender ? caller->sender : "(peer)";
+                uint64_t *p = g_hash_table_lookup(logd->client_dropped, key);
                 if (!p) {
                         if (g_hash_table_size(logd->client_dropped) >= CLIENTS_MAX)
                                 g_hash_table_remove_all(logd->client_dropped);
                         p = g_new0(uint64_t, 1);
-                        g_hash_table_insert(logd->client_dropped, g_strdup(caller->sender), p);
+                        g_hash_table_insert(logd->client_dropped, g_strdup(key), p);
                 }
                 last = p;
         }
@@ -139,7 +141,7 @@ static void logd_handle_log(BhCall *call, void *userdata) {
         if (caller->service != BH_SERVICE_NONE)
                 g_strlcpy(name, bh_suite[caller->service].name, sizeof name);
         else
-                snprintf(name, sizeof name, "client%s", caller->sender ? caller->sender : "");
+                snprintf(name, sizeof name, "client%s", caller->sender ? caller->sender : "(peer)");
         bool is_isakmpd = caller->service == BH_SERVICE_ISAKMPD;
 
         DBusMessageIter it, arr, st;

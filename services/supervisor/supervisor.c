@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "sandbox.h"
 #include "supervisor.h"
 
 typedef enum ChildState {
@@ -46,6 +47,7 @@ typedef struct Child {
         bool drop_user;
         uid_t uid;
         gid_t gid;
+        int report_fd;                          /* read end: the sandbox's last words */
 } Child;
 
 struct Supervisor {
@@ -139,14 +141,22 @@ static void child_setup(gpointer data) {
         /* Its own process group: a terminal's ^C reaches the supervisor,
          * which then stops the services in order. */
         setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        /* No capability can come back, whatever the service later execs:
+         * empty the bounding set while we still may. */
+        for (int cap = 0; cap <= 63; cap++)
+                prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
         if (sd->drop_user) {
                 if (setgroups(0, NULL) < 0 || setgid(sd->gid) < 0 || setuid(sd->uid) < 0)
                         _exit(126);
         }
+        /* After the change of user, which clears it. */
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
 }
 
 static void child_exited(GPid pid, gint status, gpointer data);
+
+/* The descriptor number a service finds its report pipe at. */
+#define REPORT_FD 3
 
 static bool child_spawn(Child *c) {
         Supervisor *sup = c->sup;
@@ -154,17 +164,31 @@ static bool child_spawn(Child *c) {
         const char *level = bh_log_level_to_string(sup->opt->service_level);
         const char *argv[] = {
                 path, "--bus", sup->bus_address, "--run-dir", sup->opt->run_dir, "--config-dir",
-                sup->opt->config_dir, "--log-level", level, NULL,
+                sup->opt->config_dir, "--log-level", level, "--report-fd", G_STRINGIFY(REPORT_FD), NULL,
         };
+        int report[2];
+        if (pipe2(report, O_CLOEXEC) < 0) {
+                g_free(c->last_exit);
+                c->last_exit = g_strdup_printf("could not start: pipe: %s", strerror(errno));
+                bh_log_error("%s: %s", c->entry->name, c->last_exit);
+                return false;
+        }
         SetupData sd = { c->drop_user, c->uid, c->gid };
+        const int source_fds[] = { report[1] };
+        const int target_fds[] = { REPORT_FD };
         g_autoptr(GError) error = NULL;
         GPid pid;
-        if (!g_spawn_async(NULL, (char **) argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, child_setup, &sd, &pid, &error)) {
+        bool ok = g_spawn_async_with_pipes_and_fds(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, child_setup, &sd, -1,
+                                                   -1, -1, source_fds, target_fds, 1, &pid, NULL, NULL, NULL, &error);
+        close(report[1]);
+        if (!ok) {
+                close(report[0]);
                 g_free(c->last_exit);
                 c->last_exit = g_strdup_printf("could not start: %s", error->message);
                 bh_log_error("%s: %s", c->entry->name, c->last_exit);
                 return false;
         }
+        c->report_fd = report[0];
         c->pid = pid;
         c->started = g_get_monotonic_time();
         c->watch = g_child_watch_add(pid, child_exited, c);
@@ -175,6 +199,23 @@ static bool child_spawn(Child *c) {
         if (bh_ipc_owner(sup->svc.ipc, c->entry->id))
                 child_set_state(c, CHILD_RUNNING);
         return true;
+}
+
+/* What the sandbox said before the process died: "SIGSYS <nr>". */
+static char *read_report(Child *c) {
+        char buf[128];
+        ssize_t n = c->report_fd >= 0 ? read(c->report_fd, buf, sizeof buf - 1) : -1;
+        if (c->report_fd >= 0)
+                close(c->report_fd);
+        c->report_fd = -1;
+        if (n <= 0)
+                return NULL;
+        buf[n] = '\0';
+        int nr;
+        if (sscanf(buf, "SIGSYS %d", &nr) != 1)
+                return NULL;
+        const char *name = bh_sandbox_syscall_name(nr);
+        return g_strdup_printf("forbidden syscall %s (%d)", name ? name : "?", nr);
 }
 
 static void check_ready(Supervisor *sup);
@@ -243,6 +284,13 @@ static void child_exited(GPid pid, gint status, gpointer data) {
         c->pid = 0;
         g_free(c->last_exit);
         c->last_exit = describe_status(status);
+        g_autofree char *report = read_report(c);
+        if (report) {
+                char *full = g_strdup_printf("%s: %s", c->last_exit, report);
+                g_free(c->last_exit);
+                c->last_exit = full;
+                bh_log_error("%s was killed by its sandbox: %s", c->entry->name, report);
+        }
         if (sup->stopping) {
                 bh_log_info("%s stopped (%s)", c->entry->name, c->last_exit);
                 child_set_state(c, CHILD_STOPPED);
@@ -532,6 +580,7 @@ static void prepare_children(Supervisor *sup) {
                 c->sup = sup;
                 c->entry = &bh_suite[i];
                 c->state = CHILD_STOPPED;
+                c->report_fd = -1;
                 /* As root, each service runs as its own system user when that
                  * user exists (created at install); otherwise as we do. */
                 struct passwd *pw = root ? getpwnam(c->entry->user) : NULL;
@@ -691,6 +740,8 @@ void supervisor_free(Supervisor *sup) {
                         g_source_remove(c->watch);
                 if (c->backoff_timer)
                         g_source_remove(c->backoff_timer);
+                if (c->report_fd >= 0)
+                        close(c->report_fd);
                 g_free(c->last_exit);
         }
         if (sup->svc.ipc)

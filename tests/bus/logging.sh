@@ -3,8 +3,12 @@
 # isakmpd.conf routes them; at "none" nothing does.
 source "$(dirname "$0")/../lib.sh"
 CONF=$(mktemp -d /tmp/bulkhead-conf.XXXXXX)
+CLEANUP_DIRS+=("$CONF")
+chmod 755 "$CONF"
 LOGS=$CONF/logs
 mkdir -p "$LOGS"
+# logd writes them: as its own user when the service users exist.
+! getent passwd bulkhead-log >/dev/null || chown bulkhead-log: "$LOGS"
 cat >"$CONF/isakmpd.conf" <<CONFIG
 # test configuration
 level information
@@ -12,7 +16,6 @@ errors      $LOGS/isakmpd.errors
 information $LOGS/isakmpd.log
 CONFIG
 suite_start
-trap 'rm -rf "$CONF"; suite_cleanup' EXIT
 suite_wait_ready
 
 ISA=(org.bulkhead.Isakmpd /org/bulkhead/Isakmpd)

@@ -37,6 +37,8 @@ sockets=$(find "$RUN" -type s)
 for f in bus ready lock bus.conf; do
         [ ! -e "$RUN/$f" ] || fail "$RUN/$f left behind"
 done
-# No abstract peer socket of ours left either.
-! grep -q "@bulkhead-peer-" /proc/net/unix || fail "an abstract peer socket is left"
+# No abstract peer socket of ours left either (they carry the owner's pid).
+for p in $pids; do
+        ! grep -q "@bulkhead-peer-$p-" /proc/net/unix || fail "a peer socket of process $p is left"
+done
 pass "SIGTERM stops everything: no process, no socket, no file left"

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: ISC */
+#pragma once
+
+/* The confinement every service enters once its initialisation is done:
+ * no new privileges, no capabilities, and a seccomp allowlist of its own
+ * (policy/sandbox.c, one commented group of syscalls at a time). A syscall
+ * outside the list kills the process with SIGSYS; just before, it writes
+ * "SIGSYS <number>\n" to the report fd the supervisor handed it, so that
+ * the supervisor can say which syscall it was. */
+
+#include <stdbool.h>
+
+/* Applies the named profile ("tmd", "isakmpd", ...). report_fd < 0: no
+ * report. Returns 0 or a negative errno (unknown profile, kernel refusal). */
+int bh_sandbox_enter(const char *profile, int report_fd);
+
+/* Drops every capability from the effective, permitted, inheritable and
+ * bounding sets (also what a root process keeps after exec). */
+int bh_sandbox_drop_capabilities(void);
+
+/* The names of the profiles, NULL-terminated (for tests and docs). */
+extern const char *const bh_sandbox_profiles[];
+
+/* Syscall name for a number on this architecture, or NULL. */
+const char *bh_sandbox_syscall_name(int nr);
+/* Does the profile allow this syscall (by name)? For tests. */
+bool bh_sandbox_allows(const char *profile, const char *syscall);
