@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buspolicy.h"
 #include "config.h"
 #include "supervisor.h"
 
@@ -20,6 +21,8 @@ static G_NORETURN void usage(int code) {
                 "  --bus ADDRESS       without --embedded: a bus other than the system bus\n"
                 "  --log-level LEVEL   initial level of every service: none, errors, events,\n"
                 "                      information or debug (default: events)\n"
+                "  --print-bus-policy  print the system bus policy (system.d/org.bulkhead.conf)\n"
+                "                      made from the process table and the interface XML\n"
                 "  --help, --version\n\n"
                 "When every service owns its bus name, RUN_DIR/ready is written and a line\n"
                 "\"bulkheadd: ready\" is printed. SIGTERM or SIGINT stops the suite.\n"
@@ -36,6 +39,12 @@ int main(int argc, char **argv) {
                         usage(0);
                 if (strcmp(a, "--version") == 0) {
                         printf("bulkheadd %s\n", BULKHEAD_VERSION);
+                        return 0;
+                }
+                if (strcmp(a, "--print-bus-policy") == 0) {
+                        /* For the system bus: install as system.d/org.bulkhead.conf. */
+                        g_autofree char *policy = bh_bus_policy(BH_BUS_POLICY_SYSTEM, NULL);
+                        fputs(policy, stdout);
                         return 0;
                 }
                 if (strcmp(a, "--embedded") == 0) {

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "buspolicy.h"
 #include "config.h"
 #include "sandbox.h"
 #include "supervisor.h"
@@ -444,33 +445,6 @@ static const BhPropertyImpl supervisor_properties[] = {
 
 /* ---------------------------------------------------------------- the private bus */
 
-/* The embedded bus: the project's own configuration, listening in the run
- * directory. Any local user may connect (to list tunnels and read counters);
- * what each may call is checked by every service's dispatcher. */
-static char *embedded_bus_config(const char *socket_path) {
-        g_autofree char *escaped = g_markup_escape_text(socket_path, -1);
-        return g_strdup_printf(
-                "<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
-                " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
-                "<busconfig>\n"
-                "  <type>bulkhead</type>\n"
-                "  <listen>unix:path=%s</listen>\n"
-                "  <auth>EXTERNAL</auth>\n"
-                "  <policy context=\"default\">\n"
-                "    <allow user=\"*\"/>\n"
-                "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
-                "    <allow eavesdrop=\"true\"/>\n"
-                "    <allow own_prefix=\"org.bulkhead\"/>\n"
-                "  </policy>\n"
-                "  <limit name=\"max_incoming_bytes\">16777216</limit>\n"
-                "  <limit name=\"max_outgoing_bytes\">16777216</limit>\n"
-                "  <limit name=\"max_message_size\">4194304</limit>\n"
-                "  <limit name=\"max_replies_per_connection\">4096</limit>\n"
-                "  <limit name=\"max_match_rules_per_connection\">512</limit>\n"
-                "</busconfig>\n",
-                escaped);
-}
-
 static void bus_exited(GPid pid, gint status, gpointer data) {
         Supervisor *sup = data;
         g_spawn_close_pid(pid);
@@ -490,7 +464,8 @@ static void bus_exited(GPid pid, gint status, gpointer data) {
 static int start_private_bus(Supervisor *sup) {
         g_autofree char *conf_path = run_path(sup, "bus.conf");
         g_autofree char *socket_path = run_path(sup, "bus.sock");
-        g_autofree char *conf = embedded_bus_config(socket_path);
+        g_autofree char *listen = g_strdup_printf("unix:path=%s", socket_path);
+        g_autofree char *conf = bh_bus_policy(BH_BUS_POLICY_EMBEDDED, listen);
         unlink(socket_path);
         if (write_file_atomic(conf_path, conf) < 0)
                 return -EIO;
@@ -627,6 +602,13 @@ Supervisor *supervisor_start(SupervisorOptions *opt, GMainLoop *loop) {
         if (!sup->bus_address)
                 sup->bus_address = g_strdup(getenv("DBUS_SYSTEM_BUS_ADDRESS") ? getenv("DBUS_SYSTEM_BUS_ADDRESS")
                                                                             : "unix:path=/run/dbus/system_bus_socket");
+        if (!opt->embedded) {
+                /* Clients find the bus here in both modes (ike --run-dir). */
+                g_autofree char *bus_file = run_path(sup, "bus");
+                g_autofree char *line = g_strdup_printf("%s\n", sup->bus_address);
+                if (write_file_atomic(bus_file, line) < 0)
+                        goto fail;
+        }
         bh_ipc_on_disconnect(sup->svc.ipc, on_bus_lost, sup);
         bh_ipc_add_object(sup->svc.ipc, sup->svc.entry->path, &bh_iface_supervisor1, supervisor_methods,
                           supervisor_properties, sup);
@@ -711,10 +693,12 @@ static void finish_stop(Supervisor *sup) {
         }
         /* Only a supervisor that took the run directory's lock cleans it. */
         if (sup->lock_fd >= 0) {
-                static const char *const embedded_files[] = { "bus", "bus.sock", "bus.conf" };
+                static const char *const embedded_files[] = { "bus.sock", "bus.conf" };
                 g_autofree char *ready = run_path(sup, "ready");
+                g_autofree char *bus = run_path(sup, "bus");
                 g_autofree char *lock = run_path(sup, "lock");
                 unlink(ready);
+                unlink(bus);
                 for (size_t i = 0; sup->opt->embedded && i < G_N_ELEMENTS(embedded_files); i++) {
                         g_autofree char *p = run_path(sup, embedded_files[i]);
                         unlink(p);
