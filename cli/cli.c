@@ -27,22 +27,25 @@ int cli_fail(Cli *cli, int code, const char *format, ...) {
         return code;
 }
 
-static char *read_bus_file(const char *prog, const char *run_dir) {
+static char *read_bus_file(Cli *cli, const char *run_dir) {
         g_autofree char *path = g_build_filename(run_dir, "bus", NULL);
         g_autofree char *text = NULL;
-        if (!g_file_get_contents(path, &text, NULL, NULL)) {
-                fprintf(stderr, "%s: no suite runs in %s (%s not found)\n", prog, run_dir, path);
-                exit(CLI_EXIT_UNREACHABLE);
-        }
+        if (!g_file_get_contents(path, &text, NULL, NULL))
+                return NULL;
         return g_strdup(g_strstrip(text));
 }
 
 int cli_parse_options(Cli *cli, const char *prog, int argc, char **argv, void (*usage)(int code)) {
         cli->prog = prog;
-        int i = 1;
-        for (; i < argc; i++) {
+        int n = 1;      /* options anywhere; the other words move to argv[1..n) */
+        bool words_only = false;
+        for (int i = 1; i < argc; i++) {
                 const char *a = argv[i];
-                if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+                if (words_only || a[0] != '-' || a[1] != '-') {
+                        argv[n++] = argv[i];
+                } else if (strcmp(a, "--") == 0) {
+                        words_only = true;
+                } else if (strcmp(a, "--help") == 0) {
                         usage(0);
                 } else if (strcmp(a, "--version") == 0) {
                         printf("%s %s\n", prog, BULKHEAD_VERSION);
@@ -52,26 +55,28 @@ int cli_parse_options(Cli *cli, const char *prog, int argc, char **argv, void (*
                 } else if (strcmp(a, "--bus") == 0 || strcmp(a, "--run-dir") == 0) {
                         if (i + 1 >= argc)
                                 cli_usage_error(prog, "%s needs a value", a);
-                        g_free(cli->address);
-                        cli->address = strcmp(a, "--bus") == 0 ? g_strdup(argv[i + 1]) : read_bus_file(prog, argv[i + 1]);
-                        i++;
-                } else if (strcmp(a, "--") == 0) {
-                        i++;
-                        break;
-                } else if (a[0] == '-' && a[1] == '-') {
-                        cli_usage_error(prog, "unknown option %s", a);
+                        char **slot = strcmp(a, "--bus") == 0 ? &cli->address : &cli->run_dir;
+                        g_free(*slot);
+                        *slot = g_strdup(argv[++i]);
                 } else {
-                        break;
+                        cli_usage_error(prog, "unknown option %s", a);
                 }
         }
-        if (!cli->address && getenv("BULKHEAD_BUS_ADDRESS") && *getenv("BULKHEAD_BUS_ADDRESS"))
-                cli->address = g_strdup(getenv("BULKHEAD_BUS_ADDRESS"));
-        return i;
+        argv[n] = NULL;
+        return n;
 }
 
 int cli_connect(Cli *cli) {
         DBusError err;
         dbus_error_init(&err);
+        if (!cli->address && cli->run_dir) {
+                cli->address = read_bus_file(cli, cli->run_dir);
+                if (!cli->address)
+                        return cli_fail(cli, CLI_EXIT_UNREACHABLE, "no suite runs in %s (no %s/bus)", cli->run_dir,
+                                        cli->run_dir);
+        }
+        if (!cli->address && getenv("BULKHEAD_BUS_ADDRESS") && *getenv("BULKHEAD_BUS_ADDRESS"))
+                cli->address = g_strdup(getenv("BULKHEAD_BUS_ADDRESS"));
         if (cli->address) {
                 cli->conn = dbus_connection_open_private(cli->address, &err);
                 if (cli->conn && !dbus_bus_register(cli->conn, &err)) {
@@ -98,6 +103,7 @@ void cli_done(Cli *cli) {
                 dbus_connection_unref(cli->conn);
         }
         g_free(cli->address);
+        g_free(cli->run_dir);
 }
 
 static int send_and_check(Cli *cli, DBusMessage *m, const char *what, DBusMessage **ret_reply) {
@@ -119,9 +125,14 @@ static int send_and_check(Cli *cli, DBusMessage *m, const char *what, DBusMessag
                  dbus_error_has_name(&err, DBUS_ERROR_NAME_HAS_NO_OWNER) ||
                  dbus_error_has_name(&err, DBUS_ERROR_NO_REPLY) || dbus_error_has_name(&err, DBUS_ERROR_DISCONNECTED))
                 code = CLI_EXIT_UNREACHABLE;
-        int r = code == CLI_EXIT_DENIED
-                        ? cli_fail(cli, code, "%s: permission denied: %s", what, err.message)
-                        : cli_fail(cli, code, "%s: %s (%s)", what, err.message, err.name);
+        int r;
+        if (code == CLI_EXIT_DENIED)
+                r = cli_fail(cli, code, "%s: permission denied: %s", what, err.message);
+        else if (dbus_error_has_name(&err, DBUS_ERROR_SERVICE_UNKNOWN) ||
+                 dbus_error_has_name(&err, DBUS_ERROR_NAME_HAS_NO_OWNER))
+                r = cli_fail(cli, code, "%s: the service is not running (is the suite started?)", what);
+        else
+                r = cli_fail(cli, code, "%s: %s (%s)", what, err.message, err.name);
         dbus_error_free(&err);
         return r;
 }

@@ -25,12 +25,13 @@ enum {
 typedef struct Cli {
         const char *prog;
         char *address;          /* NULL: the system bus */
+        char *run_dir;          /* read RUN_DIR/bus when connecting */
         bool json;
         DBusConnection *conn;
 } Cli;
 
-/* Parses --bus, --run-dir, --json, --help, --version; returns the index of
- * the first other argument. */
+/* Parses --bus, --run-dir, --json, --help, --version wherever they are and
+ * moves the other words to argv[1..n); returns n. */
 int cli_parse_options(Cli *cli, const char *prog, int argc, char **argv, void (*usage)(int code));
 G_NORETURN void cli_usage_error(const char *prog, const char *format, ...) G_GNUC_PRINTF(2, 3);
 int cli_connect(Cli *cli);

@@ -271,9 +271,9 @@ static int cmd_log(Cli *cli, const Args *a) {
 
 int main(int argc, char **argv) {
         Cli cli = { 0 };
-        int first = cli_parse_options(&cli, "ike", argc, argv, usage);
+        int n = cli_parse_options(&cli, "ike", argc, argv, usage);
         Args a = { 0 };
-        parse_words(argc, argv, first, &a);
+        parse_words(n, argv, 1, &a);
         if (!a.cmd)
                 cli_usage_error("ike", "no cmd= given");
 

@@ -24,8 +24,10 @@ static G_NORETURN void usage(int code) {
                 "  --print-bus-policy  print the system bus policy (system.d/org.bulkhead.conf)\n"
                 "                      made from the process table and the interface XML\n"
                 "  --help, --version\n\n"
-                "When every service owns its bus name, RUN_DIR/ready is written and a line\n"
-                "\"bulkheadd: ready\" is printed. SIGTERM or SIGINT stops the suite.\n"
+                "When every service owns its bus name, RUN_DIR/ready is written and\n"
+                "\"bulkheadd: ready: N services on ADDRESS\" is printed; if start-up ends with\n"
+                "services left failed, \"bulkheadd: not ready: failed: ...\" instead.\n"
+                "SIGTERM, SIGINT or SIGHUP stops the suite (logd last).\n"
                 "See bulkheadd(8).\n",
                 BULKHEAD_SYSCONFDIR, BULKHEAD_LIBEXECDIR);
         exit(code);

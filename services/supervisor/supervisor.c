@@ -60,8 +60,9 @@ struct Supervisor {
         guint bus_watch;
         char *bus_address;
         int lock_fd;
-        bool ready;
-        bool announced;
+        bool ready;             /* every service runs now */
+        bool ready_file;        /* RUN_DIR/ready written */
+        bool announced;         /* start-up's outcome said */
         bool stopping;
         guint stop_timer;
         int exit_code;
@@ -108,11 +109,14 @@ static void child_announce(Child *c) {
                     DBUS_TYPE_UINT32, &restarts, DBUS_TYPE_STRING, &last, DBUS_TYPE_INVALID);
 }
 
+static void check_ready(Supervisor *sup);
+
 static void child_set_state(Child *c, ChildState state) {
         if (c->state == state)
                 return;
         c->state = state;
         child_announce(c);
+        check_ready(c->sup);
 }
 
 /* ---------------------------------------------------------------- spawning */
@@ -219,7 +223,6 @@ static char *read_report(Child *c) {
         return g_strdup_printf("forbidden syscall %s (%d)", name ? name : "?", nr);
 }
 
-static void check_ready(Supervisor *sup);
 static void child_failed_to_spawn(Child *c);
 
 static gboolean backoff_expired(gpointer data) {
@@ -250,7 +253,6 @@ static void child_schedule_restart(Child *c) {
                 bh_log_error("%s exited %u times within %d s (last: %s); not restarting it", c->entry->name, recent,
                              (int) (SUPERVISOR_CRASH_WINDOW_USEC / G_USEC_PER_SEC), c->last_exit);
                 child_set_state(c, CHILD_FAILED);
-                check_ready(c->sup);
                 return;
         }
         if (c->started && now - c->started >= SUPERVISOR_STABLE_USEC)
@@ -277,6 +279,18 @@ static bool all_down(Supervisor *sup) {
 
 static void finish_stop(Supervisor *sup);
 
+/* logd goes last, so that what the others say while stopping is written. */
+static void stop_logd_last(Supervisor *sup) {
+        Child *logd = &sup->children[BH_SERVICE_LOGD];
+        if (logd->pid <= 0 || logd->state == CHILD_STOPPING)
+                return;
+        for (int i = 1; i < _BH_SERVICE_MAX; i++)
+                if (i != BH_SERVICE_LOGD && sup->children[i].pid > 0)
+                        return;
+        child_set_state(logd, CHILD_STOPPING);
+        kill(logd->pid, SIGTERM);
+}
+
 static void child_exited(GPid pid, gint status, gpointer data) {
         Child *c = data;
         Supervisor *sup = c->sup;
@@ -295,6 +309,7 @@ static void child_exited(GPid pid, gint status, gpointer data) {
         if (sup->stopping) {
                 bh_log_info("%s stopped (%s)", c->entry->name, c->last_exit);
                 child_set_state(c, CHILD_STOPPED);
+                stop_logd_last(sup);
                 if (all_down(sup))
                         finish_stop(sup);
                 return;
@@ -304,11 +319,13 @@ static void child_exited(GPid pid, gint status, gpointer data) {
 
 /* ---------------------------------------------------------------- readiness */
 
+/* Called on every change of state. Ready (the property) means every
+ * service runs now; RUN_DIR/ready and the "ready" line come the first time
+ * that is so. When start-up ends with services left failed, that is said
+ * once instead (an operator's RestartService may still bring them up). */
 static void check_ready(Supervisor *sup) {
-        if (sup->announced)
-                return;
         unsigned running = 0, failed = 0;
-        GString *failures = g_string_new(NULL);
+        g_autoptr(GString) failures = g_string_new(NULL);
         for (int i = 1; i < _BH_SERVICE_MAX; i++) {
                 Child *c = &sup->children[i];
                 if (c->state == CHILD_RUNNING)
@@ -318,26 +335,27 @@ static void check_ready(Supervisor *sup) {
                         g_string_append_printf(failures, " %s (%s)", c->entry->name, c->last_exit);
                 }
         }
-        if (running + failed < _BH_SERVICE_MAX - 1) {
-                g_string_free(failures, TRUE);
-                return;
+        bool all = running == _BH_SERVICE_MAX - 1 && !sup->stopping;
+        if (all != sup->ready) {
+                sup->ready = all;
+                bh_ipc_property_changed(sup->svc.ipc, bh_suite[BH_SERVICE_SUPERVISOR].path,
+                                        bh_iface_supervisor1.name, "Ready");
         }
-        sup->announced = true;
-        if (failed == 0) {
+        if (all && !sup->ready_file) {
                 g_autofree char *ready = run_path(sup, "ready");
                 g_autofree char *pid = g_strdup_printf("%d\n", (int) getpid());
                 write_file_atomic(ready, pid);
-                sup->ready = true;
-                bh_ipc_property_changed(sup->svc.ipc, bh_suite[BH_SERVICE_SUPERVISOR].path,
-                                        bh_iface_supervisor1.name, "Ready");
+                sup->ready_file = true;
+                sup->announced = true;
                 printf("bulkheadd: ready: %u services on %s\n", running, sup->bus_address);
+                fflush(stdout);
                 bh_log_event("ready: %u services", running);
-        } else {
+        } else if (!sup->announced && failed > 0 && running + failed == _BH_SERVICE_MAX - 1) {
+                sup->announced = true;
                 printf("bulkheadd: not ready: failed:%s\n", failures->str);
+                fflush(stdout);
                 bh_log_error("not ready: failed:%s", failures->str);
         }
-        fflush(stdout);
-        g_string_free(failures, TRUE);
 }
 
 static void owner_changed(BhServiceId service, const char *owner, void *userdata) {
@@ -345,10 +363,8 @@ static void owner_changed(BhServiceId service, const char *owner, void *userdata
         if (service <= BH_SERVICE_SUPERVISOR)
                 return;
         Child *c = &sup->children[service];
-        if (owner && c->state == CHILD_STARTING) {
+        if (owner && c->state == CHILD_STARTING)
                 child_set_state(c, CHILD_RUNNING);
-                check_ready(sup);
-        }
 }
 
 /* ---------------------------------------------------------------- the bus object */
@@ -666,13 +682,14 @@ void supervisor_stop(Supervisor *sup) {
                         g_source_remove(c->backoff_timer);
                         c->backoff_timer = 0;
                 }
-                if (c->pid > 0) {
+                if (c->pid > 0 && i != BH_SERVICE_LOGD) {
                         child_set_state(c, CHILD_STOPPING);
                         kill(c->pid, SIGTERM);
-                } else {
+                } else if (c->pid <= 0) {
                         c->state = CHILD_STOPPED;
                 }
         }
+        stop_logd_last(sup);
         if (all_down(sup)) {
                 finish_stop(sup);
                 return;
