@@ -127,6 +127,7 @@ static G_NORETURN void usage_exit(const BhSuiteEntry *e, int code) {
                 "  --config-dir DIR    configuration directory (default: %s)\n"
                 "  --log-level LEVEL   none, errors, events, information or debug (default: events)\n"
                 "  --report-fd FD      where to say which syscall the sandbox refused (the supervisor's)\n"
+                "  --fd NAME=FD        a privileged descriptor handed over by the supervisor\n"
                 "  --help              show this help\n"
                 "  --version           show the version\n",
                 e->binary, e->name, BULKHEAD_SYSCONFDIR);
@@ -157,7 +158,20 @@ void bh_service_init(BhService *svc, BhServiceId id, int argc, char **argv) {
                         svc->run_dir = g_strdup(v);
                 else if (strcmp(a, "--config-dir") == 0)
                         svc->config_dir = g_strdup(v);
-                else if (strcmp(a, "--report-fd") == 0) {
+                else if (strcmp(a, "--fd") == 0) {
+                        /* NAME=N: a privileged descriptor from the supervisor. */
+                        const char *eq = strchr(v, '=');
+                        char *end = NULL;
+                        long fd = eq ? strtol(eq + 1, &end, 10) : -1;
+                        if (!eq || eq == v || !end || *end || fd < 3 || fd > 1024 ||
+                            svc->n_fds == G_N_ELEMENTS(svc->fds)) {
+                                fprintf(stderr, "%s: --fd needs NAME=NUMBER\n", e->binary);
+                                exit(2);
+                        }
+                        svc->fds[svc->n_fds].name = g_strndup(v, (gsize) (eq - v));
+                        svc->fds[svc->n_fds].fd = (int) fd;
+                        svc->n_fds++;
+                } else if (strcmp(a, "--report-fd") == 0) {
                         char *end;
                         long fd = strtol(v, &end, 10);
                         if (*end || fd < 3 || fd > 1024) {
@@ -241,6 +255,15 @@ void bh_service_done(BhService *svc) {
         g_free(svc->bus_address);
         g_free(svc->run_dir);
         g_free(svc->config_dir);
+        for (unsigned i = 0; i < svc->n_fds; i++)
+                g_free(svc->fds[i].name);
+}
+
+int bh_service_fd(BhService *svc, const char *name) {
+        for (unsigned i = 0; i < svc->n_fds; i++)
+                if (strcmp(svc->fds[i].name, name) == 0)
+                        return svc->fds[i].fd;
+        return -1;
 }
 
 char *bh_service_config_path(BhService *svc, const char *name) {

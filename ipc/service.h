@@ -18,6 +18,12 @@ typedef struct BhService {
         char *config_dir;
         BhLogLevel initial_level;
         int report_fd;          /* -1, or where the sandbox reports a refused syscall */
+        /* Descriptors handed over by the supervisor (--fd NAME=N). */
+        struct {
+                char *name;
+                int fd;
+        } fds[8];
+        unsigned n_fds;
         int exit_code;
 } BhService;
 
@@ -36,5 +42,7 @@ void bh_service_quit(BhService *svc, int exit_code);
 void bh_service_done(BhService *svc);
 /* org.bulkhead.Test1 on the service's object (test builds only). */
 void bh_test_hooks_register(BhService *svc);
+/* A descriptor the supervisor handed over under this name, or -1. */
+int bh_service_fd(BhService *svc, const char *name);
 /* A path in the configuration directory (caller frees). */
 char *bh_service_config_path(BhService *svc, const char *name);

@@ -36,6 +36,10 @@ typedef struct BhSuiteEntry {
         const char *sandbox;    /* seccomp profile name in policy/ */
         BhRestart restart;
         uint32_t access_bit;    /* its BH_ACCESS_* bit */
+        /* Privileged descriptors the supervisor opens once, keeps, and
+         * hands over at every start (--fd NAME=N): see
+         * services/supervisor/resources.c. */
+        const char *resources[8];
 } BhSuiteEntry;
 
 extern const BhSuiteEntry bh_suite[_BH_SERVICE_MAX];

@@ -41,7 +41,10 @@ suite_start() {
         CONF=${CONF:-$WORK/etc}
         mkdir -p "$CONF"
         trap suite_cleanup EXIT
-        "$BULKHEADD" --embedded --run-dir "$RUN" --config-dir "$CONF" "$@" >"$WORK/out" 2>&1 &
+        # A network namespace of its own: the TUN device and the ESP sockets
+        # the supervisor opens stay out of the host's (and out of the way of
+        # suites of other tests running at the same time).
+        unshare --net -- "$BULKHEADD" --embedded --run-dir "$RUN" --config-dir "$CONF" "$@" >"$WORK/out" 2>&1 &
         SUP_PID=$!
         wait_for 15 test -f "$RUN/bus" || fail "no bus address after 15 s"
         BUS=$(cat "$RUN/bus")
@@ -93,6 +96,12 @@ suite_cleanup() {
         [ -z "${WORK:-}" ] || rm -rf "$WORK"
         [ "${#CLEANUP_DIRS[@]}" -eq 0 ] || rm -rf "${CLEANUP_DIRS[@]}"
         exit $rc
+}
+
+# Runs a command in the suite's network namespace (peer-to-peer D-Bus uses
+# abstract sockets, which belong to a namespace).
+in_suite_netns() {
+        nsenter --net="/proc/$SUP_PID/ns/net" -- "$@"
 }
 
 bctl() {

@@ -19,6 +19,7 @@ static G_NORETURN void usage(int code) {
                 "  --libexec-dir DIR   where the service programs are (default: next to\n"
                 "                      bulkheadd if they are there, else %s)\n"
                 "  --bus ADDRESS       without --embedded: a bus other than the system bus\n"
+                "  --tun-name NAME     the data path's TUN device (default: bulkhead0)\n"
                 "  --log-level LEVEL   initial level of every service: none, errors, events,\n"
                 "                      information or debug (default: events)\n"
                 "  --print-bus-policy  print the system bus policy (system.d/org.bulkhead.conf)\n"
@@ -63,6 +64,8 @@ int main(int argc, char **argv) {
                         slot = &opt.libexec_dir;
                 else if (strcmp(a, "--bus") == 0)
                         slot = &opt.bus_address;
+                else if (strcmp(a, "--tun-name") == 0)
+                        slot = &opt.tun_name;
                 else if (strcmp(a, "--log-level") == 0) {
                         if (!v || bh_log_level_from_string(v, &opt.service_level) < 0) {
                                 fprintf(stderr, "bulkheadd: --log-level needs none, errors, events, information "
@@ -81,7 +84,7 @@ int main(int argc, char **argv) {
                 }
                 g_free(*slot);
                 /* Absolute paths: the services start in another directory. */
-                *slot = slot == &opt.bus_address ? g_strdup(v) : g_canonicalize_filename(v, NULL);
+                *slot = slot == &opt.bus_address || slot == &opt.tun_name ? g_strdup(v) : g_canonicalize_filename(v, NULL);
                 i++;
         }
         if (opt.embedded && opt.bus_address) {
@@ -102,5 +105,6 @@ int main(int argc, char **argv) {
         g_free(opt.config_dir);
         g_free(opt.libexec_dir);
         g_free(opt.bus_address);
+        g_free(opt.tun_name);
         return code;
 }

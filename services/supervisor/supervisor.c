@@ -15,6 +15,7 @@
 
 #include "buspolicy.h"
 #include "config.h"
+#include "resources.h"
 #include "sandbox.h"
 #include "supervisor.h"
 
@@ -49,6 +50,7 @@ typedef struct Child {
         uid_t uid;
         gid_t gid;
         int report_fd;                          /* read end: the sandbox's last words */
+        int resource_fds[G_N_ELEMENTS(((BhSuiteEntry *) 0)->resources)]; /* -1: not open */
 } Child;
 
 struct Supervisor {
@@ -160,17 +162,34 @@ static void child_setup(gpointer data) {
 
 static void child_exited(GPid pid, gint status, gpointer data);
 
-/* The descriptor number a service finds its report pipe at. */
+/* The descriptor number a service finds its report pipe at; resources
+ * follow from the next one up. */
 #define REPORT_FD 3
+#define MAX_RESOURCES G_N_ELEMENTS(((BhSuiteEntry *) 0)->resources)
 
 static bool child_spawn(Child *c) {
         Supervisor *sup = c->sup;
         g_autofree char *path = g_build_filename(sup->opt->libexec_dir, c->entry->binary, NULL);
         const char *level = bh_log_level_to_string(sup->opt->service_level);
-        const char *argv[] = {
+        g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func(g_free);
+        const char *fixed[] = {
                 path, "--bus", sup->bus_address, "--run-dir", sup->opt->run_dir, "--config-dir",
-                sup->opt->config_dir, "--log-level", level, "--report-fd", G_STRINGIFY(REPORT_FD), NULL,
+                sup->opt->config_dir, "--log-level", level, "--report-fd", G_STRINGIFY(REPORT_FD),
         };
+        for (size_t i = 0; i < G_N_ELEMENTS(fixed); i++)
+                g_ptr_array_add(argv, g_strdup(fixed[i]));
+        int source_fds[1 + MAX_RESOURCES], target_fds[1 + MAX_RESOURCES];
+        size_t n_fds = 1;
+        for (size_t i = 0; i < MAX_RESOURCES && c->entry->resources[i]; i++) {
+                if (c->resource_fds[i] < 0)
+                        continue;
+                source_fds[n_fds] = c->resource_fds[i];
+                target_fds[n_fds] = REPORT_FD + (int) n_fds;
+                g_ptr_array_add(argv, g_strdup("--fd"));
+                g_ptr_array_add(argv, g_strdup_printf("%s=%d", c->entry->resources[i], target_fds[n_fds]));
+                n_fds++;
+        }
+        g_ptr_array_add(argv, NULL);
         int report[2];
         if (pipe2(report, O_CLOEXEC) < 0) {
                 g_free(c->last_exit);
@@ -179,12 +198,13 @@ static bool child_spawn(Child *c) {
                 return false;
         }
         SetupData sd = { c->drop_user, c->uid, c->gid };
-        const int source_fds[] = { report[1] };
-        const int target_fds[] = { REPORT_FD };
+        source_fds[0] = report[1];
+        target_fds[0] = REPORT_FD;
         g_autoptr(GError) error = NULL;
         GPid pid;
-        bool ok = g_spawn_async_with_pipes_and_fds(NULL, argv, NULL, G_SPAWN_DO_NOT_REAP_CHILD, child_setup, &sd, -1,
-                                                   -1, -1, source_fds, target_fds, 1, &pid, NULL, NULL, NULL, &error);
+        bool ok = g_spawn_async_with_pipes_and_fds(NULL, (const char *const *) argv->pdata, NULL,
+                                                   G_SPAWN_DO_NOT_REAP_CHILD, child_setup, &sd, -1, -1, -1,
+                                                   source_fds, target_fds, n_fds, &pid, NULL, NULL, NULL, &error);
         close(report[1]);
         if (!ok) {
                 close(report[0]);
@@ -564,6 +584,29 @@ static int take_lock(Supervisor *sup) {
         return 0;
 }
 
+/* Opened once, kept for the suite's life: a restarted service gets the same
+ * device back (and the TUN device with its routes survives the restart). A
+ * resource that cannot be opened is said once; the service starts without
+ * it and reports what it lacks. */
+static void open_resources(Supervisor *sup) {
+        ResourceOptions ro = { sup->opt->tun_name ? sup->opt->tun_name : "bulkhead0",
+                               sup->opt->tun_mtu ? sup->opt->tun_mtu : 1400 };
+        for (int i = 1; i < _BH_SERVICE_MAX; i++) {
+                Child *c = &sup->children[i];
+                for (size_t r = 0; r < MAX_RESOURCES && c->entry->resources[r]; r++) {
+                        g_autofree char *why = NULL;
+                        int fd = resource_open(c->entry->resources[r], &ro, &why);
+                        if (fd < 0) {
+                                fprintf(stderr, "bulkheadd: %s for %s: %s\n", c->entry->resources[r], c->entry->name,
+                                        why);
+                                continue;
+                        }
+                        fcntl(fd, F_SETFD, FD_CLOEXEC);
+                        c->resource_fds[r] = fd;
+                }
+        }
+}
+
 static void prepare_children(Supervisor *sup) {
         bool root = geteuid() == 0;
         for (int i = 1; i < _BH_SERVICE_MAX; i++) {
@@ -572,6 +615,8 @@ static void prepare_children(Supervisor *sup) {
                 c->entry = &bh_suite[i];
                 c->state = CHILD_STOPPED;
                 c->report_fd = -1;
+                for (size_t r = 0; r < MAX_RESOURCES; r++)
+                        c->resource_fds[r] = -1;
                 /* As root, each service runs as its own system user when that
                  * user exists (created at install); otherwise as we do. */
                 struct passwd *pw = root ? getpwnam(c->entry->user) : NULL;
@@ -601,6 +646,7 @@ Supervisor *supervisor_start(SupervisorOptions *opt, GMainLoop *loop) {
         if (take_lock(sup) < 0)
                 goto fail;
         prepare_children(sup);
+        open_resources(sup);
 
         if (opt->embedded) {
                 if (start_private_bus(sup) < 0)
@@ -743,6 +789,9 @@ void supervisor_free(Supervisor *sup) {
                         g_source_remove(c->backoff_timer);
                 if (c->report_fd >= 0)
                         close(c->report_fd);
+                for (size_t r = 0; r < MAX_RESOURCES; r++)
+                        if (c->resource_fds[r] >= 0)
+                                close(c->resource_fds[r]);
                 g_free(c->last_exit);
         }
         if (sup->svc.ipc)

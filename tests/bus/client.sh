@@ -6,7 +6,7 @@ program=$1
 shift
 suite_start
 suite_wait_ready
-"$program" --bus "$BUS" "$@" || fail "$(basename "$program") failed"
+in_suite_netns "$program" --bus "$BUS" "$@" || fail "$(basename "$program") failed"
 # The suite survived it: every service still answers.
 for entry in $SERVICES; do
         obj=${entry#*:}

@@ -30,7 +30,7 @@ wait_for 5 test -s "$WORK/address" || fail "the permissive bus did not start"
 BUS=$(head -n1 "$WORK/address")
 export BULKHEAD_BUS_ADDRESS=$BUS
 
-"$BULKHEADD" --bus "$BUS" --run-dir "$RUN" --config-dir "$CONF" >"$WORK/out" 2>&1 &
+unshare --net -- "$BULKHEADD" --bus "$BUS" --run-dir "$RUN" --config-dir "$CONF" >"$WORK/out" 2>&1 &
 SUP_PID=$!
 suite_wait_ready
 [ "$(cat "$RUN/bus")" = "$BUS" ] || fail "RUN/bus does not hold the bus address in non-embedded mode"
