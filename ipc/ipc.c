@@ -60,6 +60,7 @@ typedef struct Watcher {
 
 struct BhConn {
         int ref;                /* the owner's, plus one per call and timer */
+        GPtrArray *pendings;    /* Pending: outgoing calls waiting for an answer */
         BhIpc *ipc;
         DBusConnection *dbus;
         GSource *source;
@@ -653,10 +654,14 @@ typedef struct Pending {
         BhReplyFunc cb;
         void *userdata;
         GDestroyNotify destroy;
+        BhConn *conn;           /* while it waits on that connection */
+        DBusPendingCall *call;
 } Pending;
 
 static void pending_free(void *p) {
         Pending *pd = p;
+        if (pd->conn)
+                g_ptr_array_remove_fast(pd->conn->pendings, pd);
         if (pd->destroy)
                 pd->destroy(pd->userdata);
         g_free(pd);
@@ -678,6 +683,11 @@ static void deliver_reply(Pending *pd, DBusMessage *reply) {
 }
 
 static void pending_notify(DBusPendingCall *pending, void *userdata) {
+        Pending *pd = userdata;
+        if (pd->conn) {
+                g_ptr_array_remove_fast(pd->conn->pendings, pd);
+                pd->conn = NULL;
+        }
         DBusMessage *reply = dbus_pending_call_steal_reply(pending);
         deliver_reply(userdata, reply);
         if (reply)
@@ -709,8 +719,27 @@ static void call_full(BhConn *conn, DBusMessage *msg, int timeout_ms, BhReplyFun
                 g_source_unref(s);
                 return;
         }
+        pd->conn = conn;
+        pd->call = pending;
+        g_ptr_array_add(conn->pendings, pd);
         if (!dbus_pending_call_set_notify(pending, pending_notify, pd, pending_free))
                 g_error("out of memory");
+}
+
+/* The connection goes away with calls still waiting: each gets its answer
+ * (Disconnected) now, as ipc.h promises, instead of never. */
+static void fail_pendings(BhConn *conn) {
+        while (conn->pendings->len > 0) {
+                Pending *pd = g_ptr_array_index(conn->pendings, conn->pendings->len - 1);
+                g_ptr_array_remove_index_fast(conn->pendings, conn->pendings->len - 1);
+                pd->conn = NULL;
+                DBusPendingCall *call = pd->call;
+                if (pd->cb)
+                        pd->cb(NULL, DBUS_ERROR_DISCONNECTED, "connection closed", pd->userdata);
+                pd->cb = NULL;
+                dbus_pending_call_cancel(call);
+                dbus_pending_call_unref(call);  /* frees pd */
+        }
 }
 
 void bh_conn_call(BhConn *conn, DBusMessage *msg, int timeout_ms, BhReplyFunc cb, void *userdata) {
@@ -920,6 +949,7 @@ static BhConn *conn_new(BhIpc *ipc, DBusConnection *dbus, bool peer) {
         BhConn *conn = g_new0(BhConn, 1);
         conn->ref = 1;
         conn->ipc = ipc;
+        conn->pendings = g_ptr_array_new();
         conn->dbus = dbus;      /* takes the reference */
         conn->peer = peer;
         conn->peer_caller.service = BH_SERVICE_NONE;
@@ -933,6 +963,16 @@ static BhConn *conn_new(BhIpc *ipc, DBusConnection *dbus, bool peer) {
 /* Off the main loop and closed; the memory stays while calls refer to it. */
 static void conn_shutdown(BhConn *conn) {
         if (conn->source) {
+                /* Closed locally: let libdbus finish what is queued, so that
+                 * every outstanding call gets its answer (Disconnected). */
+                if (!dbus_connection_get_is_connected(conn->dbus) || conn->closed) {
+                        dbus_connection_close(conn->dbus);
+                        conn->ref++;
+                        while (dbus_connection_dispatch(conn->dbus) == DBUS_DISPATCH_DATA_REMAINS)
+                                ;
+                        conn->ref--;
+                }
+                fail_pendings(conn);
                 dbus_connection_remove_filter(conn->dbus, conn_filter, conn);
                 bh_mainloop_detach_connection(conn->dbus, conn->source);
                 conn->source = NULL;
@@ -947,6 +987,8 @@ static void conn_unref(BhConn *conn) {
         if (!conn || --conn->ref > 0)
                 return;
         conn_shutdown(conn);
+        fail_pendings(conn);
+        g_ptr_array_free(conn->pendings, TRUE);
         dbus_connection_unref(conn->dbus);
         g_free(conn);
 }
@@ -963,6 +1005,9 @@ static gboolean conn_release_idle(gpointer p) {
 void bh_conn_close(BhConn *conn) {
         if (!conn)
                 return;
+        /* A peer our server accepted: the list's reference is the one we
+         * release, and its Disconnected must not release it again. */
+        g_ptr_array_remove(conn->ipc->peers, conn);
         if (!conn->closed) {
                 dbus_connection_close(conn->dbus);
                 conn->closed = true;
