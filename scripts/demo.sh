@@ -40,7 +40,9 @@ show() { printf '$ %s\n' "$*"; "$@"; }
 
 step "Start the suite in embedded mode"
 start=$(date +%s%N)
-build/bulkheadd --embedded --run-dir "$RUN" --config-dir "$CONF" >"$WORK/out" 2>&1 &
+# In a network namespace of its own: the TUN device and ESP sockets the
+# supervisor opens stay out of the host.
+unshare --net -- build/bulkheadd --embedded --run-dir "$RUN" --config-dir "$CONF" >"$WORK/out" 2>&1 &
 SUP=$!
 for _ in $(seq 300); do [ -f "$RUN/ready" ] && break; sleep 0.05; done
 [ -f "$RUN/ready" ] || { cat "$WORK/out"; echo "demo: the suite did not start" >&2; exit 1; }
