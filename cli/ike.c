@@ -18,6 +18,10 @@ static G_NORETURN void usage(int code) {
                 "Usage: ike [OPTION...] cmd=COMMAND [PARAMETER=VALUE...] [KEYWORD...]\n"
                 "Manages the IKE tunnels of the Bulkhead IPsec suite.\n\n"
                 "Commands:\n"
+                "  cmd=activate [phase=1|2] numlist=N,... | namelist=NAME,...\n"
+                "          bring tunnels up (manual tunnels: both directions at once)\n"
+                "  cmd=remove [phase=1|2] numlist=N,... | namelist=NAME,...\n"
+                "          take tunnels down; their keys are wiped\n"
                 "  cmd=list [phase=1|2] [numlist=N,...] [namelist=NAME,...] [verbose]\n"
                 "          list tunnels and their phase 1 and phase 2 states\n"
                 "  cmd=log\n"
@@ -269,6 +273,78 @@ static int cmd_log(Cli *cli, const Args *a) {
         return CLI_EXIT_OK;
 }
 
+/* The tunnels numlist= and namelist= name, as tmd knows them; an unknown
+ * number or name is an error before anything is done. */
+static int selected_names(Cli *cli, const Args *a, GPtrArray *ret_names) {
+        if (!a->numlist && !a->namelist)
+                cli_usage_error("ike", "cmd=%s needs numlist= or namelist=", a->cmd);
+        check_numlist(a->numlist);
+        DBusMessage *reply = NULL;
+        int r = cli_call(cli, BH_SERVICE_TMD, &bh_iface_tmd1, "ListTunnels", &reply, DBUS_TYPE_INVALID);
+        if (r != 0)
+                return r;
+        g_auto(GStrv) nums = a->numlist ? g_strsplit(a->numlist, ",", -1) : g_new0(char *, 1);
+        g_auto(GStrv) names = a->namelist ? g_strsplit(a->namelist, ",", -1) : g_new0(char *, 1);
+        g_autofree bool *num_found = g_new0(bool, g_strv_length(nums) + 1);
+        g_autofree bool *name_found = g_new0(bool, g_strv_length(names) + 1);
+        DBusMessageIter it, arr, st;
+        dbus_message_iter_init(reply, &it);
+        dbus_message_iter_recurse(&it, &arr);
+        for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_STRUCT; dbus_message_iter_next(&arr)) {
+                dbus_uint32_t number;
+                const char *name;
+                dbus_message_iter_recurse(&arr, &st);
+                dbus_message_iter_get_basic(&st, &number);
+                dbus_message_iter_next(&st);
+                dbus_message_iter_get_basic(&st, &name);
+                bool take = false;
+                for (guint i = 0; nums[i]; i++)
+                        if (strtoul(nums[i], NULL, 10) == number)
+                                take = num_found[i] = true;
+                for (guint i = 0; names[i]; i++)
+                        if (g_ascii_strcasecmp(names[i], name) == 0)
+                                take = name_found[i] = true;
+                if (take)
+                        g_ptr_array_add(ret_names, g_strdup(name));
+        }
+        dbus_message_unref(reply);
+        for (guint i = 0; nums[i]; i++)
+                if (!num_found[i])
+                        return cli_fail(cli, CLI_EXIT_FAILED, "no tunnel number %s is defined", nums[i]);
+        for (guint i = 0; names[i]; i++)
+                if (!name_found[i])
+                        return cli_fail(cli, CLI_EXIT_FAILED, "no tunnel named \"%s\" is defined", names[i]);
+        return 0;
+}
+
+/* cmd=activate and cmd=remove: one call to tmd per tunnel, each reported. */
+static int cmd_each(Cli *cli, const Args *a, const char *member, const char *done) {
+        if (a->phase && strcmp(a->phase, "1") != 0 && strcmp(a->phase, "2") != 0)
+                cli_usage_error("ike", "phase= must be 1 or 2");
+        g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+        int r = selected_names(cli, a, names);
+        if (r != 0)
+                return r;
+        int worst = 0;
+        for (guint i = 0; i < names->len; i++) {
+                const char *name = g_ptr_array_index(names, i);
+                r = cli_call(cli, BH_SERVICE_TMD, &bh_iface_tmd1, member, NULL, DBUS_TYPE_STRING, &name,
+                             DBUS_TYPE_INVALID);
+                if (r == 0) {
+                        if (cli->json) {
+                                g_autoptr(GString) out = g_string_new("{\"tunnel\":");
+                                cli_json_string(out, name);
+                                g_string_append_printf(out, ",\"result\":\"%s\"}\n", done);
+                                fputs(out->str, stdout);
+                        } else {
+                                printf("tunnel %s %s\n", name, done);
+                        }
+                }
+                worst = MAX(worst, r);
+        }
+        return worst;
+}
+
 int main(int argc, char **argv) {
         Cli cli = { 0 };
         int n = cli_parse_options(&cli, "ike", argc, argv, usage);
@@ -290,8 +366,15 @@ int main(int argc, char **argv) {
                 r = cli_connect(&cli);
                 if (r == 0)
                         r = cmd_log(&cli, &a);
+        } else if (strcmp(a.cmd, "activate") == 0 || strcmp(a.cmd, "remove") == 0) {
+                if (a.service || a.level || a.verbose)
+                        cli_usage_error("ike", "cmd=%s takes phase=, numlist= and namelist=", a.cmd);
+                bool up = strcmp(a.cmd, "activate") == 0;
+                r = cli_connect(&cli);
+                if (r == 0)
+                        r = cmd_each(&cli, &a, up ? "Activate" : "Remove", up ? "activated" : "removed");
         } else {
-                cli_usage_error("ike", "unknown command \"%s\" (this version has cmd=list and cmd=log)", a.cmd);
+                cli_usage_error("ike", "unknown command \"%s\" (expected activate, remove, list or log)", a.cmd);
         }
         cli_done(&cli);
         return r;

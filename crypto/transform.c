@@ -448,3 +448,31 @@ int bh_transform_mac_verify(BhTransform *t, const BhIov *iov, size_t n, const ui
                 return r;
         return CRYPTO_memcmp(full, icv, t->icv_len) == 0 ? 0 : -EBADMSG;
 }
+
+int bh_transform_preload(void) {
+        /* OpenSSL reads its configuration and resolves algorithms on first
+         * use. Do that now, while the process may still open files: a
+         * sandboxed data path must not find out later. */
+        if (!OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL))
+                return -EIO;
+        static const struct {
+                unsigned enc, bits, integ;
+        } sets[] = {
+                { BH_ENCR_AES_GCM_16, 128, 0 },        { BH_ENCR_AES_GCM_16, 256, 0 },
+                { BH_ENCR_CHACHA20_POLY1305, 256, 0 }, { BH_ENCR_AES_CBC, 128, BH_AUTH_HMAC_SHA2_256_128 },
+                { BH_ENCR_AES_CBC, 256, BH_AUTH_HMAC_SHA2_512_256 }, { BH_ENCR_NULL, 0, BH_AUTH_HMAC_SHA2_384_192 },
+        };
+        for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+                size_t len;
+                if (bh_transform_check(sets[i].enc, sets[i].bits, sets[i].integ, &len) < 0)
+                        return -EINVAL;
+                BhSecret *k = bh_secret_new(len);
+                BhTransform *t = NULL;
+                int r = k ? bh_transform_new(sets[i].enc, sets[i].bits, sets[i].integ, k, &t) : -ENOMEM;
+                bh_transform_free(t);
+                bh_secret_free(k);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}

@@ -144,3 +144,7 @@ typedef struct BhIov {
 int bh_transform_mac(BhTransform *t, const BhIov *iov, size_t n, uint8_t *icv);
 /* 0 when the ICV matches (constant-time compare), -EBADMSG otherwise. */
 int bh_transform_mac_verify(BhTransform *t, const BhIov *iov, size_t n, const uint8_t *icv);
+
+/* Loads OpenSSL's configuration and every algorithm the transforms use, so
+ * that nothing is read from disk after a service enters its sandbox. */
+int bh_transform_preload(void);

@@ -760,6 +760,10 @@ bool bh_conn_is_peer(BhConn *conn) {
         return conn->peer;
 }
 
+bool bh_conn_is_open(BhConn *conn) {
+        return conn && !conn->closed && dbus_connection_get_is_connected(conn->dbus);
+}
+
 DBusMessage *bh_method_new(BhServiceId service, const BhInterfaceInfo *iface, const char *member) {
         DBusMessage *m = dbus_message_new_method_call(bh_suite[service].bus_name, bh_suite[service].path, iface->name,
                                                       member);

@@ -113,6 +113,8 @@ bool bh_conn_send(BhConn *conn, DBusMessage *msg);
 /* Bytes waiting to be written on this connection. */
 long bh_conn_outgoing_size(BhConn *conn);
 bool bh_conn_is_peer(BhConn *conn);
+/* False once the connection was closed by either end. */
+bool bh_conn_is_open(BhConn *conn);
 /* A new method call to a suite service's object. On a peer connection pass
  * the BhConn of the peer: the destination is then left out. */
 DBusMessage *bh_method_new(BhServiceId service, const BhInterfaceInfo *iface, const char *member);

@@ -90,7 +90,7 @@ static const Rule peers[] = {
 /* Reading configuration again on reload (isakmpd.conf, tunnel definitions,
  * secrets): open for reading only. */
 static const Rule config_read[] = {
-        { "openat", COND_READ_ONLY_ARG2 }, { NULL },
+        { "openat", COND_READ_ONLY_ARG2 }, { "getdents64" }, { NULL },
 };
 /* logd's files: opened for appending, created when missing. */
 static const Rule log_files[] = {
@@ -133,7 +133,8 @@ static const Profile profiles[] = {
         { "statd", { BASE } },
         /* Reads its secrets on reload; locks key memory. */
         { "cryptod", { BASE, "config-read", "key-memory" } },
-        { "filterd", { BASE } },
+        /* Moves packets between descriptors it was handed; holds SA keys. */
+        { "filterd", { BASE, "key-memory" } },
         /* The network parser: nothing beyond the base. */
         { "isakmpd", { BASE } },
         /* Reads tunnel definitions on reload. */

@@ -8,6 +8,7 @@ packages=(
         libdbus-1-dev libglib2.0-dev libssl-dev libseccomp-dev
         dbus-daemon dbus-bin systemd       # private bus, dbus-send, busctl
         procps psmisc iproute2 util-linux  # pgrep, netns, su
+        iputils-ping                       # ping through the tunnels
         groff-base man-db                  # man page checks
 )
 

@@ -1,29 +1,302 @@
 /* SPDX-License-Identifier: ISC */
+#include <netinet/in.h>
+#include <string.h>
+
+#include "datapath.h"
 #include "filterd.h"
+#include "transform.h"
 
 struct Filterd {
         BhService *svc;
-        GHashTable *sad;        /* SAs by SPI; the ESP/AH data path fills it */
+        Datapath *dp;
+};
+
+/* ---------------------------------------------------------------- counters */
+
+#define COUNTER(name, field) { name, offsetof(DpCounters, field) }
+static const struct {
+        const char *name;
+        size_t offset;
+} counters[] = {
+        COUNTER("in_total", in_total),
+        COUNTER("in_ah", in_ah),
+        COUNTER("in_esp", in_esp),
+        COUNTER("out_total", out_total),
+        COUNTER("out_ah", out_ah),
+        COUNTER("out_esp", out_esp),
+        COUNTER("in_dropped", in_dropped),
+        COUNTER("in_filter_deny", in_filter_deny),
+        COUNTER("in_ah_compute", in_ah_compute),
+        COUNTER("in_esp_compute", in_esp_compute),
+        COUNTER("in_ah_replay", in_ah_replay),
+        COUNTER("in_esp_replay", in_esp_replay),
+        COUNTER("out_dropped", out_dropped),
+        COUNTER("out_filter_deny", out_filter_deny),
+        COUNTER("cache_added", cache_added),
+        COUNTER("cache_expired", cache_expired),
+        COUNTER("cache_deleted", cache_deleted),
+        COUNTER("in_unknown_spi", in_unknown_spi),
+        COUNTER("in_wrong_source", in_wrong_source),
+        COUNTER("in_selector_mismatch", in_selector_mismatch),
+        COUNTER("in_malformed", in_malformed),
+        COUNTER("in_not_esp", in_not_esp),
+        COUNTER("in_write_failed", in_write_failed),
+        COUNTER("out_no_sa", out_no_sa),
+        COUNTER("out_encap_failed", out_encap_failed),
+        COUNTER("out_send_failed", out_send_failed),
 };
 
 static void filterd_handle_get_counters(BhCall *call, void *userdata) {
-        /* No data path yet, hence no counters: an empty set, not zeros. */
+        Filterd *f = userdata;
+        const DpCounters *c = dp_counters(f->dp);
+        DBusMessage *reply = bh_call_new_return(call);
+        DBusMessageIter it, arr, ent;
+        dbus_message_iter_init_append(reply, &it);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{st}", &arr);
+        for (size_t i = 0; i < G_N_ELEMENTS(counters); i++) {
+                dbus_uint64_t v = *(const uint64_t *) ((const char *) c + counters[i].offset);
+                dbus_message_iter_open_container(&arr, DBUS_TYPE_DICT_ENTRY, NULL, &ent);
+                dbus_message_iter_append_basic(&ent, DBUS_TYPE_STRING, &counters[i].name);
+                dbus_message_iter_append_basic(&ent, DBUS_TYPE_UINT64, &v);
+                dbus_message_iter_close_container(&arr, &ent);
+        }
+        dbus_message_iter_close_container(&it, &arr);
+        bh_call_return_message(call, reply);
+}
+
+/* ---------------------------------------------------------------- SAs */
+
+/* Untrusted in shape even from cryptod: every field is checked. */
+static bool parse_spec(DBusMessageIter *st, DpSaSpec *s, char **ret_why) {
+        const char *tunnel, *dir, *proto, *mode, *encap, *local, *remote;
+        dbus_uint32_t spi;
+        dbus_uint16_t encr, bits, integ;
+        dbus_bool_t esn;
+        dbus_message_iter_get_basic(st, &tunnel);
+        dbus_message_iter_next(st);
+        dbus_message_iter_get_basic(st, &dir);
+        dbus_message_iter_next(st);
+        dbus_message_iter_get_basic(st, &proto);
+        dbus_message_iter_next(st);
+        dbus_message_iter_get_basic(st, &spi);
+        dbus_message_iter_next(st);
+        dbus_message_iter_get_basic(st, &encr);
+        dbus_message_iter_next(st);
+        dbus_message_iter_get_basic(st, &bits);
+        dbus_message_iter_next(st);
+        dbus_message_iter_get_basic(st, &integ);
+        dbus_message_iter_next(st);
+        dbus_message_iter_get_basic(st, &esn);
+        dbus_message_iter_next(st);
+        dbus_message_iter_get_basic(st, &mode);
+        dbus_message_iter_next(st);
+        dbus_message_iter_get_basic(st, &encap);
+        dbus_message_iter_next(st);
+        dbus_message_iter_get_basic(st, &local);
+        dbus_message_iter_next(st);
+        dbus_message_iter_get_basic(st, &remote);
+
+        memset(s, 0, sizeof *s);
+        if (!bh_tunnel_name_valid(tunnel)) {
+                *ret_why = g_strdup("invalid tunnel name");
+                return false;
+        }
+        g_strlcpy(s->tunnel, tunnel, sizeof s->tunnel);
+        if (strcmp(dir, "in") == 0)
+                s->direction = DP_IN;
+        else if (strcmp(dir, "out") == 0)
+                s->direction = DP_OUT;
+        else {
+                *ret_why = g_strdup("direction must be in or out");
+                return false;
+        }
+        if (strcmp(proto, "esp") == 0)
+                s->protocol = IPPROTO_ESP;
+        else if (strcmp(proto, "ah") == 0)
+                s->protocol = IPPROTO_AH;
+        else {
+                *ret_why = g_strdup("protocol must be esp or ah");
+                return false;
+        }
+        if (spi < 256) {
+                *ret_why = g_strdup_printf("SPI %u is reserved", spi);
+                return false;
+        }
+        s->spi = spi;
+        s->encr = encr;
+        s->encr_bits = bits;
+        s->integ = integ;
+        s->esn = esn;
+        if (strcmp(mode, "tunnel") == 0)
+                s->mode = BH_MODE_TUNNEL;
+        else if (strcmp(mode, "transport") == 0)
+                s->mode = BH_MODE_TRANSPORT;
+        else {
+                *ret_why = g_strdup("mode must be tunnel or transport");
+                return false;
+        }
+        if (strcmp(encap, "udp") == 0)
+                s->encap = BH_ENCAP_UDP;
+        else if (strcmp(encap, "esp") == 0)
+                s->encap = BH_ENCAP_ESP;
+        else {
+                *ret_why = g_strdup("encapsulation must be udp or esp");
+                return false;
+        }
+        if (bh_addr_parse(local, false, &s->local) < 0 || bh_addr_parse(remote, false, &s->remote) < 0 ||
+            s->local.family != s->remote.family) {
+                *ret_why = g_strdup("local and remote must be addresses of one family");
+                return false;
+        }
+        return true;
+}
+
+static void filterd_handle_install_sa(BhCall *call, void *userdata) {
+        Filterd *f = userdata;
+        DBusMessageIter it, st, arr;
+        dbus_message_iter_init(bh_call_message(call), &it);
+        dbus_message_iter_recurse(&it, &st);
+        DpSaSpec spec;
+        g_autofree char *why = NULL;
+        bool ok = parse_spec(&st, &spec, &why);
+        dbus_message_iter_next(&it);
+        dbus_message_iter_recurse(&it, &arr);
+        const uint8_t *bytes = NULL;
+        int n = 0;
+        dbus_message_iter_get_fixed_array(&arr, &bytes, &n);
+        BhSecret *keymat = bh_secret_new_copy(bytes, (size_t) n);
+        /* The message's copy of the key goes now, not when libdbus frees it. */
+        bh_secure_wipe((void *) bytes, (size_t) n);
+        if (!ok) {
+                bh_secret_free(keymat);
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "%s", why);
+                return;
+        }
+        int r = keymat ? dp_install_sa(f->dp, &spec, keymat, &why) : -ENOMEM;
+        bh_secret_free(keymat);
+        if (r < 0) {
+                bh_call_error(call, r == -EOPNOTSUPP ? BH_ERROR_NOT_SUPPORTED : DBUS_ERROR_INVALID_ARGS, "%s", why);
+                return;
+        }
+        char a[BH_ADDR_STRLEN];
+        bh_log_tunnel(BH_LOG_INFORMATION, spec.tunnel, "SA installed: %s %s SPI 0x%08x %s/%s%s to %s",
+                      spec.direction == DP_IN ? "in" : "out", spec.protocol == IPPROTO_ESP ? "ESP" : "AH", spec.spi,
+                      bh_encr_name(spec.encr), bh_integ_name(spec.integ),
+                      spec.encap == BH_ENCAP_UDP ? " in UDP" : "", bh_addr_to_string(&spec.remote, a));
+        bh_call_return_empty(call);
+}
+
+static void filterd_handle_remove_sas(BhCall *call, void *userdata) {
+        Filterd *f = userdata;
+        const char *tunnel;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_INVALID);
+        unsigned n = dp_remove_sas(f->dp, tunnel);
+        bh_log_tunnel(BH_LOG_INFORMATION, tunnel, "%u SAs removed, keys wiped", n);
+        bh_call_return_empty(call);
+}
+
+static bool parse_ts_list(DBusMessageIter *it, GArray *out, char **ret_why) {
+        DBusMessageIter arr;
+        dbus_message_iter_recurse(it, &arr);
+        for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_STRING; dbus_message_iter_next(&arr)) {
+                const char *s;
+                BhTs ts;
+                dbus_message_iter_get_basic(&arr, &s);
+                if (out->len >= BH_TUNNEL_TS_MAX || bh_ts_parse(s, &ts, ret_why) < 0) {
+                        if (!*ret_why)
+                                *ret_why = g_strdup("too many selectors");
+                        return false;
+                }
+                g_array_append_val(out, ts);
+        }
+        if (out->len == 0) {
+                *ret_why = g_strdup("no selector");
+                return false;
+        }
+        return true;
+}
+
+static void filterd_handle_set_policy(BhCall *call, void *userdata) {
+        Filterd *f = userdata;
+        DBusMessageIter it;
+        dbus_message_iter_init(bh_call_message(call), &it);
+        const char *tunnel;
+        dbus_message_iter_get_basic(&it, &tunnel);
+        dbus_message_iter_next(&it);
+        g_autoptr(GArray) local = g_array_new(FALSE, FALSE, sizeof(BhTs));
+        g_autoptr(GArray) remote = g_array_new(FALSE, FALSE, sizeof(BhTs));
+        g_autofree char *why = NULL;
+        if (!bh_tunnel_name_valid(tunnel)) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "invalid tunnel name");
+                return;
+        }
+        if (!parse_ts_list(&it, local, &why) || (dbus_message_iter_next(&it), !parse_ts_list(&it, remote, &why))) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "%s", why);
+                return;
+        }
+        dp_set_policy(f->dp, tunnel, (BhTs *) local->data, local->len, (BhTs *) remote->data, remote->len);
+        bh_log_tunnel(BH_LOG_INFORMATION, tunnel, "policy set: %u local, %u remote selectors", local->len,
+                      remote->len);
+        bh_call_return_empty(call);
+}
+
+static void filterd_handle_remove_policy(BhCall *call, void *userdata) {
+        Filterd *f = userdata;
+        const char *tunnel;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_INVALID);
+        if (!dp_remove_policy(f->dp, tunnel)) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "no policy for that tunnel");
+                return;
+        }
+        bh_call_return_empty(call);
+}
+
+static void append_sa(const DpSaInfo *sa, void *userdata) {
+        DBusMessageIter *arr = userdata, st;
+        const char *dir = sa->direction == DP_IN ? "in" : "out";
+        const char *proto = sa->protocol == IPPROTO_ESP ? "esp" : "ah";
+        g_autofree char *transforms = sa->integ ? g_strdup_printf("%s_%u/%s", bh_encr_name(sa->encr), sa->encr_bits,
+                                                                  bh_integ_name(sa->integ))
+                                                : g_strdup_printf("%s_%u", bh_encr_name(sa->encr), sa->encr_bits);
+        dbus_uint32_t spi = sa->spi;
+        dbus_uint64_t packets = sa->packets, bytes = sa->bytes, drops = sa->drops;
+        const char *t = transforms;
+        dbus_message_iter_open_container(arr, DBUS_TYPE_STRUCT, NULL, &st);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &sa->tunnel);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &dir);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &proto);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT32, &spi);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &t);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT64, &packets);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT64, &bytes);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT64, &drops);
+        dbus_message_iter_close_container(arr, &st);
+}
+
+static void filterd_handle_list_sas(BhCall *call, void *userdata) {
+        Filterd *f = userdata;
         DBusMessage *reply = bh_call_new_return(call);
         DBusMessageIter it, arr;
         dbus_message_iter_init_append(reply, &it);
-        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{st}", &arr);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(sssusttt)", &arr);
+        dp_foreach_sa(f->dp, append_sa, &arr);
         dbus_message_iter_close_container(&it, &arr);
         bh_call_return_message(call, reply);
 }
 
 static void get_sas(DBusMessageIter *it, void *userdata) {
         Filterd *f = userdata;
-        dbus_uint32_t n = g_hash_table_size(f->sad);
+        dbus_uint32_t n = dp_sa_count(f->dp);
         dbus_message_iter_append_basic(it, DBUS_TYPE_UINT32, &n);
 }
 
 static const BhMethodImpl filterd_methods[] = {
         { "GetCounters", filterd_handle_get_counters },
+        { "InstallSA", filterd_handle_install_sa },
+        { "RemoveSAs", filterd_handle_remove_sas },
+        { "SetPolicy", filterd_handle_set_policy },
+        { "RemovePolicy", filterd_handle_remove_policy },
+        { "ListSAs", filterd_handle_list_sas },
         {},
 };
 
@@ -35,7 +308,20 @@ static const BhPropertyImpl filterd_properties[] = {
 Filterd *filterd_new(BhService *svc) {
         Filterd *f = g_new0(Filterd, 1);
         f->svc = svc;
-        f->sad = g_hash_table_new(g_int_hash, g_int_equal);
+        DpFds fds = {
+                .tun = bh_service_fd(svc, "tun"),
+                .udp4 = bh_service_fd(svc, "esp-udp4"),
+                .udp6 = bh_service_fd(svc, "esp-udp6"),
+                .raw4 = bh_service_fd(svc, "esp-raw4"),
+                .raw6 = bh_service_fd(svc, "esp-raw6"),
+        };
+        f->dp = dp_new(NULL, &fds);
+        g_autofree char *why = NULL;
+        if (!dp_ready(f->dp, &why))
+                bh_log_error("the data path cannot carry packets: %s", why);
+        int r = bh_transform_preload();
+        if (r < 0)
+                bh_log_error("cannot load the ciphers: %s", g_strerror(-r));
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_filter1, filterd_methods, filterd_properties, f);
         return f;
 }
@@ -43,6 +329,6 @@ Filterd *filterd_new(BhService *svc) {
 void filterd_free(Filterd *f) {
         if (!f)
                 return;
-        g_hash_table_destroy(f->sad);
+        dp_free(f->dp);
         g_free(f);
 }

@@ -62,10 +62,21 @@ static int open_tun(const ResourceOptions *o, char **ret_error) {
         return fd;
 }
 
+/* Bursts of ESP must not overflow the socket while filterd is busy: room
+ * for thousands of packets (FORCE: above the sysctl limits, as root). */
+static void size_buffers(int fd) {
+        int size = 8 * 1024 * 1024;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+                setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+                setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+}
+
 static int open_udp(int family, char **ret_error) {
         int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_UDP);
         if (fd < 0)
                 return fail(ret_error, errno, "UDP socket");
+        size_buffers(fd);
         int one = 1;
         if (family == AF_INET6)
                 setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
@@ -95,6 +106,7 @@ static int open_raw_esp(int family, char **ret_error) {
         int fd = socket(family, SOCK_RAW | SOCK_NONBLOCK, IPPROTO_ESP);
         if (fd < 0)
                 return fail(ret_error, errno, family == AF_INET ? "raw ESP socket" : "raw ESP socket (IPv6)");
+        size_buffers(fd);
         return fd;
 }
 

@@ -16,6 +16,7 @@
 #include "buspolicy.h"
 #include "config.h"
 #include "resources.h"
+#include "ts.h"
 #include "sandbox.h"
 #include "supervisor.h"
 
@@ -446,6 +447,102 @@ static void supervisor_handle_restart_service(BhCall *call, void *userdata) {
         bh_call_return_empty(call);
 }
 
+/* Routes through the TUN device: `ip route`, run as root, with arguments
+ * checked first (tmd may ask, nobody else). */
+typedef struct RouteJob {
+        BhCall *call;
+        char *what;
+} RouteJob;
+
+static void route_done(GPid pid, gint status, gpointer data) {
+        RouteJob *j = data;
+        g_spawn_close_pid(pid);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+                bh_log_info("%s", j->what);
+                bh_call_return_empty(j->call);
+        } else {
+                g_autofree char *why = describe_status(status);
+                bh_log_error("%s: ip %s", j->what, why);
+                bh_call_error(j->call, BH_ERROR_FAILED, "%s: ip %s", j->what, why);
+        }
+        bh_call_unref(j->call);
+        g_free(j->what);
+        g_free(j);
+}
+
+static void run_ip(Supervisor *sup, BhCall *call, const char *const *argv, char *what) {
+        g_autofree char *ip = g_find_program_in_path("ip");
+        if (!ip && g_file_test("/usr/sbin/ip", G_FILE_TEST_IS_EXECUTABLE))
+                ip = g_strdup("/usr/sbin/ip");
+        if (!ip) {
+                bh_call_error(call, BH_ERROR_FAILED, "ip (iproute2) not found");
+                g_free(what);
+                return;
+        }
+        g_autoptr(GPtrArray) args = g_ptr_array_new();
+        g_ptr_array_add(args, ip);
+        for (const char *const *a = argv; *a; a++)
+                g_ptr_array_add(args, (char *) *a);
+        g_ptr_array_add(args, NULL);
+        GPid pid;
+        g_autoptr(GError) error = NULL;
+        if (!g_spawn_async(NULL, (char **) args->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
+                           NULL, NULL, &pid, &error)) {
+                bh_call_error(call, BH_ERROR_FAILED, "%s: %s", what, error->message);
+                g_free(what);
+                return;
+        }
+        RouteJob *j = g_new0(RouteJob, 1);
+        j->call = bh_call_ref(call);
+        j->what = what;
+        g_child_watch_add(pid, route_done, j);
+}
+
+static bool parse_prefix(BhCall *call, const char *prefix, char *out, size_t size) {
+        BhTs ts;
+        g_autofree char *why = NULL;
+        if (bh_ts_parse(prefix, &ts, &why) < 0 || ts.proto != 0) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "not a prefix: %s", why ? why : "protocol given");
+                return false;
+        }
+        char a[BH_ADDR_STRLEN];
+        snprintf(out, size, "%s/%u", bh_addr_to_string(&ts.addr, a), ts.prefix_len);
+        return true;
+}
+
+static void supervisor_handle_add_route(BhCall *call, void *userdata) {
+        Supervisor *sup = userdata;
+        const char *prefix, *source;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &prefix, DBUS_TYPE_STRING, &source,
+                              DBUS_TYPE_INVALID);
+        char p[BH_TS_STRLEN], src[BH_ADDR_STRLEN] = "";
+        if (!parse_prefix(call, prefix, p, sizeof p))
+                return;
+        if (*source) {
+                BhAddr a;
+                if (bh_addr_parse(source, false, &a) < 0) {
+                        bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "not an address: %s", source);
+                        return;
+                }
+                bh_addr_to_string(&a, src);
+        }
+        const char *tun = sup->opt->tun_name ? sup->opt->tun_name : "bulkhead0";
+        const char *argv[] = { "route", "replace", p, "dev", tun, *src ? "src" : NULL, src, NULL };
+        run_ip(sup, call, argv, g_strdup_printf("route %s via %s%s%s", p, tun, *src ? " from " : "", src));
+}
+
+static void supervisor_handle_del_route(BhCall *call, void *userdata) {
+        Supervisor *sup = userdata;
+        const char *prefix;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &prefix, DBUS_TYPE_INVALID);
+        char p[BH_TS_STRLEN];
+        if (!parse_prefix(call, prefix, p, sizeof p))
+                return;
+        const char *tun = sup->opt->tun_name ? sup->opt->tun_name : "bulkhead0";
+        const char *argv[] = { "route", "del", p, "dev", tun, NULL };
+        run_ip(sup, call, argv, g_strdup_printf("route %s via %s removed", p, tun));
+}
+
 static void supervisor_handle_shutdown(BhCall *call, void *userdata) {
         Supervisor *sup = userdata;
         char who[128];
@@ -470,6 +567,8 @@ static const BhMethodImpl supervisor_methods[] = {
         { "ListServices", supervisor_handle_list_services },
         { "RestartService", supervisor_handle_restart_service },
         { "Shutdown", supervisor_handle_shutdown },
+        { "AddRoute", supervisor_handle_add_route },
+        { "DelRoute", supervisor_handle_del_route },
         {},
 };
 

@@ -1,30 +1,439 @@
 /* SPDX-License-Identifier: ISC */
+#include <errno.h>
+#include <string.h>
+
+#include "proposal.h"
 #include "tmd.h"
+#include "tunnel.h"
+
+typedef enum TunnelState {
+        TUNNEL_INACTIVE,
+        TUNNEL_ACTIVATING,
+        TUNNEL_ACTIVE,
+        TUNNEL_REMOVING,
+        TUNNEL_FAILED,
+} TunnelState;
+
+static const char *const state_names[] = {
+        [TUNNEL_INACTIVE] = "inactive", [TUNNEL_ACTIVATING] = "activating", [TUNNEL_ACTIVE] = "active",
+        [TUNNEL_REMOVING] = "removing", [TUNNEL_FAILED] = "failed",
+};
+
+/* What tmd knows of a tunnel beyond its definition. */
+typedef struct Tunnel {
+        char name[BH_TUNNEL_NAME_MAX + 1];
+        TunnelState state;
+        char *failure;          /* the last failure, in words */
+        GPtrArray *routes;      /* prefixes routed through the TUN device */
+} Tunnel;
 
 struct Tmd {
         BhService *svc;
-        GPtrArray *tunnels;     /* tunnel definitions arrive with the data path and IKE work */
+        char *dir;
+        BhTunnelSet *defs;
+        GHashTable *tunnels;    /* name -> Tunnel */
 };
+
+/* One activation or removal on its way: the steps answer in turn. */
+typedef struct Step {
+        Tmd *tmd;
+        BhCall *call;           /* the operator's, answered at the end; may be NULL */
+        char *name;
+        BhTunnel *def;          /* a copy: a reload may replace the set meanwhile */
+        unsigned waiting;
+        char *error;
+} Step;
+
+static Tunnel *tunnel_state(Tmd *tmd, const char *name) {
+        Tunnel *t = g_hash_table_lookup(tmd->tunnels, name);
+        if (!t) {
+                t = g_new0(Tunnel, 1);
+                g_strlcpy(t->name, name, sizeof t->name);
+                t->routes = g_ptr_array_new_with_free_func(g_free);
+                g_hash_table_insert(tmd->tunnels, t->name, t);
+        }
+        return t;
+}
+
+static void tunnel_free(void *p) {
+        Tunnel *t = p;
+        g_free(t->failure);
+        g_ptr_array_free(t->routes, TRUE);
+        g_free(t);
+}
+
+static void set_state(Tmd *tmd, Tunnel *t, TunnelState state, const char *failure) {
+        t->state = state;
+        if (failure) {
+                g_free(t->failure);
+                t->failure = g_strdup(failure);
+        }
+        bh_log_tunnel(state == TUNNEL_FAILED ? BH_LOG_ERRORS : BH_LOG_EVENTS, t->name, "%s%s%s", state_names[state],
+                      failure ? ": " : "", failure ? failure : "");
+}
+
+/* ---------------------------------------------------------------- loading */
+
+/* Reads the definitions; previous keeps tunnel numbers stable. A missing
+ * directory is no tunnels, not an error. */
+static void load(Tmd *tmd, const BhTunnelSet *previous, GPtrArray *errors) {
+        BhTunnelSet *set = NULL;
+        int r = bh_tunnel_set_load(tmd->dir, previous, errors, &set);
+        if (r < 0 && r != -ENOENT)
+                g_ptr_array_add(errors, g_strdup_printf("%s: %s", tmd->dir, g_strerror(-r)));
+        if (!set)
+                set = bh_tunnel_set_new();
+        for (guint i = 0; i < errors->len; i++)
+                bh_log_error("%s", (const char *) g_ptr_array_index(errors, i));
+        tmd->defs = set;
+        bh_log_info("%u tunnel definitions loaded from %s", bh_tunnel_set_size(set), tmd->dir);
+}
+
+/* ---------------------------------------------------------------- steps */
+
+static Step *step_new(Tmd *tmd, BhCall *call, const BhTunnel *def) {
+        Step *s = g_new0(Step, 1);
+        s->tmd = tmd;
+        s->call = call ? bh_call_ref(call) : NULL;
+        s->name = g_strdup(def->name);
+        s->def = bh_tunnel_copy(def);
+        return s;
+}
+
+static void step_free(Step *s) {
+        if (s->call)
+                bh_call_unref(s->call);
+        bh_tunnel_free(s->def);
+        g_free(s->name);
+        g_free(s->error);
+        g_free(s);
+}
+
+static void step_note(Step *s, const char *who, const char *error_message) {
+        if (!s->error)
+                s->error = g_strdup_printf("%s: %s", who, error_message);
+}
+
+static const BhProposalTransform *find_transform(const BhProposal *p, uint8_t type) {
+        for (unsigned i = 0; i < p->n; i++)
+                if (p->t[i].type == type)
+                        return &p->t[i];
+        return NULL;
+}
+
+static void append_sa(DBusMessageIter *arr, const BhTunnel *t, const char *dir, uint32_t spi) {
+        const BhProposalTransform *enc = find_transform(&t->esp, BH_TRANSFORM_ENCR);
+        const BhProposalTransform *integ = find_transform(&t->esp, BH_TRANSFORM_INTEG);
+        const BhProposalTransform *esn = find_transform(&t->esp, BH_TRANSFORM_ESN);
+        char local[BH_ADDR_STRLEN], remote[BH_ADDR_STRLEN];
+        const char *tunnel = t->name, *proto = "esp";
+        const char *mode = t->mode == BH_MODE_TRANSPORT ? "transport" : "tunnel";
+        const char *encap = t->encap == BH_ENCAP_UDP ? "udp" : "esp";
+        const char *l = bh_addr_to_string(&t->local, local), *r = bh_addr_to_string(&t->remote, remote);
+        dbus_uint32_t s = spi;
+        dbus_uint16_t e = enc ? enc->id : 0, bits = enc ? enc->key_bits : 0, i = integ ? integ->id : 0;
+        dbus_bool_t x = esn && esn->id == 1;
+        DBusMessageIter st;
+        dbus_message_iter_open_container(arr, DBUS_TYPE_STRUCT, NULL, &st);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &tunnel);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &dir);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &proto);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT32, &s);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &e);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &bits);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &i);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_BOOLEAN, &x);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &mode);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &encap);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &l);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &r);
+        dbus_message_iter_close_container(arr, &st);
+}
+
+static void append_ts(DBusMessageIter *it, const BhTs *ts, size_t n) {
+        DBusMessageIter arr;
+        dbus_message_iter_open_container(it, DBUS_TYPE_ARRAY, "s", &arr);
+        for (size_t i = 0; i < n; i++) {
+                char buf[BH_TS_STRLEN];
+                const char *s = bh_ts_to_string(&ts[i], buf);
+                dbus_message_iter_append_basic(&arr, DBUS_TYPE_STRING, &s);
+        }
+        dbus_message_iter_close_container(it, &arr);
+}
+
+/* Taking a tunnel down, also after a failed activation: every step is
+ * tried, whatever the others answer. */
+static void teardown_reply(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata);
+
+static void teardown(Step *s) {
+        Tmd *tmd = s->tmd;
+        Tunnel *t = tunnel_state(tmd, s->name);
+        BhIpc *ipc = tmd->svc->ipc;
+        s->waiting = 1;
+        DBusMessage *m = bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, "RemoveManual");
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
+        s->waiting++;
+        bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
+        dbus_message_unref(m);
+        m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemovePolicy");
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
+        s->waiting++;
+        bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
+        dbus_message_unref(m);
+        for (guint i = 0; i < t->routes->len; i++) {
+                const char *prefix = g_ptr_array_index(t->routes, i);
+                m = bh_method_new(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "DelRoute");
+                dbus_message_append_args(m, DBUS_TYPE_STRING, &prefix, DBUS_TYPE_INVALID);
+                s->waiting++;
+                bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
+                dbus_message_unref(m);
+        }
+        g_ptr_array_set_size(t->routes, 0);
+        teardown_reply(NULL, NULL, NULL, s);   /* the one held above */
+}
+
+static void teardown_reply(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
+        Step *s = userdata;
+        if (!reply && error_name && strcmp(error_name, BH_ERROR_NOT_FOUND) != 0)
+                bh_log_tunnel(BH_LOG_INFORMATION, s->name, "while taking down: %s", error_message);
+        if (--s->waiting > 0)
+                return;
+        Tunnel *t = tunnel_state(s->tmd, s->name);
+        if (t->state == TUNNEL_REMOVING) {
+                set_state(s->tmd, t, TUNNEL_INACTIVE, NULL);
+                if (s->call)
+                        bh_call_return_empty(s->call);
+        } else {
+                /* After a failed activation: say why it failed. */
+                set_state(s->tmd, t, TUNNEL_FAILED, s->error);
+                if (s->call)
+                        bh_call_error(s->call, BH_ERROR_FAILED, "%s", s->error);
+        }
+        step_free(s);
+}
+
+static void activate_done(Step *s) {
+        Tunnel *t = tunnel_state(s->tmd, s->name);
+        if (s->error) {
+                teardown(s);
+                return;
+        }
+        set_state(s->tmd, t, TUNNEL_ACTIVE, NULL);
+        g_clear_pointer(&t->failure, g_free);
+        if (s->call)
+                bh_call_return_empty(s->call);
+        step_free(s);
+}
+
+static void route_added(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
+        Step *s = userdata;
+        if (!reply)
+                step_note(s, "routing", error_message);
+        if (--s->waiting == 0)
+                activate_done(s);
+}
+
+static void policy_set(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
+        Step *s = userdata;
+        if (!reply) {
+                step_note(s, "filterd", error_message);
+                activate_done(s);
+                return;
+        }
+        /* Tunnel mode: the remote selectors are reached through the TUN
+         * device, from the local selector's address when it is one host. */
+        Tunnel *t = tunnel_state(s->tmd, s->name);
+        const BhTunnel *d = s->def;
+        s->waiting = 1;
+        for (size_t i = 0; i < d->n_remote_ts; i++) {
+                char buf[BH_TS_STRLEN], src[BH_ADDR_STRLEN] = "";
+                const BhTs *ts = &d->remote_ts[i];
+                g_autofree char *prefix = g_strdup_printf("%s/%u", bh_addr_to_string(&ts->addr, buf), ts->prefix_len);
+                for (size_t j = 0; j < d->n_local_ts; j++) {
+                        const BhTs *l = &d->local_ts[j];
+                        if (l->addr.family == ts->addr.family && l->prefix_len == (l->addr.family == AF_INET ? 32 : 128)) {
+                                bh_addr_to_string(&l->addr, src);
+                                break;
+                        }
+                }
+                const char *p = prefix, *sp = src;
+                DBusMessage *m = bh_method_new(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "AddRoute");
+                dbus_message_append_args(m, DBUS_TYPE_STRING, &p, DBUS_TYPE_STRING, &sp, DBUS_TYPE_INVALID);
+                s->waiting++;
+                g_ptr_array_add(t->routes, g_strdup(prefix));
+                bh_conn_call(bh_ipc_bus(s->tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, route_added, s);
+                dbus_message_unref(m);
+        }
+        route_added(reply, NULL, NULL, s);     /* the one held above */
+}
+
+static void sas_installed(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
+        Step *s = userdata;
+        if (!reply) {
+                step_note(s, "cryptod", error_message);
+                activate_done(s);
+                return;
+        }
+        const BhTunnel *d = s->def;
+        DBusMessage *m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "SetPolicy");
+        DBusMessageIter it;
+        dbus_message_iter_init_append(m, &it);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &s->name);
+        append_ts(&it, d->local_ts, d->n_local_ts);
+        append_ts(&it, d->remote_ts, d->n_remote_ts);
+        bh_conn_call(bh_ipc_bus(s->tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, policy_set, s);
+        dbus_message_unref(m);
+}
+
+/* Manual tunnel: cryptod puts both directions into filterd with the keys of
+ * the secrets file, then the policy goes in and the routes are set. */
+static void activate(Tmd *tmd, BhCall *call, const BhTunnel *def) {
+        Tunnel *t = tunnel_state(tmd, def->name);
+        Step *s = step_new(tmd, call, def);
+        set_state(tmd, t, TUNNEL_ACTIVATING, NULL);
+        DBusMessage *m = bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, "InstallManual");
+        DBusMessageIter it, arr;
+        dbus_message_iter_init_append(m, &it);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &s->name);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(sssuqqqbssss)", &arr);
+        if (def->has_esp) {
+                append_sa(&arr, def, "out", def->esp_spi_out);
+                append_sa(&arr, def, "in", def->esp_spi_in);
+        }
+        dbus_message_iter_close_container(&it, &arr);
+        bh_conn_call(bh_ipc_bus(tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, sas_installed, s);
+        dbus_message_unref(m);
+}
+
+/* ---------------------------------------------------------------- methods */
+
+static const BhTunnel *find_def(Tmd *tmd, BhCall *call, const char *name) {
+        const BhTunnel *d = bh_tunnel_set_find(tmd->defs, name);
+        if (!d)
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "no tunnel named \"%s\" is defined", name);
+        return d;
+}
+
+static void tmd_handle_activate(BhCall *call, void *userdata) {
+        Tmd *tmd = userdata;
+        const char *name;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID);
+        const BhTunnel *d = find_def(tmd, call, name);
+        if (!d)
+                return;
+        Tunnel *t = tunnel_state(tmd, d->name);
+        if (t->state == TUNNEL_ACTIVE || t->state == TUNNEL_ACTIVATING) {
+                bh_call_error(call, BH_ERROR_EXISTS, "tunnel %s is already %s", d->name, state_names[t->state]);
+                return;
+        }
+        if (t->state == TUNNEL_REMOVING) {
+                bh_call_error(call, BH_ERROR_INVALID_STATE, "tunnel %s is being removed", d->name);
+                return;
+        }
+        if (d->type != BH_TUNNEL_MANUAL) {
+                bh_call_error(call, BH_ERROR_NOT_SUPPORTED, "tunnel %s is an IKE tunnel: IKE negotiation is not in this version",
+                              d->name);
+                return;
+        }
+        if (d->has_ah) {
+                bh_call_error(call, BH_ERROR_NOT_SUPPORTED, "tunnel %s uses AH: not in this version's data path", d->name);
+                return;
+        }
+        char who[128];
+        bh_log_tunnel(BH_LOG_INFORMATION, d->name, "activation asked by %s",
+                      bh_caller_describe(bh_call_caller(call), who, sizeof who));
+        activate(tmd, call, d);
+}
+
+static void tmd_handle_remove(BhCall *call, void *userdata) {
+        Tmd *tmd = userdata;
+        const char *name;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID);
+        const BhTunnel *d = find_def(tmd, call, name);
+        if (!d)
+                return;
+        Tunnel *t = tunnel_state(tmd, d->name);
+        if (t->state != TUNNEL_ACTIVE && t->state != TUNNEL_FAILED) {
+                bh_call_error(call, BH_ERROR_INVALID_STATE, "tunnel %s is %s", d->name, state_names[t->state]);
+                return;
+        }
+        set_state(tmd, t, TUNNEL_REMOVING, NULL);
+        teardown(step_new(tmd, call, d));
+}
+
+static void tmd_handle_reload(BhCall *call, void *userdata) {
+        Tmd *tmd = userdata;
+        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+        BhTunnelSet *old = tmd->defs;
+        tmd->defs = NULL;
+        load(tmd, old, errors);
+        /* Removed or changed and up: take down (a changed one comes back by
+         * the operator's activate, with its new definition). */
+        for (guint i = 0; i < bh_tunnel_set_size(old); i++) {
+                const BhTunnel *d = bh_tunnel_set_get(old, i);
+                const BhTunnel *n = bh_tunnel_set_find(tmd->defs, d->name);
+                Tunnel *t = g_hash_table_lookup(tmd->tunnels, d->name);
+                if (t && t->state == TUNNEL_ACTIVE && (!n || !bh_tunnel_equal(d, n))) {
+                        set_state(tmd, t, TUNNEL_REMOVING, n ? "definition changed" : "definition removed");
+                        teardown(step_new(tmd, NULL, d));
+                }
+        }
+        bh_log_event("tunnel definitions reloaded: %u tunnels", bh_tunnel_set_size(tmd->defs));
+        bh_tunnel_set_free(old);
+        g_ptr_array_add(errors, NULL);
+        DBusMessage *reply = bh_call_new_return(call);
+        char **v = (char **) errors->pdata;
+        dbus_message_append_args(reply, DBUS_TYPE_ARRAY, DBUS_TYPE_STRING, &v, (int) errors->len - 1,
+                                 DBUS_TYPE_INVALID);
+        bh_call_return_message(call, reply);
+}
 
 static void tmd_handle_list_tunnels(BhCall *call, void *userdata) {
         Tmd *tmd = userdata;
         DBusMessage *reply = bh_call_new_return(call);
-        DBusMessageIter it, arr;
+        DBusMessageIter it, arr, st;
         dbus_message_iter_init_append(reply, &it);
         dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(usssss)", &arr);
-        (void) tmd;
+        for (guint i = 0; i < bh_tunnel_set_size(tmd->defs); i++) {
+                const BhTunnel *d = bh_tunnel_set_get(tmd->defs, i);
+                Tunnel *t = g_hash_table_lookup(tmd->tunnels, d->name);
+                char local[BH_ADDR_STRLEN], remote[BH_ADDR_STRLEN];
+                const char *name = d->name, *l = bh_addr_to_string(&d->local, local),
+                           *r = bh_addr_to_string(&d->remote, remote);
+                /* A manual tunnel has no phase 1: its SAs are phase 2 alone. */
+                const char *p1 = d->type == BH_TUNNEL_MANUAL ? "-" : "inactive";
+                g_autofree char *p2 = NULL;
+                TunnelState state = t ? t->state : TUNNEL_INACTIVE;
+                if (state == TUNNEL_FAILED && t->failure)
+                        p2 = g_strdup_printf("failed: %s", t->failure);
+                else
+                        p2 = g_strdup(state_names[state]);
+                const char *p2c = p2;
+                dbus_uint32_t number = d->number;
+                dbus_message_iter_open_container(&arr, DBUS_TYPE_STRUCT, NULL, &st);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT32, &number);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &name);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &l);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &r);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &p1);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &p2c);
+                dbus_message_iter_close_container(&arr, &st);
+        }
         dbus_message_iter_close_container(&it, &arr);
         bh_call_return_message(call, reply);
 }
 
 static void get_tunnel_count(DBusMessageIter *it, void *userdata) {
         Tmd *tmd = userdata;
-        dbus_uint32_t n = tmd->tunnels->len;
+        dbus_uint32_t n = bh_tunnel_set_size(tmd->defs);
         dbus_message_iter_append_basic(it, DBUS_TYPE_UINT32, &n);
 }
 
 static const BhMethodImpl tmd_methods[] = {
         { "ListTunnels", tmd_handle_list_tunnels },
+        { "Activate", tmd_handle_activate },
+        { "Remove", tmd_handle_remove },
+        { "Reload", tmd_handle_reload },
         {},
 };
 
@@ -36,7 +445,10 @@ static const BhPropertyImpl tmd_properties[] = {
 Tmd *tmd_new(BhService *svc) {
         Tmd *tmd = g_new0(Tmd, 1);
         tmd->svc = svc;
-        tmd->tunnels = g_ptr_array_new();
+        tmd->dir = bh_service_config_path(svc, "tunnels.d");
+        tmd->tunnels = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, tunnel_free);
+        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+        load(tmd, NULL, errors);
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_tmd1, tmd_methods, tmd_properties, tmd);
         return tmd;
 }
@@ -44,6 +456,8 @@ Tmd *tmd_new(BhService *svc) {
 void tmd_free(Tmd *tmd) {
         if (!tmd)
                 return;
-        g_ptr_array_free(tmd->tunnels, TRUE);
+        bh_tunnel_set_free(tmd->defs);
+        g_hash_table_destroy(tmd->tunnels);
+        g_free(tmd->dir);
         g_free(tmd);
 }

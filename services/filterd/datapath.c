@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: ISC */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <glib-unix.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "datapath.h"
+#include "esp.h"
+#include "log.h"
+#include "transform.h"
+
+/* Packets handled per wake-up and source before the loop serves others. */
+#define BATCH 64
+#define MAX_PACKET 65535
+
+typedef struct DpSa {
+        DpSaSpec spec;
+        EspSa esp;
+} DpSa;
+
+typedef struct DpPolicy {
+        char tunnel[BH_TUNNEL_NAME_MAX + 1];
+        BhTs *local, *remote;
+        size_t n_local, n_remote;
+} DpPolicy;
+
+struct Datapath {
+        DpFds fds;
+        GSource *sources[5];
+        GHashTable *in_sas;     /* SPI -> DpSa (inbound ESP) */
+        GHashTable *out_sas;    /* tunnel -> DpSa (outbound ESP) */
+        GPtrArray *policies;    /* DpPolicy, in insertion order */
+        DpCounters c;
+        /* One packet at a time, in place, with room around it. */
+        uint8_t buf[PKT_HEADROOM + MAX_PACKET + PKT_TAILROOM];
+};
+
+/* ---------------------------------------------------------------- selectors */
+
+/* Addresses, protocol and ports of an IP packet (untrusted: the TUN device
+ * and the network). Ports only for a first fragment-free TCP/UDP/SCTP. */
+typedef struct Flow {
+        BhAddr src, dst;
+        uint8_t proto;
+        bool has_ports;
+        uint16_t sport, dport;
+} Flow;
+
+static bool flow_parse(const uint8_t *p, size_t len, Flow *f) {
+        PktIpInfo ip;
+        if (pkt_ip_parse(p, len, &ip) != PKT_OK)
+                return false;
+        memset(f, 0, sizeof *f);
+        f->src.family = f->dst.family = ip.family;
+        if (ip.family == AF_INET) {
+                memcpy(f->src.bytes, p + 12, 4);
+                memcpy(f->dst.bytes, p + 16, 4);
+        } else {
+                memcpy(f->src.bytes, p + 8, 16);
+                memcpy(f->dst.bytes, p + 24, 16);
+        }
+        f->proto = ip.proto;
+        if (!ip.fragment && (ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP || ip.proto == IPPROTO_SCTP) &&
+            ip.total_len >= ip.hdr_len && 4 <= ip.total_len - ip.hdr_len) {
+                f->has_ports = true;
+                f->sport = pkt_load_be16(p + ip.hdr_len);
+                f->dport = pkt_load_be16(p + ip.hdr_len + 2);
+        }
+        return true;
+}
+
+static bool ts_match(const BhTs *ts, const BhAddr *a, const Flow *f, bool source) {
+        if (!bh_ts_contains_addr(ts, a))
+                return false;
+        if (ts->proto && ts->proto != f->proto)
+                return false;
+        if (ts->port_from == 0 && ts->port_to == 65535)
+                return true;
+        if (!f->has_ports)
+                return false;
+        uint16_t port = source ? f->sport : f->dport;
+        return port >= ts->port_from && port <= ts->port_to;
+}
+
+static bool ts_any(const BhTs *list, size_t n, const BhAddr *a, const Flow *f, bool source) {
+        for (size_t i = 0; i < n; i++)
+                if (ts_match(&list[i], a, f, source))
+                        return true;
+        return false;
+}
+
+static DpPolicy *policy_out(Datapath *dp, const Flow *f) {
+        for (guint i = 0; i < dp->policies->len; i++) {
+                DpPolicy *p = g_ptr_array_index(dp->policies, i);
+                if (ts_any(p->local, p->n_local, &f->src, f, true) && ts_any(p->remote, p->n_remote, &f->dst, f, false))
+                        return p;
+        }
+        return NULL;
+}
+
+static DpPolicy *policy_find(Datapath *dp, const char *tunnel) {
+        for (guint i = 0; i < dp->policies->len; i++) {
+                DpPolicy *p = g_ptr_array_index(dp->policies, i);
+                if (strcmp(p->tunnel, tunnel) == 0)
+                        return p;
+        }
+        return NULL;
+}
+
+/* ---------------------------------------------------------------- outbound */
+
+static void sockaddr_of(const BhAddr *a, uint16_t port, struct sockaddr_storage *ss, socklen_t *len) {
+        memset(ss, 0, sizeof *ss);
+        if (a->family == AF_INET) {
+                struct sockaddr_in *s4 = (struct sockaddr_in *) ss;
+                s4->sin_family = AF_INET;
+                s4->sin_port = htons(port);
+                memcpy(&s4->sin_addr, a->bytes, 4);
+                *len = sizeof *s4;
+        } else {
+                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *) ss;
+                s6->sin6_family = AF_INET6;
+                s6->sin6_port = htons(port);
+                memcpy(&s6->sin6_addr, a->bytes, 16);
+                *len = sizeof *s6;
+        }
+}
+
+static void process_out(Datapath *dp, PktBuf *pkt) {
+        Flow f;
+        if (!flow_parse(pkt_data(pkt), pkt->len, &f)) {
+                dp->c.out_dropped++;
+                dp->c.out_filter_deny++;
+                return;
+        }
+        DpPolicy *policy = policy_out(dp, &f);
+        if (!policy) {
+                /* Routed to us but no tunnel claims it: the filter denies. */
+                dp->c.out_dropped++;
+                dp->c.out_filter_deny++;
+                return;
+        }
+        DpSa *sa = g_hash_table_lookup(dp->out_sas, policy->tunnel);
+        if (!sa) {
+                dp->c.out_dropped++;
+                dp->c.out_no_sa++;
+                return;
+        }
+        size_t inner_len = pkt->len;
+        PktDrop r = esp_encap(&sa->esp, pkt);
+        if (r != PKT_OK) {
+                dp->c.out_dropped++;
+                dp->c.out_encap_failed++;
+                return;
+        }
+        struct sockaddr_storage to;
+        socklen_t to_len;
+        int fd;
+        if (sa->spec.encap == BH_ENCAP_UDP) {
+                sockaddr_of(&sa->spec.remote, PKT_NATT_PORT, &to, &to_len);
+                fd = sa->spec.remote.family == AF_INET ? dp->fds.udp4 : dp->fds.udp6;
+        } else {
+                sockaddr_of(&sa->spec.remote, 0, &to, &to_len);
+                fd = sa->spec.remote.family == AF_INET ? dp->fds.raw4 : dp->fds.raw6;
+        }
+        if (fd < 0 || sendto(fd, pkt_data(pkt), pkt->len, 0, (struct sockaddr *) &to, to_len) < 0) {
+                dp->c.out_dropped++;
+                dp->c.out_send_failed++;
+                return;
+        }
+        (void) inner_len;
+        dp->c.out_total++;
+        dp->c.out_esp++;
+}
+
+static gboolean tun_readable(gint fd, GIOCondition cond, gpointer userdata) {
+        Datapath *dp = userdata;
+        for (int i = 0; i < BATCH; i++) {
+                ssize_t n = read(fd, dp->buf + PKT_HEADROOM, MAX_PACKET);
+                if (n <= 0)
+                        break;
+                PktBuf pkt;
+                pkt_init(&pkt, dp->buf, sizeof dp->buf, PKT_HEADROOM, (size_t) n);
+                process_out(dp, &pkt);
+        }
+        return G_SOURCE_CONTINUE;
+}
+
+/* ---------------------------------------------------------------- inbound */
+
+static void count_in_drop(Datapath *dp, PktDrop r) {
+        dp->c.in_dropped++;
+        if (r == PKT_DROP_REPLAY || r == PKT_DROP_TOO_OLD)
+                dp->c.in_esp_replay++;
+        else
+                dp->c.in_esp_compute++;
+}
+
+static bool same_addr(const BhAddr *a, const struct sockaddr_storage *from) {
+        if (from->ss_family == AF_INET)
+                return a->family == AF_INET &&
+                       memcmp(a->bytes, &((const struct sockaddr_in *) from)->sin_addr, 4) == 0;
+        if (from->ss_family == AF_INET6)
+                return a->family == AF_INET6 &&
+                       memcmp(a->bytes, &((const struct sockaddr_in6 *) from)->sin6_addr, 16) == 0;
+        return false;
+}
+
+/* pkt holds either the ESP header onwards (ip NULL) or the whole outer IP
+ * packet (raw IPv4 socket) with the ESP header at esp_off. */
+static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t esp_off,
+                       const struct sockaddr_storage *from) {
+        const uint8_t *esp = pkt_data(pkt) + esp_off;
+        if (pkt->len - esp_off < ESP_HDR_LEN) {
+                dp->c.in_dropped++;
+                dp->c.in_esp_compute++;
+                dp->c.in_malformed++;
+                return;
+        }
+        uint32_t spi = pkt_load_be32(esp);
+        DpSa *sa = g_hash_table_lookup(dp->in_sas, GUINT_TO_POINTER(spi));
+        if (!sa) {
+                dp->c.in_dropped++;
+                dp->c.in_filter_deny++;
+                dp->c.in_unknown_spi++;
+                return;
+        }
+        if (!same_addr(&sa->spec.remote, from)) {
+                dp->c.in_dropped++;
+                dp->c.in_filter_deny++;
+                dp->c.in_wrong_source++;
+                return;
+        }
+        PktDrop r = esp_decap(&sa->esp, pkt, ip);
+        if (r != PKT_OK) {
+                if (r == PKT_DROP_DUMMY)
+                        return;
+                count_in_drop(dp, r);
+                return;
+        }
+        /* What came out must be what the tunnel carries. */
+        Flow f;
+        DpPolicy *policy = policy_find(dp, sa->spec.tunnel);
+        if (!flow_parse(pkt_data(pkt), pkt->len, &f) || !policy ||
+            !ts_any(policy->remote, policy->n_remote, &f.src, &f, true) ||
+            !ts_any(policy->local, policy->n_local, &f.dst, &f, false)) {
+                dp->c.in_dropped++;
+                dp->c.in_filter_deny++;
+                dp->c.in_selector_mismatch++;
+                return;
+        }
+        if (write(dp->fds.tun, pkt_data(pkt), pkt->len) < 0) {
+                dp->c.in_dropped++;
+                dp->c.in_write_failed++;
+                return;
+        }
+        dp->c.in_total++;
+        dp->c.in_esp++;
+}
+
+static gboolean udp_readable(gint fd, GIOCondition cond, gpointer userdata) {
+        Datapath *dp = userdata;
+        for (int i = 0; i < BATCH; i++) {
+                struct sockaddr_storage from;
+                socklen_t from_len = sizeof from;
+                ssize_t n = recvfrom(fd, dp->buf + PKT_HEADROOM, MAX_PACKET, 0, (struct sockaddr *) &from, &from_len);
+                if (n < 0)
+                        break;
+                PktBuf pkt;
+                pkt_init(&pkt, dp->buf, sizeof dp->buf, PKT_HEADROOM, (size_t) n);
+                switch (esp_udp_classify(pkt_data(&pkt), pkt.len)) {
+                case ESP_UDP_ESP:
+                        process_in(dp, &pkt, NULL, 0, &from);
+                        break;
+                case ESP_UDP_KEEPALIVE:
+                        break;
+                case ESP_UDP_IKE:
+                        /* IKE on 4500 belongs to isakmpd, not here. */
+                        dp->c.in_not_esp++;
+                        break;
+                case ESP_UDP_INVALID:
+                        dp->c.in_dropped++;
+                        dp->c.in_esp_compute++;
+                        dp->c.in_malformed++;
+                        break;
+                }
+        }
+        return G_SOURCE_CONTINUE;
+}
+
+static gboolean raw4_readable(gint fd, GIOCondition cond, gpointer userdata) {
+        Datapath *dp = userdata;
+        for (int i = 0; i < BATCH; i++) {
+                struct sockaddr_storage from;
+                socklen_t from_len = sizeof from;
+                ssize_t n = recvfrom(fd, dp->buf + PKT_HEADROOM, MAX_PACKET, 0, (struct sockaddr *) &from, &from_len);
+                if (n < 0)
+                        break;
+                PktBuf pkt;
+                pkt_init(&pkt, dp->buf, sizeof dp->buf, PKT_HEADROOM, (size_t) n);
+                PktIpInfo ip;
+                size_t esp_off;
+                EspUdpKind kind;
+                /* A raw IPv4 socket hands over the IP header too. */
+                if (esp_locate(pkt_data(&pkt), pkt.len, &ip, &esp_off, &kind) != PKT_OK) {
+                        dp->c.in_dropped++;
+                        dp->c.in_esp_compute++;
+                        dp->c.in_malformed++;
+                        continue;
+                }
+                process_in(dp, &pkt, &ip, esp_off, &from);
+        }
+        return G_SOURCE_CONTINUE;
+}
+
+static gboolean raw6_readable(gint fd, GIOCondition cond, gpointer userdata) {
+        Datapath *dp = userdata;
+        for (int i = 0; i < BATCH; i++) {
+                struct sockaddr_storage from;
+                socklen_t from_len = sizeof from;
+                ssize_t n = recvfrom(fd, dp->buf + PKT_HEADROOM, MAX_PACKET, 0, (struct sockaddr *) &from, &from_len);
+                if (n < 0)
+                        break;
+                PktBuf pkt;
+                pkt_init(&pkt, dp->buf, sizeof dp->buf, PKT_HEADROOM, (size_t) n);
+                /* IPv6 raw sockets start at the ESP header. */
+                process_in(dp, &pkt, NULL, 0, &from);
+        }
+        return G_SOURCE_CONTINUE;
+}
+
+/* ---------------------------------------------------------------- SAD, SPD */
+
+static void dp_sa_free(void *p) {
+        DpSa *sa = p;
+        esp_sa_clear(&sa->esp);
+        bh_secure_wipe(sa, sizeof *sa);
+        g_free(sa);
+}
+
+int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, char **ret_error) {
+        if (spec->protocol != IPPROTO_ESP) {
+                *ret_error = g_strdup("only ESP SAs are supported by this data path yet");
+                return -EOPNOTSUPP;
+        }
+        if (spec->mode != BH_MODE_TUNNEL) {
+                *ret_error = g_strdup("only tunnel mode is supported by this data path yet");
+                return -EOPNOTSUPP;
+        }
+        BhTransform *t = NULL;
+        int r = bh_transform_new(spec->encr, spec->encr_bits, spec->integ, keymat, &t);
+        if (r < 0) {
+                *ret_error = g_strdup_printf("cannot set up %s/%s: %s", bh_encr_name(spec->encr),
+                                             bh_integ_name(spec->integ), g_strerror(-r));
+                return r;
+        }
+        DpSa *sa = g_new0(DpSa, 1);
+        sa->spec = *spec;
+        esp_sa_init(&sa->esp, spec->spi, ESP_MODE_TUNNEL, spec->esn, 0, t);
+        if (spec->direction == DP_IN)
+                g_hash_table_replace(dp->in_sas, GUINT_TO_POINTER(spec->spi), sa);
+        else
+                g_hash_table_replace(dp->out_sas, sa->spec.tunnel, sa);
+        dp->c.cache_added++;
+        return 0;
+}
+
+unsigned dp_remove_sas(Datapath *dp, const char *tunnel) {
+        unsigned n = 0;
+        if (g_hash_table_remove(dp->out_sas, tunnel))
+                n++;
+        GHashTableIter it;
+        gpointer value;
+        g_hash_table_iter_init(&it, dp->in_sas);
+        while (g_hash_table_iter_next(&it, NULL, &value))
+                if (strcmp(((DpSa *) value)->spec.tunnel, tunnel) == 0) {
+                        g_hash_table_iter_remove(&it);
+                        n++;
+                }
+        dp->c.cache_deleted += n;
+        return n;
+}
+
+static void policy_free(void *p) {
+        DpPolicy *pol = p;
+        g_free(pol->local);
+        g_free(pol->remote);
+        g_free(pol);
+}
+
+int dp_set_policy(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_local, const BhTs *remote,
+                  size_t n_remote) {
+        dp_remove_policy(dp, tunnel);
+        DpPolicy *p = g_new0(DpPolicy, 1);
+        g_strlcpy(p->tunnel, tunnel, sizeof p->tunnel);
+        p->local = g_memdup2(local, n_local * sizeof *local);
+        p->n_local = n_local;
+        p->remote = g_memdup2(remote, n_remote * sizeof *remote);
+        p->n_remote = n_remote;
+        g_ptr_array_add(dp->policies, p);
+        return 0;
+}
+
+bool dp_remove_policy(Datapath *dp, const char *tunnel) {
+        DpPolicy *p = policy_find(dp, tunnel);
+        return p && g_ptr_array_remove(dp->policies, p);
+}
+
+const DpCounters *dp_counters(const Datapath *dp) {
+        return &dp->c;
+}
+
+unsigned dp_sa_count(const Datapath *dp) {
+        return g_hash_table_size(dp->in_sas) + g_hash_table_size(dp->out_sas);
+}
+
+static void report_sa(const DpSa *sa, void (*func)(const DpSaInfo *, void *), void *userdata) {
+        const PktCounters *c = &sa->esp.counters;
+        uint64_t drops = 0;
+        for (int i = 0; i < _PKT_DROP_MAX; i++)
+                drops += c->drops[i];
+        DpSaInfo info = {
+                .tunnel = sa->spec.tunnel,
+                .direction = sa->spec.direction,
+                .protocol = sa->spec.protocol,
+                .spi = sa->spec.spi,
+                .encr = sa->spec.encr,
+                .encr_bits = sa->spec.encr_bits,
+                .integ = sa->spec.integ,
+                .packets = sa->spec.direction == DP_IN ? c->packets_in : c->packets_out,
+                .bytes = sa->spec.direction == DP_IN ? c->bytes_in : c->bytes_out,
+                .drops = drops,
+        };
+        func(&info, userdata);
+}
+
+void dp_foreach_sa(const Datapath *dp, void (*func)(const DpSaInfo *, void *), void *userdata) {
+        GHashTableIter it;
+        gpointer value;
+        g_hash_table_iter_init(&it, dp->out_sas);
+        while (g_hash_table_iter_next(&it, NULL, &value))
+                report_sa(value, func, userdata);
+        g_hash_table_iter_init(&it, dp->in_sas);
+        while (g_hash_table_iter_next(&it, NULL, &value))
+                report_sa(value, func, userdata);
+}
+
+/* ---------------------------------------------------------------- life */
+
+static GSource *watch(GMainContext *ctx, int fd, GUnixFDSourceFunc func, Datapath *dp) {
+        if (fd < 0)
+                return NULL;
+        GSource *s = g_unix_fd_source_new(fd, G_IO_IN);
+        g_source_set_callback(s, (GSourceFunc) (void (*)(void)) func, dp, NULL);
+        g_source_attach(s, ctx);
+        return s;
+}
+
+Datapath *dp_new(GMainContext *ctx, const DpFds *fds) {
+        Datapath *dp = g_new0(Datapath, 1);
+        dp->fds = *fds;
+        dp->in_sas = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, dp_sa_free);
+        dp->out_sas = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, dp_sa_free);
+        dp->policies = g_ptr_array_new_with_free_func(policy_free);
+        dp->sources[0] = watch(ctx, fds->tun, tun_readable, dp);
+        dp->sources[1] = watch(ctx, fds->udp4, udp_readable, dp);
+        dp->sources[2] = watch(ctx, fds->udp6, udp_readable, dp);
+        dp->sources[3] = watch(ctx, fds->raw4, raw4_readable, dp);
+        dp->sources[4] = watch(ctx, fds->raw6, raw6_readable, dp);
+        return dp;
+}
+
+bool dp_ready(const Datapath *dp, char **ret_why) {
+        if (dp->fds.tun < 0) {
+                *ret_why = g_strdup("no TUN device (see bulkheadd's messages)");
+                return false;
+        }
+        if (dp->fds.udp4 < 0 && dp->fds.udp6 < 0 && dp->fds.raw4 < 0 && dp->fds.raw6 < 0) {
+                *ret_why = g_strdup("no ESP socket (see bulkheadd's messages)");
+                return false;
+        }
+        return true;
+}
+
+void dp_free(Datapath *dp) {
+        if (!dp)
+                return;
+        for (size_t i = 0; i < G_N_ELEMENTS(dp->sources); i++)
+                if (dp->sources[i]) {
+                        g_source_destroy(dp->sources[i]);
+                        g_source_unref(dp->sources[i]);
+                }
+        g_hash_table_destroy(dp->in_sas);
+        g_hash_table_destroy(dp->out_sas);
+        g_ptr_array_free(dp->policies, TRUE);
+        g_free(dp);
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: ISC */
+#pragma once
+
+/* filterd's data path: the SAD (inbound SAs by SPI, outbound SAs by tunnel),
+ * the SPD (each tunnel's selectors), and the I/O between the TUN device and
+ * the ESP sockets, on the GLib main loop. The packet work itself is esp.c. */
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "secmem.h"
+#include "ts.h"
+#include "tunnel.h"
+
+/* What ipsecstat(8) reports, in the seed's words. */
+typedef struct DpCounters {
+        uint64_t in_total, in_ah, in_esp;
+        uint64_t out_total, out_ah, out_esp;
+        uint64_t in_dropped, in_filter_deny, in_ah_compute, in_esp_compute, in_ah_replay, in_esp_replay;
+        uint64_t out_dropped, out_filter_deny;
+        uint64_t cache_added, cache_expired, cache_deleted;
+        /* Detail behind the seed's lines. */
+        uint64_t in_unknown_spi, in_wrong_source, in_selector_mismatch, in_malformed, in_not_esp;
+        uint64_t out_no_sa, out_encap_failed, out_send_failed;
+        uint64_t in_write_failed;
+} DpCounters;
+
+typedef enum DpDirection {
+        DP_IN = 1,
+        DP_OUT = 2,
+} DpDirection;
+
+/* One SA as cryptod installs it. */
+typedef struct DpSaSpec {
+        char tunnel[BH_TUNNEL_NAME_MAX + 1];
+        DpDirection direction;
+        uint8_t protocol;       /* IPPROTO_ESP (IPPROTO_AH: not yet) */
+        uint32_t spi;
+        unsigned encr, encr_bits, integ;
+        bool esn;
+        BhTunnelMode mode;
+        BhEncap encap;          /* BH_ENCAP_UDP or BH_ENCAP_ESP */
+        BhAddr local, remote;
+} DpSaSpec;
+
+typedef struct DpSaInfo {
+        const char *tunnel;
+        DpDirection direction;
+        uint8_t protocol;
+        uint32_t spi;
+        unsigned encr, encr_bits, integ;
+        uint64_t packets, bytes, drops;
+} DpSaInfo;
+
+typedef struct Datapath Datapath;
+
+/* The descriptors come from the supervisor; -1 where one is missing. */
+typedef struct DpFds {
+        int tun, udp4, udp6, raw4, raw6;
+} DpFds;
+
+Datapath *dp_new(GMainContext *ctx, const DpFds *fds);
+void dp_free(Datapath *dp);
+/* Whether packets can flow at all (the TUN device and a socket). */
+bool dp_ready(const Datapath *dp, char **ret_why);
+
+/* Takes the key material into the SA's transform (copied; the caller
+ * wipes its own). Replaces an SA with the same SPI and direction. */
+int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, char **ret_error);
+/* Every SA of the tunnel; returns how many went. Keys are wiped. */
+unsigned dp_remove_sas(Datapath *dp, const char *tunnel);
+int dp_set_policy(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_local, const BhTs *remote,
+                  size_t n_remote);
+bool dp_remove_policy(Datapath *dp, const char *tunnel);
+
+const DpCounters *dp_counters(const Datapath *dp);
+unsigned dp_sa_count(const Datapath *dp);
+void dp_foreach_sa(const Datapath *dp, void (*func)(const DpSaInfo *sa, void *userdata), void *userdata);
