@@ -43,6 +43,7 @@ typedef enum KeyId {
         K_AH,
         K_AH_SPI_OUT,
         K_AH_SPI_IN,
+        K_REPLAY,
         _K_MAX,
 } KeyId;
 
@@ -80,6 +81,7 @@ static const struct {
         [K_AH]               = { "ah",               FOR_MANUAL },
         [K_AH_SPI_OUT]       = { "ah_spi_out",       FOR_MANUAL },
         [K_AH_SPI_IN]        = { "ah_spi_in",        FOR_MANUAL },
+        [K_REPLAY]           = { "replay",           FOR_MANUAL },
 };
 
 struct BhTunnelSet {
@@ -289,6 +291,8 @@ static bool key_equal(const BhTunnel *a, const BhTunnel *b, KeyId k) {
                 return a->ah_spi_out == b->ah_spi_out;
         case K_AH_SPI_IN:
                 return a->ah_spi_in == b->ah_spi_in;
+        case K_REPLAY:
+                return a->replay == b->replay;
         default:
                 g_assert_not_reached();
         }
@@ -957,6 +961,21 @@ static int parse_value(ParseState *st, KeyId k, const char *v) {
                         t->lifetime_bytes = u;
                 else
                         t->lifetime_packets = u;
+                return 0;
+
+        case K_REPLAY:
+                /* AIX's replay prevention for manual tunnels, off unless
+                 * asked: a restarted sender starts its sequence over. */
+                if (g_ascii_strcasecmp(v, "yes") == 0 || g_ascii_strcasecmp(v, "on") == 0 ||
+                    g_ascii_strcasecmp(v, "true") == 0)
+                        t->replay = true;
+                else if (g_ascii_strcasecmp(v, "no") == 0 || g_ascii_strcasecmp(v, "off") == 0 ||
+                         g_ascii_strcasecmp(v, "false") == 0)
+                        t->replay = false;
+                else {
+                        bad_line(st, "replay must be yes or no, not %s", q);
+                        return -EINVAL;
+                }
                 return 0;
 
         case K_ESP:

@@ -113,6 +113,7 @@ typedef struct BhTunnel {
         BhProposal ah;
         uint32_t ah_spi_out;
         uint32_t ah_spi_in;
+        bool replay;                    /* anti-replay on the inbound SAs (default off, as AIX) */
 
         /* Where it was defined: for reports only, not part of equality. */
         char *file;

@@ -103,7 +103,7 @@ typedef struct SaArgs {
         const char *tunnel, *dir, *proto, *mode, *encap, *local, *remote;
         dbus_uint32_t spi;
         dbus_uint16_t encr, bits, integ;
-        dbus_bool_t esn;
+        dbus_bool_t esn, replay;
 } SaArgs;
 
 static void read_sa(DBusMessageIter *st, SaArgs *a) {
@@ -122,6 +122,8 @@ static void read_sa(DBusMessageIter *st, SaArgs *a) {
         dbus_message_iter_get_basic(st, &a->integ);
         dbus_message_iter_next(st);
         dbus_message_iter_get_basic(st, &a->esn);
+        dbus_message_iter_next(st);
+        dbus_message_iter_get_basic(st, &a->replay);
         dbus_message_iter_next(st);
         dbus_message_iter_get_basic(st, &a->mode);
         dbus_message_iter_next(st);
@@ -145,6 +147,7 @@ static DBusMessage *install_message(const SaArgs *a, const BhSecret *key) {
         dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &a->bits);
         dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &a->integ);
         dbus_message_iter_append_basic(&st, DBUS_TYPE_BOOLEAN, &a->esn);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_BOOLEAN, &a->replay);
         dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &a->mode);
         dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &a->encap);
         dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &a->local);

@@ -360,6 +360,7 @@ int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, ch
         DpSa *sa = g_new0(DpSa, 1);
         sa->spec = *spec;
         esp_sa_init(&sa->esp, spec->spi, ESP_MODE_TUNNEL, spec->esn, 0, t);
+        sa->esp.anti_replay = spec->replay;
         if (spec->direction == DP_IN)
                 g_hash_table_replace(dp->in_sas, GUINT_TO_POINTER(spec->spi), sa);
         else

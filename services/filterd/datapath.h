@@ -39,6 +39,7 @@ typedef struct DpSaSpec {
         uint32_t spi;
         unsigned encr, encr_bits, integ;
         bool esn;
+        bool replay;            /* anti-replay checks on the inbound SA */
         BhTunnelMode mode;
         BhEncap encap;          /* BH_ENCAP_UDP or BH_ENCAP_ESP */
         BhAddr local, remote;

@@ -32,6 +32,7 @@ void esp_sa_init(EspSa *sa, uint32_t spi, EspMode mode, bool esn, uint32_t repla
         sa->esn = esn;
         sa->transform = transform;
         replay_init(&sa->replay, replay_window, esn);
+        sa->anti_replay = true;
 }
 
 void esp_sa_clear(EspSa *sa) {
@@ -161,9 +162,16 @@ static PktDrop open_(EspSa *sa, PktBuf *pkt, uint8_t *ret_next_header) {
         if (ct_len < 2 || ct_len % block != 0 || ct_len > 65535)
                 return PKT_DROP_BAD_LENGTH;
 
-        PktDrop d = replay_check(&sa->replay, seq_low, &seq);
-        if (d != PKT_OK)
-                return d;
+        PktDrop d = PKT_OK;
+        if (sa->anti_replay) {
+                d = replay_check(&sa->replay, seq_low, &seq);
+                if (d != PKT_OK)
+                        return d;
+        } else {
+                /* No window to refuse from (a manual SA without replay
+                 * prevention); with ESN the high half still comes from it. */
+                seq = sa->esn ? (sa->replay.top & 0xffffffff00000000ull) | seq_low : seq_low;
+        }
 
         uint8_t *esp = pkt_data(pkt);
         uint8_t *data = esp + r.off;
@@ -198,9 +206,13 @@ static PktDrop open_(EspSa *sa, PktBuf *pkt, uint8_t *ret_next_header) {
         d = check_next_header(sa->mode, nh);
         if (d != PKT_OK)
                 return d;
-        d = replay_update(&sa->replay, seq);
-        if (d != PKT_OK)
-                return d;
+        if (sa->anti_replay) {
+                d = replay_update(&sa->replay, seq);
+                if (d != PKT_OK)
+                        return d;
+        } else if (seq > sa->replay.top) {
+                sa->replay.top = seq;
+        }
         if (nh == PKT_PROTO_NONE)
                 return PKT_DROP_DUMMY;
 

@@ -42,6 +42,7 @@ typedef struct EspSa {
         BhTransform *transform;   /* owned: freed by esp_sa_clear() */
         uint64_t seq_out;         /* outbound: last sequence number sent */
         ReplayWindow replay;      /* inbound */
+        bool anti_replay;         /* check the window (esp_sa_init: on) */
         PktCounters counters;
 } EspSa;
 

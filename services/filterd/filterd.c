@@ -71,7 +71,7 @@ static bool parse_spec(DBusMessageIter *st, DpSaSpec *s, char **ret_why) {
         const char *tunnel, *dir, *proto, *mode, *encap, *local, *remote;
         dbus_uint32_t spi;
         dbus_uint16_t encr, bits, integ;
-        dbus_bool_t esn;
+        dbus_bool_t esn, replay;
         dbus_message_iter_get_basic(st, &tunnel);
         dbus_message_iter_next(st);
         dbus_message_iter_get_basic(st, &dir);
@@ -87,6 +87,8 @@ static bool parse_spec(DBusMessageIter *st, DpSaSpec *s, char **ret_why) {
         dbus_message_iter_get_basic(st, &integ);
         dbus_message_iter_next(st);
         dbus_message_iter_get_basic(st, &esn);
+        dbus_message_iter_next(st);
+        dbus_message_iter_get_basic(st, &replay);
         dbus_message_iter_next(st);
         dbus_message_iter_get_basic(st, &mode);
         dbus_message_iter_next(st);
@@ -127,6 +129,7 @@ static bool parse_spec(DBusMessageIter *st, DpSaSpec *s, char **ret_why) {
         s->encr_bits = bits;
         s->integ = integ;
         s->esn = esn;
+        s->replay = replay;
         if (strcmp(mode, "tunnel") == 0)
                 s->mode = BH_MODE_TUNNEL;
         else if (strcmp(mode, "transport") == 0)

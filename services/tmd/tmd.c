@@ -132,7 +132,7 @@ static void append_sa(DBusMessageIter *arr, const BhTunnel *t, const char *dir, 
         const char *l = bh_addr_to_string(&t->local, local), *r = bh_addr_to_string(&t->remote, remote);
         dbus_uint32_t s = spi;
         dbus_uint16_t e = enc ? enc->id : 0, bits = enc ? enc->key_bits : 0, i = integ ? integ->id : 0;
-        dbus_bool_t x = esn && esn->id == 1;
+        dbus_bool_t x = esn && esn->id == 1, replay = t->replay;
         DBusMessageIter st;
         dbus_message_iter_open_container(arr, DBUS_TYPE_STRUCT, NULL, &st);
         dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &tunnel);
@@ -143,6 +143,7 @@ static void append_sa(DBusMessageIter *arr, const BhTunnel *t, const char *dir, 
         dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &bits);
         dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &i);
         dbus_message_iter_append_basic(&st, DBUS_TYPE_BOOLEAN, &x);
+        dbus_message_iter_append_basic(&st, DBUS_TYPE_BOOLEAN, &replay);
         dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &mode);
         dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &encap);
         dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &l);
@@ -295,7 +296,7 @@ static void activate(Tmd *tmd, BhCall *call, const BhTunnel *def) {
         DBusMessageIter it, arr;
         dbus_message_iter_init_append(m, &it);
         dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &s->name);
-        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(sssuqqqbssss)", &arr);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(sssuqqqbbssss)", &arr);
         if (def->has_esp) {
                 append_sa(&arr, def, "out", def->esp_spi_out);
                 append_sa(&arr, def, "in", def->esp_spi_in);
@@ -303,6 +304,29 @@ static void activate(Tmd *tmd, BhCall *call, const BhTunnel *def) {
         dbus_message_iter_close_container(&it, &arr);
         bh_conn_call(bh_ipc_bus(tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, sas_installed, s);
         dbus_message_unref(m);
+}
+
+/* filterd came back after a restart with an empty SAD: put back every
+ * tunnel that was up. The routes stayed (the TUN device is the
+ * supervisor's); cryptod opens a new peer connection by itself. */
+static void filterd_owner_changed(BhServiceId service, const char *owner, void *userdata) {
+        Tmd *tmd = userdata;
+        if (service != BH_SERVICE_FILTERD || !owner)
+                return;
+        GHashTableIter it;
+        gpointer value;
+        g_hash_table_iter_init(&it, tmd->tunnels);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                Tunnel *t = value;
+                const BhTunnel *d = bh_tunnel_set_find(tmd->defs, t->name);
+                if (t->state != TUNNEL_ACTIVE || !d)
+                        continue;
+                bh_log_tunnel(BH_LOG_EVENTS, t->name, "filterd restarted: installing the tunnel again");
+                /* Through the same steps as an activation; the routes are
+                 * still there, so the route step only replaces them. */
+                g_ptr_array_set_size(t->routes, 0);
+                activate(tmd, NULL, d);
+        }
 }
 
 /* ---------------------------------------------------------------- methods */
@@ -450,6 +474,7 @@ Tmd *tmd_new(BhService *svc) {
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
         load(tmd, NULL, errors);
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_tmd1, tmd_methods, tmd_properties, tmd);
+        bh_ipc_watch_owners(svc->ipc, filterd_owner_changed, tmd);
         return tmd;
 }
 

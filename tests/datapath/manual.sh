@@ -118,6 +118,19 @@ sa=$(bctl_on a call org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter
 grep -q '"lab" "out" "esp" 4097' <<<"$sa" || fail "ListSAs on a: $sa"
 pass "counters match: a sent $out_a ESP packets, b received $in_b (+ $kernel_b lost to a full socket buffer), no data path drops"
 
+# filterd dies: the supervisor restarts it, tmd installs the tunnel again,
+# and traffic flows again without the operator.
+fpid=$(bctl_on a get-property org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Service1 Pid | cut -d' ' -f2)
+kill -9 "$fpid"
+sas_back() {
+        local n
+        n=$(bctl_on a get-property org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 SAs 2>/dev/null) &&
+                [ "$n" = "u 2" ] && [ "$(bctl_on a get-property org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Service1 Pid | cut -d' ' -f2)" != "$fpid" ]
+}
+wait_for 10 sas_back || fail "the tunnel's SAs did not come back after filterd was killed"
+in_host a ping -c 2 -i 0.2 -W 2 -I "$A_IN" "$B_IN" >/dev/null || fail "no traffic after filterd's restart"
+pass "filterd killed: restarted, the tunnel reinstalled, traffic flows again"
+
 ike_on a cmd=remove namelist=lab >/dev/null || fail "remove on a failed"
 grep -q "inactive" <<<"$(ike_on a cmd=list namelist=lab)" || fail "a: not inactive after remove"
 [ "$(bctl_on a get-property org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 SAs)" = "u 0" ] || fail "SAs left in filterd after remove"

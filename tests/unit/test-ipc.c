@@ -326,6 +326,17 @@ static const BhPropertyImpl service_prop_twice[] = {
         { "Name", getter, NULL },       { "Version", getter, NULL }, { "Pid", getter, NULL },
         { "LogLevel", getter, setter }, { "Name", getter, NULL },    {},
 };
+/* An interface that declares no method at all (properties only). */
+static const BhMethodInfo bare_methods[] = { { NULL } };
+static const BhPropertyInfo bare_properties[] = { { "Handles", "u", false, BH_ACCESS_ANY }, { NULL } };
+static const BhSignalInfo bare_signals[] = { { NULL } };
+static const BhInterfaceInfo bare_iface = {
+        .name = "org.bulkhead.Bare1",
+        .xml = "<interface name=\"org.bulkhead.Bare1\"/>\n",
+        .methods = bare_methods,
+        .properties = bare_properties,
+        .signals = bare_signals,
+};
 static const BhPropertyImpl crypto_exact[] = { { "Handles", getter, NULL }, {} };
 static const BhMethodImpl crypto_extra[] = { { "Ping", handler }, {} };
 
@@ -341,7 +352,7 @@ static const AddCase add_cases[] = {
         { "/ipc/add-object/exact", &bh_iface_stats1, stats_exact, NULL, NULL },
         { "/ipc/add-object/reordered", &bh_iface_stats1, stats_reordered, NULL, NULL },
         { "/ipc/add-object/properties-exact", &bh_iface_service1, service_methods, service_exact, NULL },
-        { "/ipc/add-object/no-methods-declared", &bh_iface_crypto1, NULL, crypto_exact, NULL },
+        { "/ipc/add-object/no-methods-declared", &bare_iface, NULL, crypto_exact, NULL },
         { "/ipc/add-object/method-missing", &bh_iface_stats1, stats_missing, NULL, "*org.bulkhead.Stats1*" },
         { "/ipc/add-object/methods-empty", &bh_iface_stats1, stats_none, NULL, "*org.bulkhead.Stats1*" },
         { "/ipc/add-object/methods-null", &bh_iface_stats1, NULL, NULL, "*org.bulkhead.Stats1*" },
@@ -349,8 +360,8 @@ static const AddCase add_cases[] = {
         { "/ipc/add-object/method-no-handler", &bh_iface_stats1, stats_no_func, NULL, "*org.bulkhead.Stats1*Reset*" },
         /* Two rows for one method hide the one that is missing. */
         { "/ipc/add-object/method-twice", &bh_iface_stats1, stats_twice, NULL, "*org.bulkhead.Stats1*" },
-        { "/ipc/add-object/method-on-interface-without", &bh_iface_crypto1, crypto_extra, crypto_exact,
-          "*org.bulkhead.Crypto1*Ping*" },
+        { "/ipc/add-object/method-on-interface-without", &bare_iface, crypto_extra, crypto_exact,
+          "*org.bulkhead.Bare1*Ping*" },
         { "/ipc/add-object/property-not-writable", &bh_iface_service1, service_methods, service_readonly,
           "*org.bulkhead.Service1*LogLevel*" },
         { "/ipc/add-object/property-not-read-only", &bh_iface_service1, service_methods, service_writable,
