@@ -66,7 +66,10 @@ host_suite_start() {
         local dir=$WORK/$h
         mkdir -p "$dir/etc/tunnels.d"
         chmod 755 "$dir" "$dir/etc" "$dir/etc/tunnels.d"
-        in_host "$h" "$BULKHEADD" --embedded --run-dir "$dir/run" --config-dir "$dir/etc" >"$dir/out" 2>&1 &
+        # Every service at its most verbose: the tests search what they say
+        # for the keys they used.
+        in_host "$h" "$BULKHEADD" --embedded --run-dir "$dir/run" --config-dir "$dir/etc" --log-level debug \
+                >"$dir/out" 2>&1 &
         eval "SUP_$h=$!"
         wait_for 15 test -f "$dir/run/ready" || { cat "$dir/out" >&2; fail "host $h: suite not ready"; }
 }
@@ -102,4 +105,20 @@ write_secrets() {
 # A random key of N bytes as 0x hex.
 random_key() {
         echo "0x$(head -c "$1" /dev/urandom | od -An -tx1 | tr -d ' \n')"
+}
+
+# no_key_in_logs KEY...: none of the keys (0x hex), nor any 8-byte piece of
+# one, appears in anything the suites wrote: their output (logd writes there
+# without syslog) and every file under the hosts' directories but secrets.conf.
+no_key_in_logs() {
+        local k hex i files
+        files=$(find "$WORK" -type f ! -name secrets.conf ! -name data ! -name frame 2>/dev/null)
+        for k in "$@"; do
+                hex=${k#0x}
+                for ((i = 0; i + 16 <= ${#hex}; i += 8)); do
+                        if grep -qi -- "${hex:i:16}" $files 2>/dev/null; then
+                                fail "a piece of a key (${hex:i:4}...) appears in: $(grep -li -- "${hex:i:16}" $files | tr '\n' ' ')"
+                        fi
+                done
+        done
 }

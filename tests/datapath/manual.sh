@@ -136,3 +136,7 @@ grep -q "inactive" <<<"$(ike_on a cmd=list namelist=lab)" || fail "a: not inacti
 [ "$(bctl_on a get-property org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 SAs)" = "u 0" ] || fail "SAs left in filterd after remove"
 ! in_host a ping -c 1 -W 1 -I "$A_IN" "$B_IN" >/dev/null 2>&1 || fail "ping still works after remove"
 pass "removed: no SA left, traffic stops"
+
+# Nothing said at debug level, by any service, carries a key.
+no_key_in_logs "$K1" "$K2"
+pass "no key in any log at debug level"
