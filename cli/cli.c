@@ -173,6 +173,21 @@ int cli_set_property_string(Cli *cli, BhServiceId service, const char *interface
         return send_and_check(cli, m, what, NULL);
 }
 
+int cli_set_property_u32(Cli *cli, BhServiceId service, const char *interface, const char *property, uint32_t value) {
+        const BhSuiteEntry *e = &bh_suite[service];
+        DBusMessage *m = dbus_message_new_method_call(e->bus_name, e->path, DBUS_INTERFACE_PROPERTIES, "Set");
+        DBusMessageIter it, var;
+        dbus_uint32_t v = value;
+        dbus_message_iter_init_append(m, &it);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &interface);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &property);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_VARIANT, "u", &var);
+        dbus_message_iter_append_basic(&var, DBUS_TYPE_UINT32, &v);
+        dbus_message_iter_close_container(&it, &var);
+        g_autofree char *what = g_strdup_printf("setting %s %s", e->name, property);
+        return send_and_check(cli, m, what, NULL);
+}
+
 void cli_json_string(GString *out, const char *s) {
         g_string_append_c(out, '"');
         for (const unsigned char *p = (const unsigned char *) s; *p; p++) {

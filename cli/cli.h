@@ -49,4 +49,6 @@ int cli_get_property(Cli *cli, BhServiceId service, const char *interface, const
 int cli_set_property_string(Cli *cli, BhServiceId service, const char *interface, const char *property,
                             const char *value);
 
+int cli_set_property_u32(Cli *cli, BhServiceId service, const char *interface, const char *property, uint32_t value);
+
 void cli_json_string(GString *out, const char *s);

@@ -122,3 +122,38 @@ no_key_in_logs() {
                 done
         done
 }
+
+# manual_pair [LINES...]: a manual ESP tunnel "lab" (aes256gcm16 in UDP)
+# between a (10.1.0.1) and b (10.2.0.1), suites started, activated on both.
+# Extra definition lines (such as "replay = yes") go into both sides. Sets
+# K1 and K2, the keys.
+manual_pair() {
+        local h l r lt rt out in extra
+        extra=$(printf '%s\n' "$@")
+        for h in a b; do
+                if [ $h = a ]; then l=192.0.2.1 r=192.0.2.2 lt=10.1.0.1 rt=10.2.0.1 out=0x1001 in=0x2001
+                else l=192.0.2.2 r=192.0.2.1 lt=10.2.0.1 rt=10.1.0.1 out=0x2001 in=0x1001; fi
+                mkdir -p "$WORK/$h/etc/tunnels.d"
+                cat >"$WORK/$h/etc/tunnels.d/lab.conf" <<CONF
+[tunnel lab]
+type = manual
+local = $l
+remote = $r
+local_ts = $lt
+remote_ts = $rt
+encap = udp
+esp = aes256gcm16
+esp_spi_out = $out
+esp_spi_in = $in
+$extra
+CONF
+        done
+        K1=$(random_key 36)
+        K2=$(random_key 36)
+        write_secrets a "esp lab out $K1" "esp lab in $K2"
+        write_secrets b "esp lab out $K2" "esp lab in $K1"
+        host_suite_start a
+        host_suite_start b
+        ike_on a cmd=activate namelist=lab >/dev/null || fail "activate on a: $(ike_on a cmd=list)"
+        ike_on b cmd=activate namelist=lab >/dev/null || fail "activate on b: $(ike_on b cmd=list)"
+}

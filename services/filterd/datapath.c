@@ -10,6 +10,7 @@
 #include "datapath.h"
 #include "esp.h"
 #include "log.h"
+#include "trace.h"
 #include "transform.h"
 
 /* Packets handled per wake-up and source before the loop serves others. */
@@ -110,6 +111,20 @@ static DpPolicy *policy_find(Datapath *dp, const char *tunnel) {
         return NULL;
 }
 
+/* For trace text only (evaluated when the category is on). */
+static const char *A(const BhAddr *a, char buf[static BH_ADDR_STRLEN]) {
+        return bh_addr_to_string(a, buf);
+}
+
+static const char *S(const struct sockaddr_storage *ss, char buf[static BH_ADDR_STRLEN]) {
+        BhAddr a = { .family = ss->ss_family };
+        if (ss->ss_family == AF_INET)
+                memcpy(a.bytes, &((const struct sockaddr_in *) ss)->sin_addr, 4);
+        else if (ss->ss_family == AF_INET6)
+                memcpy(a.bytes, &((const struct sockaddr_in6 *) ss)->sin6_addr, 16);
+        return bh_addr_to_string(&a, buf);
+}
+
 /* ---------------------------------------------------------------- outbound */
 
 static void sockaddr_of(const BhAddr *a, uint16_t port, struct sockaddr_storage *ss, socklen_t *len) {
@@ -136,26 +151,36 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
                 dp->c.out_filter_deny++;
                 return;
         }
+        char b1[BH_ADDR_STRLEN], b2[BH_ADDR_STRLEN];
         DpPolicy *policy = policy_out(dp, &f);
         if (!policy) {
                 /* Routed to us but no tunnel claims it: the filter denies. */
                 dp->c.out_dropped++;
                 dp->c.out_filter_deny++;
+                TRACE(TRACE_FILTER, "deny out %s -> %s %s: no tunnel's selectors match", A(&f.src, b1), A(&f.dst, b2),
+                      pkt_proto_name(f.proto));
                 return;
         }
         DpSa *sa = g_hash_table_lookup(dp->out_sas, policy->tunnel);
         if (!sa) {
                 dp->c.out_dropped++;
                 dp->c.out_no_sa++;
+                TRACE(TRACE_ERROR, "tunnel %s: no outbound SA", policy->tunnel);
                 return;
         }
+        TRACE(TRACE_FILTER_INFO, "permit out %s -> %s %s: tunnel %s", A(&f.src, b1), A(&f.dst, b2),
+              pkt_proto_name(f.proto), policy->tunnel);
         size_t inner_len = pkt->len;
         PktDrop r = esp_encap(&sa->esp, pkt);
         if (r != PKT_OK) {
                 dp->c.out_dropped++;
                 dp->c.out_encap_failed++;
+                TRACE(TRACE_CAPS, "tunnel %s: encapsulation on SPI 0x%08x failed: %s", policy->tunnel, sa->spec.spi,
+                      pkt_drop_name(r));
                 return;
         }
+        TRACE(TRACE_CAPS_INFO, "tunnel %s: %zu bytes encapsulated, SPI 0x%08x seq %llu, %zu bytes ESP", policy->tunnel,
+              inner_len, sa->spec.spi, (unsigned long long) sa->esp.seq_out, pkt->len);
         struct sockaddr_storage to;
         socklen_t to_len;
         int fd;
@@ -169,6 +194,7 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
         if (fd < 0 || sendto(fd, pkt_data(pkt), pkt->len, 0, (struct sockaddr *) &to, to_len) < 0) {
                 dp->c.out_dropped++;
                 dp->c.out_send_failed++;
+                TRACE(TRACE_ERROR, "sending to %s: %s", A(&sa->spec.remote, b1), fd < 0 ? "no socket" : g_strerror(errno));
                 return;
         }
         (void) inner_len;
@@ -221,26 +247,34 @@ static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t es
                 return;
         }
         uint32_t spi = pkt_load_be32(esp);
+        char b1[BH_ADDR_STRLEN], b2[BH_ADDR_STRLEN];
         DpSa *sa = g_hash_table_lookup(dp->in_sas, GUINT_TO_POINTER(spi));
         if (!sa) {
                 dp->c.in_dropped++;
                 dp->c.in_filter_deny++;
                 dp->c.in_unknown_spi++;
+                TRACE(TRACE_FILTER, "deny in from %s: unknown SPI 0x%08x", S(from, b1), spi);
                 return;
         }
         if (!same_addr(&sa->spec.remote, from)) {
                 dp->c.in_dropped++;
                 dp->c.in_filter_deny++;
                 dp->c.in_wrong_source++;
+                TRACE(TRACE_FILTER, "deny in from %s: SPI 0x%08x belongs to %s", S(from, b1), spi,
+                      A(&sa->spec.remote, b2));
                 return;
         }
+        size_t outer_len = pkt->len;
         PktDrop r = esp_decap(&sa->esp, pkt, ip);
         if (r != PKT_OK) {
                 if (r == PKT_DROP_DUMMY)
                         return;
                 count_in_drop(dp, r);
+                TRACE(r == PKT_DROP_ICV || r == PKT_DROP_CRYPTO ? TRACE_CRYPTO : TRACE_CAPS,
+                      "tunnel %s: decapsulation on SPI 0x%08x refused: %s", sa->spec.tunnel, spi, pkt_drop_name(r));
                 return;
         }
+        TRACE(TRACE_CRYPTO_INFO, "tunnel %s: SPI 0x%08x authenticated and decrypted", sa->spec.tunnel, spi);
         /* What came out must be what the tunnel carries. */
         Flow f;
         DpPolicy *policy = policy_find(dp, sa->spec.tunnel);
@@ -250,8 +284,11 @@ static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t es
                 dp->c.in_dropped++;
                 dp->c.in_filter_deny++;
                 dp->c.in_selector_mismatch++;
+                TRACE(TRACE_FILTER, "deny in on tunnel %s: the inner packet is outside its selectors", sa->spec.tunnel);
                 return;
         }
+        TRACE(TRACE_CAPS_INFO, "tunnel %s: %zu bytes ESP decapsulated to %zu bytes %s -> %s", sa->spec.tunnel,
+              outer_len, pkt->len, A(&f.src, b1), A(&f.dst, b2));
         if (write(dp->fds.tun, pkt_data(pkt), pkt->len) < 0) {
                 dp->c.in_dropped++;
                 dp->c.in_write_failed++;
@@ -366,6 +403,8 @@ int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, ch
         else
                 g_hash_table_replace(dp->out_sas, sa->spec.tunnel, sa);
         dp->c.cache_added++;
+        TRACE(TRACE_TUNNEL, "tunnel %s: %s SA 0x%08x added (%s%s%s)", spec->tunnel, spec->direction == DP_IN ? "in" : "out",
+              spec->spi, bh_encr_name(spec->encr), spec->integ ? "/" : "", spec->integ ? bh_integ_name(spec->integ) : "");
         return 0;
 }
 
@@ -382,6 +421,7 @@ unsigned dp_remove_sas(Datapath *dp, const char *tunnel) {
                         n++;
                 }
         dp->c.cache_deleted += n;
+        TRACE(TRACE_TUNNEL, "tunnel %s: %u SAs deleted", tunnel, n);
         return n;
 }
 
@@ -402,6 +442,7 @@ int dp_set_policy(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_
         p->remote = g_memdup2(remote, n_remote * sizeof *remote);
         p->n_remote = n_remote;
         g_ptr_array_add(dp->policies, p);
+        TRACE(TRACE_TUNNEL_INFO, "tunnel %s: policy with %zu local and %zu remote selectors", tunnel, n_local, n_remote);
         return 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include "datapath.h"
 #include "filterd.h"
+#include "trace.h"
 #include "transform.h"
 
 struct Filterd {
@@ -287,6 +288,70 @@ static void filterd_handle_list_sas(BhCall *call, void *userdata) {
         bh_call_return_message(call, reply);
 }
 
+static void filterd_handle_read_trace(BhCall *call, void *userdata) {
+        dbus_uint64_t after;
+        dbus_uint32_t max;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_UINT64, &after, DBUS_TYPE_UINT32, &max,
+                              DBUS_TYPE_INVALID);
+        const TraceEvent *ev;
+        uint64_t next, lost;
+        unsigned n = trace_read(after, MIN(max, 1024u), &ev, &next, &lost);
+        DBusMessage *reply = bh_call_new_return(call);
+        DBusMessageIter it, arr, st;
+        dbus_message_iter_init_append(reply, &it);
+        dbus_uint64_t nx = next, lo = lost;
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &nx);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &lo);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(txss)", &arr);
+        for (unsigned i = 0; i < n; i++) {
+                dbus_uint64_t seq = ev[i].seq;
+                dbus_int64_t usec = ev[i].usec;
+                const char *cat = trace_category_name(ev[i].category), *text = ev[i].text;
+                dbus_message_iter_open_container(&arr, DBUS_TYPE_STRUCT, NULL, &st);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT64, &seq);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_INT64, &usec);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &cat);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &text);
+                dbus_message_iter_close_container(&arr, &st);
+        }
+        dbus_message_iter_close_container(&it, &arr);
+        bh_call_return_message(call, reply);
+}
+
+static void set_mask(Filterd *f, uint32_t mask, const BhCaller *caller) {
+        char who[128];
+        trace_mask = mask & TRACE_ALL;
+        bh_log_event("trace categories 0x%03x set by %s", trace_mask, bh_caller_describe(caller, who, sizeof who));
+        bh_ipc_property_changed(f->svc->ipc, f->svc->entry->path, bh_iface_filter1.name, "TraceMask");
+}
+
+static void filterd_handle_set_trace_level(BhCall *call, void *userdata) {
+        dbus_uint32_t level;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_UINT32, &level, DBUS_TYPE_INVALID);
+        if (level > 2) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "trace level must be 0, 1 or 2");
+                return;
+        }
+        bh_call_return_empty(call);
+        set_mask(userdata, trace_mask_for_level(level), bh_call_caller(call));
+}
+
+static void get_trace_mask(DBusMessageIter *it, void *userdata) {
+        dbus_uint32_t m = trace_mask;
+        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT32, &m);
+}
+
+static void set_trace_mask(BhCall *call, DBusMessageIter *value, void *userdata) {
+        dbus_uint32_t m;
+        dbus_message_iter_get_basic(value, &m);
+        if (m & ~(uint32_t) TRACE_ALL) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "unknown trace category bits 0x%x", m & ~(uint32_t) TRACE_ALL);
+                return;
+        }
+        bh_call_return_empty(call);
+        set_mask(userdata, m, bh_call_caller(call));
+}
+
 static void get_sas(DBusMessageIter *it, void *userdata) {
         Filterd *f = userdata;
         dbus_uint32_t n = dp_sa_count(f->dp);
@@ -300,11 +365,14 @@ static const BhMethodImpl filterd_methods[] = {
         { "SetPolicy", filterd_handle_set_policy },
         { "RemovePolicy", filterd_handle_remove_policy },
         { "ListSAs", filterd_handle_list_sas },
+        { "ReadTrace", filterd_handle_read_trace },
+        { "SetTraceLevel", filterd_handle_set_trace_level },
         {},
 };
 
 static const BhPropertyImpl filterd_properties[] = {
         { "SAs", get_sas, NULL },
+        { "TraceMask", get_trace_mask, set_trace_mask },
         {},
 };
 
