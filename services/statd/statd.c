@@ -15,7 +15,7 @@
  * answered after a reading sent after it arrived, so that its answer covers
  * every packet filterd counted before the request; a request that arrives
  * while a reading is out waits for the next one. When filterd does not
- * answer, the request is answered from what statd already holds. */
+ * answer, every request waiting is answered from what statd already holds. */
 #include <string.h>
 
 #include "statd.h"
@@ -23,6 +23,8 @@
 #define STATD_TICK_SECONDS 1
 /* A reading that takes longer is given up; callers get the totals held. */
 #define STATD_READ_TIMEOUT_MS 2000
+/* Requests waiting for readings at most (any local user may ask). */
+#define STATD_WAITERS_MAX 1024
 
 /* ---------------------------------------------------------------- the totals */
 
@@ -278,7 +280,8 @@ static void reading_done(DBusMessage *reply, const char *error_name, const char 
         s->out = NULL;
 
         g_autofree char *why = NULL;
-        if (reply && apply_reply(s, reply, &why))
+        bool read = reply && apply_reply(s, reply, &why);
+        if (read)
                 set_filter_state(s, FILTER_ANSWERING, NULL);
         else if (!reply && (g_strcmp0(error_name, DBUS_ERROR_SERVICE_UNKNOWN) == 0 ||
                             g_strcmp0(error_name, DBUS_ERROR_NAME_HAS_NO_OWNER) == 0))
@@ -292,8 +295,14 @@ static void reading_done(DBusMessage *reply, const char *error_name, const char 
         /* In the order they came: a GetCounters before a Reset sees the
          * totals before it. Without an answer from filterd, the totals held
          * are the best there is: a Reset then sets the zero point there, and
-         * what a new filterd counts comes on top of it. */
+         * what a new filterd counts comes on top of it. Those queued behind
+         * a reading that failed are answered now as well rather than after
+         * another timeout. */
         g_autoptr(GArray) done = s->waiting;
+        if (!read) {
+                g_array_append_vals(done, s->queued->data, s->queued->len);
+                g_array_set_size(s->queued, 0);
+        }
         s->waiting = s->queued;
         s->queued = g_array_new(FALSE, FALSE, sizeof(Waiter));
         for (guint i = 0; i < done->len; i++)
@@ -323,6 +332,12 @@ static gboolean tick(gpointer userdata) {
 
 static void enqueue(Statd *s, BhCall *call, Want want) {
         Waiter w = { bh_call_ref(call), want };
+        /* A flood while filterd hangs: the ones beyond the bound get the
+         * totals held at once instead of piling up for the timeout. */
+        if (s->waiting->len + s->queued->len >= STATD_WAITERS_MAX) {
+                answer_waiter(s, &w);
+                return;
+        }
         if (s->out) {
                 g_array_append_val(s->queued, w);
         } else {
