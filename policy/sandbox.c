@@ -96,6 +96,10 @@ static const Rule config_read[] = {
 static const Rule log_files[] = {
         { "openat" }, { NULL },
 };
+/* The data path's batches: many datagrams per system call. */
+static const Rule batches[] = {
+        { "recvmmsg" }, { "sendmmsg" }, { NULL },
+};
 /* Key memory kept out of swap (cryptod). */
 static const Rule key_memory[] = {
         { "mlock" }, { "munlock" }, { NULL },
@@ -116,6 +120,7 @@ static const Group groups[] = {
         { "config-read", config_read },
         { "log-files", log_files },
         { "key-memory", key_memory },
+        { "batches", batches },
 };
 
 #define BASE "memory", "lifecycle", "signals", "time", "identity", "random", "locking", "descriptors", \
@@ -134,7 +139,7 @@ static const Profile profiles[] = {
         /* Reads its secrets on reload; locks key memory. */
         { "cryptod", { BASE, "config-read", "key-memory" } },
         /* Moves packets between descriptors it was handed; holds SA keys. */
-        { "filterd", { BASE, "key-memory" } },
+        { "filterd", { BASE, "key-memory", "batches" } },
         /* The network parser: nothing beyond the base. */
         { "isakmpd", { BASE } },
         /* Reads tunnel definitions on reload. */

@@ -68,8 +68,10 @@ host_suite_start() {
         chmod 755 "$dir" "$dir/etc" "$dir/etc/tunnels.d"
         # Every service at its most verbose: the tests search what they say
         # for the keys they used.
-        in_host "$h" "$BULKHEADD" --embedded --run-dir "$dir/run" --config-dir "$dir/etc" --log-level debug \
-                >"$dir/out" 2>&1 &
+        # ip netns exec execs bulkheadd: $! is the supervisor itself, so that
+        # netns_cleanup's SIGTERM stops the suite cleanly.
+        ip netns exec "$(ns_of "$h")" "$BULKHEADD" --embedded --run-dir "$dir/run" --config-dir "$dir/etc" \
+                --log-level debug >"$dir/out" 2>&1 &
         eval "SUP_$h=$!"
         wait_for 15 test -f "$dir/run/ready" || { cat "$dir/out" >&2; fail "host $h: suite not ready"; }
 }

@@ -13,9 +13,13 @@
 #include "trace.h"
 #include "transform.h"
 
-/* Packets handled per wake-up and source before the loop serves others. */
+/* Packets handled per wake-up and source before the loop serves others,
+ * and moved per system call (recvmmsg, sendmmsg). */
 #define BATCH 64
-#define MAX_PACKET 65535
+/* One packet's room in a batch: a jumbo frame with the engine's head- and
+ * tailroom. */
+#define SLOT_DATA 9216
+#define SLOT (PKT_HEADROOM + SLOT_DATA + PKT_TAILROOM)
 
 typedef struct DpSa {
         DpSaSpec spec;
@@ -35,8 +39,14 @@ struct Datapath {
         GHashTable *out_sas;    /* tunnel -> DpSa (outbound ESP) */
         GPtrArray *policies;    /* DpPolicy, in insertion order */
         DpCounters c;
-        /* One packet at a time, in place, with room around it. */
-        uint8_t buf[PKT_HEADROOM + MAX_PACKET + PKT_TAILROOM];
+        /* A batch of packets, processed in place with room around each. */
+        uint8_t slots[BATCH][SLOT];
+        struct mmsghdr msgs[BATCH];
+        struct iovec iovs[BATCH];
+        struct sockaddr_storage addrs[BATCH];
+        /* Outbound: encapsulated packets waiting for one sendmmsg per socket. */
+        unsigned n_out;
+        int out_fd[BATCH];
 };
 
 /* ---------------------------------------------------------------- selectors */
@@ -181,37 +191,69 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
         }
         TRACE(TRACE_CAPS_INFO, "tunnel %s: %zu bytes encapsulated, SPI 0x%08x seq %llu, %zu bytes ESP", policy->tunnel,
               inner_len, sa->spec.spi, (unsigned long long) sa->esp.seq_out, pkt->len);
-        struct sockaddr_storage to;
-        socklen_t to_len;
         int fd;
-        if (sa->spec.encap == BH_ENCAP_UDP) {
-                sockaddr_of(&sa->spec.remote, PKT_NATT_PORT, &to, &to_len);
+        if (sa->spec.encap == BH_ENCAP_UDP)
                 fd = sa->spec.remote.family == AF_INET ? dp->fds.udp4 : dp->fds.udp6;
-        } else {
-                sockaddr_of(&sa->spec.remote, 0, &to, &to_len);
+        else
                 fd = sa->spec.remote.family == AF_INET ? dp->fds.raw4 : dp->fds.raw6;
-        }
-        if (fd < 0 || sendto(fd, pkt_data(pkt), pkt->len, 0, (struct sockaddr *) &to, to_len) < 0) {
+        if (fd < 0) {
                 dp->c.out_dropped++;
                 dp->c.out_send_failed++;
-                TRACE(TRACE_ERROR, "sending to %s: %s", A(&sa->spec.remote, b1), fd < 0 ? "no socket" : g_strerror(errno));
+                TRACE(TRACE_ERROR, "sending to %s: no socket", A(&sa->spec.remote, b1));
                 return;
         }
+        /* Queued for the batch's sendmmsg; slot i holds packet i. */
+        unsigned i = dp->n_out++;
+        socklen_t to_len;
+        sockaddr_of(&sa->spec.remote, sa->spec.encap == BH_ENCAP_UDP ? PKT_NATT_PORT : 0, &dp->addrs[i], &to_len);
+        dp->iovs[i] = (struct iovec){ pkt_data(pkt), pkt->len };
+        dp->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &dp->addrs[i], .msg_namelen = to_len, .msg_iov = &dp->iovs[i],
+                                               .msg_iovlen = 1 };
+        dp->out_fd[i] = fd;
         (void) inner_len;
-        dp->c.out_total++;
-        dp->c.out_esp++;
+}
+
+/* Sends what the batch queued: one sendmmsg per run of the same socket. */
+static void flush_out(Datapath *dp) {
+        unsigned i = 0;
+        while (i < dp->n_out) {
+                unsigned j = i;
+                while (j < dp->n_out && dp->out_fd[j] == dp->out_fd[i])
+                        j++;
+                unsigned done = 0;
+                while (done < j - i) {
+                        int r = sendmmsg(dp->out_fd[i], &dp->msgs[i + done], j - i - done, 0);
+                        if (r <= 0) {
+                                /* This one fails: count it, go on with the rest. */
+                                dp->c.out_dropped++;
+                                dp->c.out_send_failed++;
+                                TRACE(TRACE_ERROR, "sending ESP: %s", g_strerror(errno));
+                                done++;
+                                continue;
+                        }
+                        dp->c.out_total += (unsigned) r;
+                        dp->c.out_esp += (unsigned) r;
+                        done += (unsigned) r;
+                }
+                i = j;
+        }
+        dp->n_out = 0;
 }
 
 static gboolean tun_readable(gint fd, GIOCondition cond, gpointer userdata) {
         Datapath *dp = userdata;
+        dp->n_out = 0;
         for (int i = 0; i < BATCH; i++) {
-                ssize_t n = read(fd, dp->buf + PKT_HEADROOM, MAX_PACKET);
+                /* Each packet into the slot its ESP form will be sent from. */
+                uint8_t *slot = dp->slots[dp->n_out];
+                ssize_t n = read(fd, slot + PKT_HEADROOM, SLOT_DATA);
                 if (n <= 0)
                         break;
                 PktBuf pkt;
-                pkt_init(&pkt, dp->buf, sizeof dp->buf, PKT_HEADROOM, (size_t) n);
+                pkt_init(&pkt, slot, SLOT, PKT_HEADROOM, (size_t) n);
                 process_out(dp, &pkt);
         }
+        flush_out(dp);
         return G_SOURCE_CONTINUE;
 }
 
@@ -298,19 +340,33 @@ static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t es
         dp->c.in_esp++;
 }
 
+/* Receives up to a batch in one call; returns how many. */
+static int receive_batch(Datapath *dp, int fd) {
+        for (unsigned i = 0; i < BATCH; i++) {
+                dp->iovs[i] = (struct iovec){ dp->slots[i] + PKT_HEADROOM, SLOT_DATA };
+                dp->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &dp->addrs[i], .msg_namelen = sizeof dp->addrs[i],
+                                                       .msg_iov = &dp->iovs[i], .msg_iovlen = 1 };
+        }
+        int n = recvmmsg(fd, dp->msgs, BATCH, MSG_DONTWAIT, NULL);
+        return n < 0 ? 0 : n;
+}
+
 static gboolean udp_readable(gint fd, GIOCondition cond, gpointer userdata) {
         Datapath *dp = userdata;
-        for (int i = 0; i < BATCH; i++) {
-                struct sockaddr_storage from;
-                socklen_t from_len = sizeof from;
-                ssize_t n = recvfrom(fd, dp->buf + PKT_HEADROOM, MAX_PACKET, 0, (struct sockaddr *) &from, &from_len);
-                if (n < 0)
-                        break;
+        int n = receive_batch(dp, fd);
+        for (int i = 0; i < n; i++) {
+                const struct sockaddr_storage *from = &dp->addrs[i];
+                if (dp->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+                        dp->c.in_dropped++;
+                        dp->c.in_esp_compute++;
+                        dp->c.in_malformed++;
+                        continue;
+                }
                 PktBuf pkt;
-                pkt_init(&pkt, dp->buf, sizeof dp->buf, PKT_HEADROOM, (size_t) n);
+                pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
                 switch (esp_udp_classify(pkt_data(&pkt), pkt.len)) {
                 case ESP_UDP_ESP:
-                        process_in(dp, &pkt, NULL, 0, &from);
+                        process_in(dp, &pkt, NULL, 0, from);
                         break;
                 case ESP_UDP_KEEPALIVE:
                         break;
@@ -330,14 +386,17 @@ static gboolean udp_readable(gint fd, GIOCondition cond, gpointer userdata) {
 
 static gboolean raw4_readable(gint fd, GIOCondition cond, gpointer userdata) {
         Datapath *dp = userdata;
-        for (int i = 0; i < BATCH; i++) {
-                struct sockaddr_storage from;
-                socklen_t from_len = sizeof from;
-                ssize_t n = recvfrom(fd, dp->buf + PKT_HEADROOM, MAX_PACKET, 0, (struct sockaddr *) &from, &from_len);
-                if (n < 0)
-                        break;
+        int n = receive_batch(dp, fd);
+        for (int i = 0; i < n; i++) {
+                const struct sockaddr_storage *from = &dp->addrs[i];
+                if (dp->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+                        dp->c.in_dropped++;
+                        dp->c.in_esp_compute++;
+                        dp->c.in_malformed++;
+                        continue;
+                }
                 PktBuf pkt;
-                pkt_init(&pkt, dp->buf, sizeof dp->buf, PKT_HEADROOM, (size_t) n);
+                pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
                 PktIpInfo ip;
                 size_t esp_off;
                 EspUdpKind kind;
@@ -348,23 +407,25 @@ static gboolean raw4_readable(gint fd, GIOCondition cond, gpointer userdata) {
                         dp->c.in_malformed++;
                         continue;
                 }
-                process_in(dp, &pkt, &ip, esp_off, &from);
+                process_in(dp, &pkt, &ip, esp_off, from);
         }
         return G_SOURCE_CONTINUE;
 }
 
 static gboolean raw6_readable(gint fd, GIOCondition cond, gpointer userdata) {
         Datapath *dp = userdata;
-        for (int i = 0; i < BATCH; i++) {
-                struct sockaddr_storage from;
-                socklen_t from_len = sizeof from;
-                ssize_t n = recvfrom(fd, dp->buf + PKT_HEADROOM, MAX_PACKET, 0, (struct sockaddr *) &from, &from_len);
-                if (n < 0)
-                        break;
+        int n = receive_batch(dp, fd);
+        for (int i = 0; i < n; i++) {
+                if (dp->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+                        dp->c.in_dropped++;
+                        dp->c.in_esp_compute++;
+                        dp->c.in_malformed++;
+                        continue;
+                }
                 PktBuf pkt;
-                pkt_init(&pkt, dp->buf, sizeof dp->buf, PKT_HEADROOM, (size_t) n);
+                pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
                 /* IPv6 raw sockets start at the ESP header. */
-                process_in(dp, &pkt, NULL, 0, &from);
+                process_in(dp, &pkt, NULL, 0, &dp->addrs[i]);
         }
         return G_SOURCE_CONTINUE;
 }
