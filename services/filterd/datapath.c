@@ -340,6 +340,16 @@ static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t es
         dp->c.in_esp++;
 }
 
+/* A datagram larger than a slot: malformed for ESP, dropped and counted. */
+static bool truncated(Datapath *dp, int i) {
+        if (!(dp->msgs[i].msg_hdr.msg_flags & MSG_TRUNC))
+                return false;
+        dp->c.in_dropped++;
+        dp->c.in_esp_compute++;
+        dp->c.in_malformed++;
+        return true;
+}
+
 /* Receives up to a batch in one call; returns how many. */
 static int receive_batch(Datapath *dp, int fd) {
         for (unsigned i = 0; i < BATCH; i++) {
@@ -356,12 +366,8 @@ static gboolean udp_readable(gint fd, GIOCondition cond, gpointer userdata) {
         int n = receive_batch(dp, fd);
         for (int i = 0; i < n; i++) {
                 const struct sockaddr_storage *from = &dp->addrs[i];
-                if (dp->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-                        dp->c.in_dropped++;
-                        dp->c.in_esp_compute++;
-                        dp->c.in_malformed++;
+                if (truncated(dp, i))
                         continue;
-                }
                 PktBuf pkt;
                 pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
                 switch (esp_udp_classify(pkt_data(&pkt), pkt.len)) {
@@ -389,12 +395,8 @@ static gboolean raw4_readable(gint fd, GIOCondition cond, gpointer userdata) {
         int n = receive_batch(dp, fd);
         for (int i = 0; i < n; i++) {
                 const struct sockaddr_storage *from = &dp->addrs[i];
-                if (dp->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-                        dp->c.in_dropped++;
-                        dp->c.in_esp_compute++;
-                        dp->c.in_malformed++;
+                if (truncated(dp, i))
                         continue;
-                }
                 PktBuf pkt;
                 pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
                 PktIpInfo ip;
@@ -416,12 +418,8 @@ static gboolean raw6_readable(gint fd, GIOCondition cond, gpointer userdata) {
         Datapath *dp = userdata;
         int n = receive_batch(dp, fd);
         for (int i = 0; i < n; i++) {
-                if (dp->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-                        dp->c.in_dropped++;
-                        dp->c.in_esp_compute++;
-                        dp->c.in_malformed++;
+                if (truncated(dp, i))
                         continue;
-                }
                 PktBuf pkt;
                 pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
                 /* IPv6 raw sockets start at the ESP header. */
