@@ -41,11 +41,11 @@ int cli_parse_options(Cli *cli, const char *prog, int argc, char **argv, void (*
         bool words_only = false;
         for (int i = 1; i < argc; i++) {
                 const char *a = argv[i];
-                if (words_only || a[0] != '-' || a[1] != '-') {
+                if (words_only || a[0] != '-' || (a[1] != '-' && a[1] != 'h')) {
                         argv[n++] = argv[i];
                 } else if (strcmp(a, "--") == 0) {
                         words_only = true;
-                } else if (strcmp(a, "--help") == 0) {
+                } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
                         usage(0);
                 } else if (strcmp(a, "--version") == 0) {
                         printf("%s %s\n", prog, BULKHEAD_VERSION);

@@ -370,6 +370,11 @@ int main(int argc, char **argv) {
                 if (a.service || a.level || a.verbose)
                         cli_usage_error("ike", "cmd=%s takes phase=, numlist= and namelist=", a.cmd);
                 bool up = strcmp(a.cmd, "activate") == 0;
+                if (!a.numlist && !a.namelist)
+                        cli_usage_error("ike", "cmd=%s needs numlist= or namelist=", a.cmd);
+                if (a.phase && strcmp(a.phase, "1") != 0 && strcmp(a.phase, "2") != 0)
+                        cli_usage_error("ike", "phase= must be 1 or 2");
+                check_numlist(a.numlist);
                 r = cli_connect(&cli);
                 if (r == 0)
                         r = cmd_each(&cli, &a, up ? "Activate" : "Remove", up ? "activated" : "removed");

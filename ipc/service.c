@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include <errno.h>
 #include <glib-unix.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -195,6 +196,10 @@ void bh_service_init(BhService *svc, BhServiceId id, int argc, char **argv) {
         if (!svc->config_dir)
                 svc->config_dir = g_strdup(BULKHEAD_SYSCONFDIR);
         bh_log_level = svc->initial_level;
+
+        /* A hang-up is not a reason to die: services that reload on it
+         * (logd) install their own handler over this. */
+        signal(SIGHUP, SIG_IGN);
 
         /* Die with the supervisor rather than linger unsupervised. */
         prctl(PR_SET_PDEATHSIG, SIGTERM);

@@ -67,7 +67,8 @@ void dp_free(Datapath *dp);
 bool dp_ready(const Datapath *dp, char **ret_why);
 
 /* Takes the key material into the SA's transform (copied; the caller
- * wipes its own). Replaces an SA with the same SPI and direction. */
+ * wipes its own). An inbound SA replaces the one with its SPI; an outbound
+ * SA replaces its tunnel's outbound SA, whatever that one's SPI. */
 int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, char **ret_error);
 /* Every SA of the tunnel; returns how many went. Keys are wiped. */
 unsigned dp_remove_sas(Datapath *dp, const char *tunnel);

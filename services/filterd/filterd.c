@@ -158,6 +158,19 @@ static bool parse_spec(DBusMessageIter *st, DpSaSpec *s, char **ret_why) {
 static void filterd_handle_install_sa(BhCall *call, void *userdata) {
         Filterd *f = userdata;
         DBusMessageIter it, st, arr;
+        /* Keys travel only on the direct connection from cryptod: never
+         * through the bus daemon, whose memory would keep a copy. */
+        if (!bh_conn_is_peer(bh_call_conn(call))) {
+                dbus_message_iter_init(bh_call_message(call), &it);
+                dbus_message_iter_next(&it);
+                dbus_message_iter_recurse(&it, &arr);
+                const uint8_t *k = NULL;
+                int kn = 0;
+                dbus_message_iter_get_fixed_array(&arr, &k, &kn);
+                bh_secure_wipe((void *) k, (size_t) kn);
+                bh_call_error(call, DBUS_ERROR_ACCESS_DENIED, "SAs are installed over cryptod's peer connection only");
+                return;
+        }
         dbus_message_iter_init(bh_call_message(call), &it);
         dbus_message_iter_recurse(&it, &st);
         DpSaSpec spec;

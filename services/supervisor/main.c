@@ -87,6 +87,10 @@ int main(int argc, char **argv) {
                 *slot = slot == &opt.bus_address || slot == &opt.tun_name ? g_strdup(v) : g_canonicalize_filename(v, NULL);
                 i++;
         }
+        if (opt.tun_name && (strlen(opt.tun_name) == 0 || strlen(opt.tun_name) > 15 || strchr(opt.tun_name, '/'))) {
+                fprintf(stderr, "bulkheadd: --tun-name needs an interface name of 1 to 15 characters\n");
+                return 2;
+        }
         if (opt.embedded && opt.bus_address) {
                 fprintf(stderr, "bulkheadd: --bus and --embedded exclude each other\n");
                 return 2;

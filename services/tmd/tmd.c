@@ -32,6 +32,7 @@ struct Tmd {
         char *dir;
         BhTunnelSet *defs;
         GHashTable *tunnels;    /* name -> Tunnel */
+        bool synced;            /* learnt from filterd what is up, started what should be */
 };
 
 /* One activation or removal on its way: the steps answer in turn. */
@@ -306,11 +307,65 @@ static void activate(Tmd *tmd, BhCall *call, const BhTunnel *def) {
         dbus_message_unref(m);
 }
 
+/* Once cryptod and filterd are there: a restarted tmd learns from filterd
+ * which tunnels are up (their SAs are there), then brings up the tunnels
+ * marked start = start that are not. */
+static void synced(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
+        Tmd *tmd = userdata;
+        DBusMessageIter it, arr, st;
+        if (reply && dbus_message_has_signature(reply, "a(sssusttt)")) {
+                dbus_message_iter_init(reply, &it);
+                dbus_message_iter_recurse(&it, &arr);
+                for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_STRUCT; dbus_message_iter_next(&arr)) {
+                        const char *name;
+                        dbus_message_iter_recurse(&arr, &st);
+                        dbus_message_iter_get_basic(&st, &name);
+                        const BhTunnel *d = bh_tunnel_set_find(tmd->defs, name);
+                        Tunnel *t = d ? tunnel_state(tmd, d->name) : NULL;
+                        if (!t || t->state == TUNNEL_ACTIVE)
+                                continue;
+                        t->state = TUNNEL_ACTIVE;
+                        g_ptr_array_set_size(t->routes, 0);
+                        for (size_t i = 0; i < d->n_remote_ts; i++) {
+                                char buf[BH_ADDR_STRLEN];
+                                g_ptr_array_add(t->routes, g_strdup_printf("%s/%u", bh_addr_to_string(&d->remote_ts[i].addr, buf),
+                                                                           d->remote_ts[i].prefix_len));
+                        }
+                        bh_log_tunnel(BH_LOG_EVENTS, d->name, "found up in filterd");
+                }
+        } else if (!reply) {
+                bh_log_error("cannot learn the tunnels that are up from filterd: %s", error_message);
+        }
+        for (guint i = 0; i < bh_tunnel_set_size(tmd->defs); i++) {
+                const BhTunnel *d = bh_tunnel_set_get(tmd->defs, i);
+                Tunnel *t = tunnel_state(tmd, d->name);
+                if (d->start == BH_START_START && d->type == BH_TUNNEL_MANUAL && !d->has_ah &&
+                    t->state == TUNNEL_INACTIVE) {
+                        bh_log_tunnel(BH_LOG_EVENTS, d->name, "starting (start = start)");
+                        activate(tmd, NULL, d);
+                }
+        }
+}
+
+static void sync_once(Tmd *tmd) {
+        BhIpc *ipc = tmd->svc->ipc;
+        if (tmd->synced || !bh_ipc_owner(ipc, BH_SERVICE_FILTERD) || !bh_ipc_owner(ipc, BH_SERVICE_CRYPTOD))
+                return;
+        tmd->synced = true;
+        DBusMessage *m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "ListSAs");
+        bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, synced, tmd);
+        dbus_message_unref(m);
+}
+
 /* filterd came back after a restart with an empty SAD: put back every
  * tunnel that was up. The routes stayed (the TUN device is the
  * supervisor's); cryptod opens a new peer connection by itself. */
 static void filterd_owner_changed(BhServiceId service, const char *owner, void *userdata) {
         Tmd *tmd = userdata;
+        if (!tmd->synced) {
+                sync_once(tmd);
+                return;
+        }
         if (service != BH_SERVICE_FILTERD || !owner)
                 return;
         GHashTableIter it;
@@ -475,6 +530,7 @@ Tmd *tmd_new(BhService *svc) {
         load(tmd, NULL, errors);
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_tmd1, tmd_methods, tmd_properties, tmd);
         bh_ipc_watch_owners(svc->ipc, filterd_owner_changed, tmd);
+        sync_once(tmd);
         return tmd;
 }
 

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# A tunnel's life across the suite's: start = start brings it up without
+# an operator, a restarted tmd finds it up in filterd, a reload that changes
+# its definition takes it down, and a broken definition file does not stop
+# the good tunnels from loading.
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../netns.sh"
+
+WORK=$(mktemp -d /tmp/bulkhead-test.XXXXXX)
+chmod 755 "$WORK"
+trap 'rc=$?; netns_cleanup; rm -rf "$WORK"; exit $rc' EXIT
+netns_setup
+
+for h in a b; do
+        if [ $h = a ]; then l=192.0.2.1 r=192.0.2.2 lt=10.1.0.1 rt=10.2.0.1 out=0x1001 in=0x2001
+        else l=192.0.2.2 r=192.0.2.1 lt=10.2.0.1 rt=10.1.0.1 out=0x2001 in=0x1001; fi
+        mkdir -p "$WORK/$h/etc/tunnels.d"
+        cat >"$WORK/$h/etc/tunnels.d/lab.conf" <<CONF
+[tunnel lab]
+type = manual
+local = $l
+remote = $r
+local_ts = $lt
+remote_ts = $rt
+encap = udp
+esp = aes256gcm16
+esp_spi_out = $out
+esp_spi_in = $in
+start = start
+CONF
+        # A file with a broken tunnel next to it: reported, not fatal.
+        cat >"$WORK/$h/etc/tunnels.d/broken.conf" <<CONF
+[tunnel broken]
+type = manual
+local = $l
+remote = not-an-address
+CONF
+done
+K1=$(random_key 36)
+K2=$(random_key 36)
+write_secrets a "esp lab out $K1" "esp lab in $K2"
+write_secrets b "esp lab out $K2" "esp lab in $K1"
+host_suite_start a
+host_suite_start b
+
+up() { ike_on "$1" cmd=list namelist=lab | grep -q " active"; }
+wait_for 10 up a && wait_for 10 up b || fail "start = start did not bring the tunnel up: $(ike_on a cmd=list)"
+! ike_on a cmd=list | grep -q broken || fail "the broken tunnel was loaded"
+in_host a ping -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "no traffic through the started tunnel"
+pass "start = start: up on both hosts without an operator, next to a broken definition"
+
+# A reload with nothing changed reports the broken file with file and line
+# and leaves the active tunnel alone.
+reports=$(bctl_on a call org.bulkhead.Tmd /org/bulkhead/Tmd org.bulkhead.Tmd1 Reload) || fail "Reload failed"
+grep -q "broken.conf:4: .*not-an-address" <<<"$reports" || fail "Reload did not report the broken line: $reports"
+up a || fail "an unchanged tunnel went down on reload"
+in_host a ping -c 1 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "no traffic after a reload that changed nothing"
+pass "reload: the bad line reported ($(grep -o 'broken.conf:4:[^"]*' <<<"$reports" | head -1)), the unchanged tunnel untouched"
+
+tpid=$(bctl_on a get-property org.bulkhead.Tmd /org/bulkhead/Tmd org.bulkhead.Service1 Pid | cut -d' ' -f2)
+kill -9 "$tpid"
+tmd_back() {
+        local p
+        p=$(bctl_on a get-property org.bulkhead.Tmd /org/bulkhead/Tmd org.bulkhead.Service1 Pid 2>/dev/null | cut -d' ' -f2)
+        [ -n "$p" ] && [ "$p" != "$tpid" ] && up a
+}
+wait_for 10 tmd_back || fail "after tmd's restart the tunnel is not shown up: $(ike_on a cmd=list)"
+pass "a restarted tmd finds the tunnel up in filterd"
+
+# Reload: the definition changes, the tunnel goes down (and keys are wiped).
+sed -i 's/^remote_ts = .*/remote_ts = 10.2.0.0\/24/' "$WORK/a/etc/tunnels.d/lab.conf"
+bctl_on a call org.bulkhead.Tmd /org/bulkhead/Tmd org.bulkhead.Tmd1 Reload >/dev/null || fail "Reload failed"
+down() { ike_on a cmd=list namelist=lab | grep -q "inactive"; }
+wait_for 10 down || fail "a changed definition left the tunnel up: $(ike_on a cmd=list)"
+[ "$(bctl_on a get-property org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 SAs)" = "u 0" ] ||
+        fail "SAs left in filterd after the reload"
+ike_on a cmd=activate namelist=lab >/dev/null || fail "activating the changed tunnel failed"
+in_host a ping -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "no traffic through the changed tunnel"
+pass "a reload that changes the definition takes the tunnel down; activated again it carries traffic"
+
+no_key_in_logs "$K1" "$K2"
