@@ -18,7 +18,7 @@ const BhSuiteEntry bh_suite[_BH_SERVICE_MAX] = {
         { BH_SERVICE_FILTERD, "filterd", "org.bulkhead.Filter", "/org/bulkhead/Filter",
           "bulkhead-filterd", "bulkhead-filter", "filterd", BH_RESTART_ALWAYS, BH_ACCESS_FILTERD,
           /* The TUN device, ESP in UDP 4500 and raw ESP (protocol 50). */
-          { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6" } },
+          { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4", "ip-raw4" } },
         { BH_SERVICE_ISAKMPD, "isakmpd", "org.bulkhead.Isakmpd", "/org/bulkhead/Isakmpd",
           "bulkhead-isakmpd", "bulkhead-isakmpd", "isakmpd", BH_RESTART_ALWAYS, BH_ACCESS_ISAKMPD },
         { BH_SERVICE_TMD, "tmd", "org.bulkhead.Tmd", "/org/bulkhead/Tmd",

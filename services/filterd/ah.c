@@ -17,6 +17,7 @@ void ah_sa_init(AhSa *sa, uint32_t spi, AhMode mode, bool esn, uint32_t replay_w
         sa->esn = esn;
         sa->transform = transform;
         replay_init(&sa->replay, replay_window, esn);
+        sa->anti_replay = true;
 }
 
 void ah_sa_clear(AhSa *sa) {
@@ -257,9 +258,16 @@ static PktDrop decap(AhSa *sa, PktBuf *pkt, const PktIpInfo *ip) {
         if (spi != sa->spi)
                 return PKT_DROP_SPI;
 
-        PktDrop d = replay_check(&sa->replay, seq_low, &seq);
-        if (d != PKT_OK)
-                return d;
+        PktDrop d = PKT_OK;
+        if (sa->anti_replay) {
+                d = replay_check(&sa->replay, seq_low, &seq);
+                if (d != PKT_OK)
+                        return d;
+        } else {
+                /* No window to refuse from (as esp.c): the high ESN half
+                 * still comes from the highest number seen. */
+                seq = sa->esn ? (sa->replay.top & 0xffffffff00000000ull) | seq_low : seq_low;
+        }
         d = compute_icv(sa, p, pkt->len, ip->family, ah_off, ah_len, seq, NULL, p + ah_off + AH_HDR_LEN);
         if (d != PKT_OK)
                 return d;
@@ -268,9 +276,13 @@ static PktDrop decap(AhSa *sa, PktBuf *pkt, const PktIpInfo *ip) {
         if (sa->mode == AH_MODE_TUNNEL ? nh != PKT_PROTO_IPIP && nh != PKT_PROTO_IPV6
                                        : nh == PKT_PROTO_HOPOPTS || nh == 255)
                 return PKT_DROP_NEXT_HEADER;
-        d = replay_update(&sa->replay, seq);
-        if (d != PKT_OK)
-                return d;
+        if (sa->anti_replay) {
+                d = replay_update(&sa->replay, seq);
+                if (d != PKT_OK)
+                        return d;
+        } else if (seq > sa->replay.top) {
+                sa->replay.top = seq;
+        }
 
         if (sa->mode == AH_MODE_TUNNEL) {
                 PktBuf sub;

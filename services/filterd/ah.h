@@ -36,6 +36,7 @@ typedef struct AhSa {
         BhTransform *transform; /* integrity only (ENCR_NONE); owned */
         uint64_t seq_out;
         ReplayWindow replay;
+        bool anti_replay;       /* check the window (ah_sa_init: on) */
         PktCounters counters;
 } AhSa;
 

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ah.h"
 #include "datapath.h"
 #include "esp.h"
 #include "log.h"
@@ -23,7 +24,8 @@
 
 typedef struct DpSa {
         DpSaSpec spec;
-        EspSa esp;
+        EspSa esp;              /* spec.protocol IPPROTO_ESP */
+        AhSa ah;                /* spec.protocol IPPROTO_AH */
 } DpSa;
 
 typedef struct DpPolicy {
@@ -34,8 +36,10 @@ typedef struct DpPolicy {
 
 struct Datapath {
         DpFds fds;
-        GSource *sources[5];
+        GSource *sources[6];
         GHashTable *in_sas;     /* SPI -> DpSa (inbound ESP) */
+        GHashTable *in_ah_sas;  /* SPI -> DpSa (inbound AH) */
+        uint16_t ip_id;         /* IPv4 identification of the AH packets sent */
         GHashTable *out_sas;    /* tunnel -> DpSa (outbound ESP) */
         GPtrArray *policies;    /* DpPolicy, in insertion order */
         DpCounters c;
@@ -154,6 +158,42 @@ static void sockaddr_of(const BhAddr *a, uint16_t port, struct sockaddr_storage 
         }
 }
 
+/* Queues pkt (in the slot of the batch it was read into) for sendmmsg. */
+static void queue_out(Datapath *dp, PktBuf *pkt, int fd, const BhAddr *to, uint16_t port) {
+        unsigned i = dp->n_out++;
+        socklen_t to_len;
+        sockaddr_of(to, port, &dp->addrs[i], &to_len);
+        dp->iovs[i] = (struct iovec){ pkt_data(pkt), pkt->len };
+        dp->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &dp->addrs[i], .msg_namelen = to_len, .msg_iov = &dp->iovs[i],
+                                               .msg_iovlen = 1 };
+        dp->out_fd[i] = fd;
+}
+
+/* AH, tunnel mode over IPv4: the outer header is ours (the ICV covers it),
+ * so the whole packet goes out through the IPPROTO_RAW socket. */
+static void process_out_ah(Datapath *dp, DpSa *sa, PktBuf *pkt, const DpPolicy *policy) {
+        char b1[BH_ADDR_STRLEN];
+        PktOuter o = { .family = AF_INET, .ttl = 64 };
+        memcpy(&o.src.v4, sa->spec.local.bytes, 4);
+        memcpy(&o.dst.v4, sa->spec.remote.bytes, 4);
+        size_t inner_len = pkt->len;
+        /* Never 0: the kernel fills in an ID of 0 on a raw socket, which
+         * would change a field the ICV covers. */
+        if (++dp->ip_id == 0)
+                dp->ip_id = 1;
+        PktDrop r = ah_encap(&sa->ah, pkt, &o, dp->ip_id);
+        if (r != PKT_OK || dp->fds.ip4 < 0) {
+                dp->c.out_dropped++;
+                dp->c.out_encap_failed++;
+                TRACE(TRACE_CAPS, "tunnel %s: AH on SPI 0x%08x failed: %s", policy->tunnel, sa->spec.spi,
+                      r != PKT_OK ? pkt_drop_name(r) : "no raw IPv4 socket");
+                return;
+        }
+        TRACE(TRACE_CAPS_INFO, "tunnel %s: %zu bytes authenticated with AH, SPI 0x%08x, to %s", policy->tunnel, inner_len,
+              sa->spec.spi, A(&sa->spec.remote, b1));
+        queue_out(dp, pkt, dp->fds.ip4, &sa->spec.remote, 0);
+}
+
 static void process_out(Datapath *dp, PktBuf *pkt) {
         Flow f;
         if (!flow_parse(pkt_data(pkt), pkt->len, &f)) {
@@ -181,6 +221,10 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
         TRACE(TRACE_FILTER_INFO, "permit out %s -> %s %s: tunnel %s", A(&f.src, b1), A(&f.dst, b2),
               pkt_proto_name(f.proto), policy->tunnel);
         size_t inner_len = pkt->len;
+        if (sa->spec.protocol == IPPROTO_AH) {
+                process_out_ah(dp, sa, pkt, policy);
+                return;
+        }
         PktDrop r = esp_encap(&sa->esp, pkt);
         if (r != PKT_OK) {
                 dp->c.out_dropped++;
@@ -203,13 +247,7 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
                 return;
         }
         /* Queued for the batch's sendmmsg; slot i holds packet i. */
-        unsigned i = dp->n_out++;
-        socklen_t to_len;
-        sockaddr_of(&sa->spec.remote, sa->spec.encap == BH_ENCAP_UDP ? PKT_NATT_PORT : 0, &dp->addrs[i], &to_len);
-        dp->iovs[i] = (struct iovec){ pkt_data(pkt), pkt->len };
-        dp->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &dp->addrs[i], .msg_namelen = to_len, .msg_iov = &dp->iovs[i],
-                                               .msg_iovlen = 1 };
-        dp->out_fd[i] = fd;
+        queue_out(dp, pkt, fd, &sa->spec.remote, sa->spec.encap == BH_ENCAP_UDP ? PKT_NATT_PORT : 0);
         (void) inner_len;
 }
 
@@ -232,7 +270,10 @@ static void flush_out(Datapath *dp) {
                                 continue;
                         }
                         dp->c.out_total += (unsigned) r;
-                        dp->c.out_esp += (unsigned) r;
+                        if (dp->out_fd[i] == dp->fds.ip4)
+                                dp->c.out_ah += (unsigned) r;
+                        else
+                                dp->c.out_esp += (unsigned) r;
                         done += (unsigned) r;
                 }
                 i = j;
@@ -414,6 +455,78 @@ static gboolean raw4_readable(gint fd, GIOCondition cond, gpointer userdata) {
         return G_SOURCE_CONTINUE;
 }
 
+/* AH over IPv4: the raw socket hands over the whole packet, which the ICV
+ * covers. */
+static void process_in_ah(Datapath *dp, PktBuf *pkt, const struct sockaddr_storage *from) {
+        char b1[BH_ADDR_STRLEN], b2[BH_ADDR_STRLEN];
+        PktIpInfo ip;
+        if (pkt_ip_parse(pkt_data(pkt), pkt->len, &ip) != PKT_OK || ip.proto != IPPROTO_AH ||
+            pkt->len - ip.hdr_len < AH_HDR_LEN) {
+                dp->c.in_dropped++;
+                dp->c.in_ah_compute++;
+                dp->c.in_malformed++;
+                return;
+        }
+        uint32_t spi = pkt_load_be32(pkt_data(pkt) + ip.hdr_len + 4);
+        DpSa *sa = g_hash_table_lookup(dp->in_ah_sas, GUINT_TO_POINTER(spi));
+        if (!sa) {
+                dp->c.in_dropped++;
+                dp->c.in_filter_deny++;
+                dp->c.in_unknown_spi++;
+                TRACE(TRACE_FILTER, "deny in from %s: unknown AH SPI 0x%08x", S(from, b1), spi);
+                return;
+        }
+        if (!same_addr(&sa->spec.remote, from)) {
+                dp->c.in_dropped++;
+                dp->c.in_filter_deny++;
+                dp->c.in_wrong_source++;
+                return;
+        }
+        PktDrop r = ah_decap(&sa->ah, pkt, &ip);
+        if (r != PKT_OK) {
+                dp->c.in_dropped++;
+                if (r == PKT_DROP_REPLAY || r == PKT_DROP_TOO_OLD)
+                        dp->c.in_ah_replay++;
+                else
+                        dp->c.in_ah_compute++;
+                TRACE(r == PKT_DROP_ICV ? TRACE_CRYPTO : TRACE_CAPS, "tunnel %s: AH on SPI 0x%08x refused: %s",
+                      sa->spec.tunnel, spi, pkt_drop_name(r));
+                return;
+        }
+        Flow f;
+        DpPolicy *policy = policy_find(dp, sa->spec.tunnel);
+        if (!flow_parse(pkt_data(pkt), pkt->len, &f) || !policy ||
+            !ts_any(policy->remote, policy->n_remote, &f.src, &f, true) ||
+            !ts_any(policy->local, policy->n_local, &f.dst, &f, false)) {
+                dp->c.in_dropped++;
+                dp->c.in_filter_deny++;
+                dp->c.in_selector_mismatch++;
+                return;
+        }
+        if (write(dp->fds.tun, pkt_data(pkt), pkt->len) < 0) {
+                dp->c.in_dropped++;
+                dp->c.in_write_failed++;
+                return;
+        }
+        TRACE(TRACE_CAPS_INFO, "tunnel %s: AH verified, %zu bytes %s -> %s", sa->spec.tunnel, pkt->len, A(&f.src, b1),
+              A(&f.dst, b2));
+        dp->c.in_total++;
+        dp->c.in_ah++;
+}
+
+static gboolean ah4_readable(gint fd, GIOCondition cond, gpointer userdata) {
+        Datapath *dp = userdata;
+        int n = receive_batch(dp, fd);
+        for (int i = 0; i < n; i++) {
+                if (truncated(dp, i))
+                        continue;
+                PktBuf pkt;
+                pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
+                process_in_ah(dp, &pkt, &dp->addrs[i]);
+        }
+        return G_SOURCE_CONTINUE;
+}
+
 static gboolean raw6_readable(gint fd, GIOCondition cond, gpointer userdata) {
         Datapath *dp = userdata;
         int n = receive_batch(dp, fd);
@@ -432,14 +545,17 @@ static gboolean raw6_readable(gint fd, GIOCondition cond, gpointer userdata) {
 
 static void dp_sa_free(void *p) {
         DpSa *sa = p;
-        esp_sa_clear(&sa->esp);
+        if (sa->spec.protocol == IPPROTO_AH)
+                ah_sa_clear(&sa->ah);
+        else
+                esp_sa_clear(&sa->esp);
         bh_secure_wipe(sa, sizeof *sa);
         g_free(sa);
 }
 
 int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, char **ret_error) {
-        if (spec->protocol != IPPROTO_ESP) {
-                *ret_error = g_strdup("only ESP SAs are supported by this data path yet");
+        if (spec->protocol == IPPROTO_AH && spec->remote.family != AF_INET) {
+                *ret_error = g_strdup("AH is supported over IPv4 only by this data path yet");
                 return -EOPNOTSUPP;
         }
         if (spec->mode != BH_MODE_TUNNEL) {
@@ -447,7 +563,8 @@ int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, ch
                 return -EOPNOTSUPP;
         }
         BhTransform *t = NULL;
-        int r = bh_transform_new(spec->encr, spec->encr_bits, spec->integ, keymat, &t);
+        int r = bh_transform_new(spec->protocol == IPPROTO_AH ? BH_ENCR_NONE : spec->encr,
+                                 spec->protocol == IPPROTO_AH ? 0 : spec->encr_bits, spec->integ, keymat, &t);
         if (r < 0) {
                 *ret_error = g_strdup_printf("cannot set up %s/%s: %s", bh_encr_name(spec->encr),
                                              bh_integ_name(spec->integ), g_strerror(-r));
@@ -455,10 +572,16 @@ int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, ch
         }
         DpSa *sa = g_new0(DpSa, 1);
         sa->spec = *spec;
-        esp_sa_init(&sa->esp, spec->spi, ESP_MODE_TUNNEL, spec->esn, 0, t);
-        sa->esp.anti_replay = spec->replay;
+        if (spec->protocol == IPPROTO_AH) {
+                ah_sa_init(&sa->ah, spec->spi, AH_MODE_TUNNEL, spec->esn, 0, t);
+                sa->ah.anti_replay = spec->replay;
+        } else {
+                esp_sa_init(&sa->esp, spec->spi, ESP_MODE_TUNNEL, spec->esn, 0, t);
+                sa->esp.anti_replay = spec->replay;
+        }
         if (spec->direction == DP_IN)
-                g_hash_table_replace(dp->in_sas, GUINT_TO_POINTER(spec->spi), sa);
+                g_hash_table_replace(spec->protocol == IPPROTO_AH ? dp->in_ah_sas : dp->in_sas,
+                                     GUINT_TO_POINTER(spec->spi), sa);
         else
                 g_hash_table_replace(dp->out_sas, sa->spec.tunnel, sa);
         dp->c.cache_added++;
@@ -473,12 +596,15 @@ unsigned dp_remove_sas(Datapath *dp, const char *tunnel) {
                 n++;
         GHashTableIter it;
         gpointer value;
-        g_hash_table_iter_init(&it, dp->in_sas);
-        while (g_hash_table_iter_next(&it, NULL, &value))
-                if (strcmp(((DpSa *) value)->spec.tunnel, tunnel) == 0) {
-                        g_hash_table_iter_remove(&it);
-                        n++;
-                }
+        GHashTable *tables[] = { dp->in_sas, dp->in_ah_sas };
+        for (size_t k = 0; k < G_N_ELEMENTS(tables); k++) {
+                g_hash_table_iter_init(&it, tables[k]);
+                while (g_hash_table_iter_next(&it, NULL, &value))
+                        if (strcmp(((DpSa *) value)->spec.tunnel, tunnel) == 0) {
+                                g_hash_table_iter_remove(&it);
+                                n++;
+                        }
+        }
         dp->c.cache_deleted += n;
         TRACE(TRACE_TUNNEL, "tunnel %s: %u SAs deleted", tunnel, n);
         return n;
@@ -515,11 +641,11 @@ const DpCounters *dp_counters(const Datapath *dp) {
 }
 
 unsigned dp_sa_count(const Datapath *dp) {
-        return g_hash_table_size(dp->in_sas) + g_hash_table_size(dp->out_sas);
+        return g_hash_table_size(dp->in_sas) + g_hash_table_size(dp->in_ah_sas) + g_hash_table_size(dp->out_sas);
 }
 
 static void report_sa(const DpSa *sa, void (*func)(const DpSaInfo *, void *), void *userdata) {
-        const PktCounters *c = &sa->esp.counters;
+        const PktCounters *c = sa->spec.protocol == IPPROTO_AH ? &sa->ah.counters : &sa->esp.counters;
         uint64_t drops = 0;
         for (int i = 0; i < _PKT_DROP_MAX; i++)
                 drops += c->drops[i];
@@ -547,6 +673,9 @@ void dp_foreach_sa(const Datapath *dp, void (*func)(const DpSaInfo *, void *), v
         g_hash_table_iter_init(&it, dp->in_sas);
         while (g_hash_table_iter_next(&it, NULL, &value))
                 report_sa(value, func, userdata);
+        g_hash_table_iter_init(&it, dp->in_ah_sas);
+        while (g_hash_table_iter_next(&it, NULL, &value))
+                report_sa(value, func, userdata);
 }
 
 /* ---------------------------------------------------------------- life */
@@ -564,6 +693,7 @@ Datapath *dp_new(GMainContext *ctx, const DpFds *fds) {
         Datapath *dp = g_new0(Datapath, 1);
         dp->fds = *fds;
         dp->in_sas = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, dp_sa_free);
+        dp->in_ah_sas = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, dp_sa_free);
         dp->out_sas = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, dp_sa_free);
         dp->policies = g_ptr_array_new_with_free_func(policy_free);
         dp->sources[0] = watch(ctx, fds->tun, tun_readable, dp);
@@ -571,6 +701,7 @@ Datapath *dp_new(GMainContext *ctx, const DpFds *fds) {
         dp->sources[2] = watch(ctx, fds->udp6, udp_readable, dp);
         dp->sources[3] = watch(ctx, fds->raw4, raw4_readable, dp);
         dp->sources[4] = watch(ctx, fds->raw6, raw6_readable, dp);
+        dp->sources[5] = watch(ctx, fds->ah4, ah4_readable, dp);
         return dp;
 }
 
@@ -595,6 +726,7 @@ void dp_free(Datapath *dp) {
                         g_source_unref(dp->sources[i]);
                 }
         g_hash_table_destroy(dp->in_sas);
+        g_hash_table_destroy(dp->in_ah_sas);
         g_hash_table_destroy(dp->out_sas);
         g_ptr_array_free(dp->policies, TRUE);
         g_free(dp);

@@ -35,7 +35,7 @@ typedef enum DpDirection {
 typedef struct DpSaSpec {
         char tunnel[BH_TUNNEL_NAME_MAX + 1];
         DpDirection direction;
-        uint8_t protocol;       /* IPPROTO_ESP (IPPROTO_AH: not yet) */
+        uint8_t protocol;       /* IPPROTO_ESP or IPPROTO_AH (IPv4 outer) */
         uint32_t spi;
         unsigned encr, encr_bits, integ;
         bool esn;
@@ -59,6 +59,8 @@ typedef struct Datapath Datapath;
 /* The descriptors come from the supervisor; -1 where one is missing. */
 typedef struct DpFds {
         int tun, udp4, udp6, raw4, raw6;
+        int ah4;        /* AH in */
+        int ip4;        /* whole IPv4 packets out (AH) */
 } DpFds;
 
 Datapath *dp_new(GMainContext *ctx, const DpFds *fds);

@@ -272,9 +272,10 @@ static void append_sa(const DpSaInfo *sa, void *userdata) {
         DBusMessageIter *arr = userdata, st;
         const char *dir = sa->direction == DP_IN ? "in" : "out";
         const char *proto = sa->protocol == IPPROTO_ESP ? "esp" : "ah";
-        g_autofree char *transforms = sa->integ ? g_strdup_printf("%s_%u/%s", bh_encr_name(sa->encr), sa->encr_bits,
-                                                                  bh_integ_name(sa->integ))
-                                                : g_strdup_printf("%s_%u", bh_encr_name(sa->encr), sa->encr_bits);
+        g_autofree char *transforms = sa->protocol == IPPROTO_AH ? g_strdup(bh_integ_name(sa->integ))
+                                      : sa->integ ? g_strdup_printf("%s_%u/%s", bh_encr_name(sa->encr), sa->encr_bits,
+                                                                    bh_integ_name(sa->integ))
+                                                  : g_strdup_printf("%s_%u", bh_encr_name(sa->encr), sa->encr_bits);
         dbus_uint32_t spi = sa->spi;
         dbus_uint64_t packets = sa->packets, bytes = sa->bytes, drops = sa->drops;
         const char *t = transforms;
@@ -398,6 +399,8 @@ Filterd *filterd_new(BhService *svc) {
                 .udp6 = bh_service_fd(svc, "esp-udp6"),
                 .raw4 = bh_service_fd(svc, "esp-raw4"),
                 .raw6 = bh_service_fd(svc, "esp-raw6"),
+                .ah4 = bh_service_fd(svc, "ah-raw4"),
+                .ip4 = bh_service_fd(svc, "ip-raw4"),
         };
         f->dp = dp_new(NULL, &fds);
         g_autofree char *why = NULL;

@@ -110,6 +110,16 @@ static int open_raw_esp(int family, char **ret_error) {
         return fd;
 }
 
+/* AH is received on a raw socket of its protocol and sent whole, with the
+ * outer IPv4 header the ICV covers, through an IPPROTO_RAW socket. */
+static int open_raw(int proto, const char *what, char **ret_error) {
+        int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK, proto);
+        if (fd < 0)
+                return fail(ret_error, errno, what);
+        size_buffers(fd);
+        return fd;
+}
+
 int resource_open(const char *name, const ResourceOptions *o, char **ret_error) {
         if (strcmp(name, "tun") == 0)
                 return open_tun(o, ret_error);
@@ -121,11 +131,15 @@ int resource_open(const char *name, const ResourceOptions *o, char **ret_error) 
                 return open_raw_esp(AF_INET, ret_error);
         if (strcmp(name, "esp-raw6") == 0)
                 return open_raw_esp(AF_INET6, ret_error);
+        if (strcmp(name, "ah-raw4") == 0)
+                return open_raw(IPPROTO_AH, "raw AH socket", ret_error);
+        if (strcmp(name, "ip-raw4") == 0)
+                return open_raw(IPPROTO_RAW, "raw IPv4 socket", ret_error);
         return fail(ret_error, ENOENT, name);
 }
 
 bool resource_known(const char *name) {
-        static const char *const names[] = { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6" };
+        static const char *const names[] = { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4", "ip-raw4" };
         for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
                 if (strcmp(names[i], name) == 0)
                         return true;

@@ -122,12 +122,13 @@ static const BhProposalTransform *find_transform(const BhProposal *p, uint8_t ty
         return NULL;
 }
 
-static void append_sa(DBusMessageIter *arr, const BhTunnel *t, const char *dir, uint32_t spi) {
-        const BhProposalTransform *enc = find_transform(&t->esp, BH_TRANSFORM_ENCR);
-        const BhProposalTransform *integ = find_transform(&t->esp, BH_TRANSFORM_INTEG);
-        const BhProposalTransform *esn = find_transform(&t->esp, BH_TRANSFORM_ESN);
+static void append_sa(DBusMessageIter *arr, const BhTunnel *t, bool ah, const char *dir, uint32_t spi) {
+        const BhProposal *p = ah ? &t->ah : &t->esp;
+        const BhProposalTransform *enc = find_transform(p, BH_TRANSFORM_ENCR);
+        const BhProposalTransform *integ = find_transform(p, BH_TRANSFORM_INTEG);
+        const BhProposalTransform *esn = find_transform(p, BH_TRANSFORM_ESN);
         char local[BH_ADDR_STRLEN], remote[BH_ADDR_STRLEN];
-        const char *tunnel = t->name, *proto = "esp";
+        const char *tunnel = t->name, *proto = ah ? "ah" : "esp";
         const char *mode = t->mode == BH_MODE_TRANSPORT ? "transport" : "tunnel";
         const char *encap = t->encap == BH_ENCAP_UDP ? "udp" : "esp";
         const char *l = bh_addr_to_string(&t->local, local), *r = bh_addr_to_string(&t->remote, remote);
@@ -299,8 +300,12 @@ static void activate(Tmd *tmd, BhCall *call, const BhTunnel *def) {
         dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &s->name);
         dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(sssuqqqbbssss)", &arr);
         if (def->has_esp) {
-                append_sa(&arr, def, "out", def->esp_spi_out);
-                append_sa(&arr, def, "in", def->esp_spi_in);
+                append_sa(&arr, def, false, "out", def->esp_spi_out);
+                append_sa(&arr, def, false, "in", def->esp_spi_in);
+        }
+        if (def->has_ah) {
+                append_sa(&arr, def, true, "out", def->ah_spi_out);
+                append_sa(&arr, def, true, "in", def->ah_spi_in);
         }
         dbus_message_iter_close_container(&it, &arr);
         bh_conn_call(bh_ipc_bus(tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, sas_installed, s);
@@ -339,7 +344,7 @@ static void synced(DBusMessage *reply, const char *error_name, const char *error
         for (guint i = 0; i < bh_tunnel_set_size(tmd->defs); i++) {
                 const BhTunnel *d = bh_tunnel_set_get(tmd->defs, i);
                 Tunnel *t = tunnel_state(tmd, d->name);
-                if (d->start == BH_START_START && d->type == BH_TUNNEL_MANUAL && !d->has_ah &&
+                if (d->start == BH_START_START && d->type == BH_TUNNEL_MANUAL && !(d->has_ah && d->has_esp) &&
                     t->state == TUNNEL_INACTIVE) {
                         bh_log_tunnel(BH_LOG_EVENTS, d->name, "starting (start = start)");
                         activate(tmd, NULL, d);
@@ -414,8 +419,9 @@ static void tmd_handle_activate(BhCall *call, void *userdata) {
                               d->name);
                 return;
         }
-        if (d->has_ah) {
-                bh_call_error(call, BH_ERROR_NOT_SUPPORTED, "tunnel %s uses AH: not in this version's data path", d->name);
+        if (d->has_ah && d->has_esp) {
+                bh_call_error(call, BH_ERROR_NOT_SUPPORTED,
+                              "tunnel %s combines AH and ESP: not in this version's data path (use one)", d->name);
                 return;
         }
         char who[128];

@@ -10,7 +10,12 @@ ENCAP=${1:-udp}
 OUTER=${2:-4}
 INNER=${3:-4}
 ESP=${4:-aes256gcm16}
+# ah-sha256 and the like: an AH tunnel instead of ESP.
+PROTO=esp
 case $ESP in
+ah-sha256) PROTO=ah KEYLEN=32 ;;
+ah-sha384) PROTO=ah KEYLEN=48 ;;
+ah-sha512) PROTO=ah KEYLEN=64 ;;
 aes256gcm16 | chacha20poly1305) KEYLEN=36 ;;
 aes128gcm16) KEYLEN=20 ;;
 aes256-sha256) KEYLEN=64 ;;
@@ -39,17 +44,17 @@ local_ts = $4
 remote_ts = $5
 mode = tunnel
 encap = $ENCAP
-esp = $ESP
-esp_spi_out = $6
-esp_spi_in = $7
+$PROTO = ${ESP#ah-}
+${PROTO}_spi_out = $6
+${PROTO}_spi_in = $7
 CONF
 }
 define a "$A_OUT" "$B_OUT" "$A_IN" "$B_IN" 0x1001 0x2001
 define b "$B_OUT" "$A_OUT" "$B_IN" "$A_IN" 0x2001 0x1001
 K1=$(random_key $KEYLEN)
 K2=$(random_key $KEYLEN)
-write_secrets a "esp lab out $K1" "esp lab in $K2"
-write_secrets b "esp lab out $K2" "esp lab in $K1"
+write_secrets a "$PROTO lab out $K1" "$PROTO lab in $K2"
+write_secrets b "$PROTO lab out $K2" "$PROTO lab in $K1"
 
 host_suite_start a
 host_suite_start b
@@ -62,7 +67,7 @@ grep -q "active" <<<"$(ike_on a cmd=list namelist=lab)" || fail "a: not active"
 rc=0
 ike_on a cmd=activate namelist=lab 2>/dev/null || rc=$?
 [ "$rc" -ne 0 ] || fail "activating an active tunnel succeeded"
-pass "manual tunnel lab ($ESP, ESP ${ENCAP^^}, IPv$INNER in IPv$OUTER) active on both hosts"
+pass "manual tunnel lab ($ESP, ${PROTO^^} ${ENCAP^^}, IPv$INNER in IPv$OUTER) active on both hosts"
 
 PING=ping
 in_host a $PING -c 3 -i 0.2 -W 2 -I "$A_IN" "$B_IN" >"$WORK/ping" || { cat "$WORK/ping"; fail "ping through the tunnel failed"; }
@@ -108,15 +113,15 @@ pass "$SIZE MB over TCP arrived intact in $ms ms ($((SIZE * 8 * 1000 / (ms > 0 ?
 # The counters agree: every ESP packet a sent, b received or the kernel
 # dropped for a full socket buffer (counted in b's namespace); none dropped
 # by the data path itself.
-out_a=$(counter a out_esp)
-in_b=$(counter b in_esp)
+out_a=$(counter a out_$PROTO)
+in_b=$(counter b in_$PROTO)
 kernel_b=$(in_host b nstat -az UdpRcvbufErrors Udp6RcvbufErrors Ip6InDiscards IpInDiscards 2>/dev/null | awk '/Errors|Discards/ {n += $2} END {print n + 0}')
-[ "$out_a" -gt 3 ] || fail "a counted $out_a ESP packets out"
+[ "$out_a" -gt 3 ] || fail "a counted $out_a ${PROTO^^} packets out"
 [ "$(counter a in_dropped)" = 0 ] && [ "$(counter b in_dropped)" = 0 ] || fail "drops: a $(counter a in_dropped), b $(counter b in_dropped)"
-[ "$((in_b + kernel_b))" -eq "$out_a" ] || fail "a sent $out_a ESP packets, b received $in_b (+ $kernel_b dropped by its kernel)"
+[ "$((in_b + kernel_b))" -eq "$out_a" ] || fail "a sent $out_a ${PROTO^^} packets, b received $in_b (+ $kernel_b dropped by its kernel)"
 sa=$(bctl_on a call org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 ListSAs)
-grep -q '"lab" "out" "esp" 4097' <<<"$sa" || fail "ListSAs on a: $sa"
-pass "counters match: a sent $out_a ESP packets, b received $in_b (+ $kernel_b lost to a full socket buffer), no data path drops"
+grep -q "\"lab\" \"out\" \"$PROTO\" 4097" <<<"$sa" || fail "ListSAs on a: $sa"
+pass "counters match: a sent $out_a ${PROTO^^} packets, b received $in_b (+ $kernel_b lost to a full socket buffer), no data path drops"
 
 # filterd dies: the supervisor restarts it, tmd installs the tunnel again,
 # and traffic flows again without the operator.
