@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -51,6 +52,12 @@ struct Datapath {
         /* Outbound: encapsulated packets waiting for one sendmmsg per socket. */
         unsigned n_out;
         int out_fd[BATCH];
+        /* UDP segmentation offload: a run of equal packets to one peer
+         * leaves as one send, which the kernel cuts into datagrams. */
+        struct mmsghdr gso_msgs[BATCH];
+        unsigned gso_count[BATCH];
+        uint8_t gso_cmsg[BATCH][CMSG_SPACE(sizeof(uint16_t))];
+        bool no_gso;            /* the kernel refused it once: one datagram per packet */
 };
 
 /* ---------------------------------------------------------------- selectors */
@@ -252,28 +259,82 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
 }
 
 /* Sends what the batch queued: one sendmmsg per run of the same socket. */
+static bool same_peer(const Datapath *dp, unsigned a, unsigned b) {
+        return dp->msgs[a].msg_hdr.msg_namelen == dp->msgs[b].msg_hdr.msg_namelen &&
+               memcmp(&dp->addrs[a], &dp->addrs[b], dp->msgs[a].msg_hdr.msg_namelen) == 0;
+}
+
+/* Packets [i, j) all go through one socket. Over UDP, runs to one peer of
+ * equal length (the last may be shorter) become one message with
+ * UDP_SEGMENT: the iovecs of the slots are already consecutive. */
+static unsigned plan_sends(Datapath *dp, unsigned i, unsigned j) {
+        bool udp = dp->out_fd[i] == dp->fds.udp4 || dp->out_fd[i] == dp->fds.udp6;
+        unsigned n = 0;
+        while (i < j) {
+                unsigned k = i + 1;
+                size_t seg = dp->iovs[i].iov_len, total = seg;
+                if (udp && !dp->no_gso)
+                        while (k < j && same_peer(dp, i, k) && dp->iovs[k].iov_len <= seg &&
+                               total + dp->iovs[k].iov_len <= 65000 && k - i < 64) {
+                                total += dp->iovs[k].iov_len;
+                                if (dp->iovs[k++].iov_len < seg)
+                                        break;  /* a shorter one ends the run */
+                        }
+                struct msghdr *h = &dp->gso_msgs[n].msg_hdr;
+                *h = dp->msgs[i].msg_hdr;
+                h->msg_iov = &dp->iovs[i];
+                h->msg_iovlen = k - i;
+                if (k - i > 1) {
+                        h->msg_control = dp->gso_cmsg[n];
+                        h->msg_controllen = sizeof dp->gso_cmsg[n];
+                        struct cmsghdr *c = CMSG_FIRSTHDR(h);
+                        c->cmsg_level = SOL_UDP;
+                        c->cmsg_type = UDP_SEGMENT;
+                        c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+                        uint16_t size = (uint16_t) seg;
+                        memcpy(CMSG_DATA(c), &size, sizeof size);
+                }
+                dp->gso_count[n++] = k - i;
+                i = k;
+        }
+        return n;
+}
+
+/* Sends what the batch queued: one sendmmsg per run of the same socket. */
 static void flush_out(Datapath *dp) {
         unsigned i = 0;
         while (i < dp->n_out) {
                 unsigned j = i;
                 while (j < dp->n_out && dp->out_fd[j] == dp->out_fd[i])
                         j++;
-                unsigned done = 0;
-                while (done < j - i) {
-                        int r = sendmmsg(dp->out_fd[i], &dp->msgs[i + done], j - i - done, 0);
+                unsigned n = plan_sends(dp, i, j), done = 0;
+                while (done < n) {
+                        int r = sendmmsg(dp->out_fd[i], &dp->gso_msgs[done], n - done, 0);
+                        if (r <= 0 && dp->gso_count[done] > 1 && (errno == EINVAL || errno == EIO || errno == ENOPROTOOPT)) {
+                                /* No segmentation offload here: plan again without. */
+                                dp->no_gso = true;
+                                n = plan_sends(dp, i, j);
+                                done = 0;
+                                TRACE(TRACE_ERROR, "UDP segmentation offload refused (%s): one datagram per packet",
+                                      g_strerror(errno));
+                                continue;
+                        }
                         if (r <= 0) {
                                 /* This one fails: count it, go on with the rest. */
-                                dp->c.out_dropped++;
-                                dp->c.out_send_failed++;
-                                TRACE(TRACE_ERROR, "sending ESP: %s", g_strerror(errno));
+                                dp->c.out_dropped += dp->gso_count[done];
+                                dp->c.out_send_failed += dp->gso_count[done];
+                                TRACE(TRACE_ERROR, "sending: %s", g_strerror(errno));
                                 done++;
                                 continue;
                         }
-                        dp->c.out_total += (unsigned) r;
-                        if (dp->out_fd[i] == dp->fds.ip4)
-                                dp->c.out_ah += (unsigned) r;
-                        else
-                                dp->c.out_esp += (unsigned) r;
+                        for (int m = 0; m < r; m++) {
+                                unsigned packets = dp->gso_count[done + (unsigned) m];
+                                dp->c.out_total += packets;
+                                if (dp->out_fd[i] == dp->fds.ip4)
+                                        dp->c.out_ah += packets;
+                                else
+                                        dp->c.out_esp += packets;
+                        }
                         done += (unsigned) r;
                 }
                 i = j;
