@@ -255,7 +255,6 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
         }
         /* Queued for the batch's sendmmsg; slot i holds packet i. */
         queue_out(dp, pkt, fd, &sa->spec.remote, sa->spec.encap == BH_ENCAP_UDP ? PKT_NATT_PORT : 0);
-        (void) inner_len;
 }
 
 /* Sends what the batch queued: one sendmmsg per run of the same socket. */
