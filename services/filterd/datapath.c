@@ -18,6 +18,10 @@
 /* Packets handled per wake-up and source before the loop serves others,
  * and moved per system call (recvmmsg, sendmmsg). */
 #define BATCH 64
+/* RFC 3948 §4: a NAT keepalive on every ESP-in-UDP SA this often, so that
+ * a NAT on the way keeps its mapping. */
+#define KEEPALIVE_SECONDS 20
+
 /* One packet's room in a batch: a jumbo frame with the engine's head- and
  * tailroom. */
 #define SLOT_DATA 9216
@@ -38,6 +42,7 @@ typedef struct DpPolicy {
 struct Datapath {
         DpFds fds;
         GSource *sources[6];
+        guint keepalive_timer;
         GHashTable *in_sas;     /* SPI -> DpSa (inbound ESP) */
         GHashTable *in_ah_sas;  /* SPI -> DpSa (inbound AH) */
         uint16_t ip_id;         /* IPv4 identification of the AH packets sent */
@@ -476,6 +481,7 @@ static gboolean udp_readable(gint fd, GIOCondition cond, gpointer userdata) {
                         process_in(dp, &pkt, NULL, 0, from);
                         break;
                 case ESP_UDP_KEEPALIVE:
+                        dp->c.keepalives_in++;
                         break;
                 case ESP_UDP_IKE:
                         /* IKE on 4500 belongs to isakmpd, not here. */
@@ -738,6 +744,28 @@ void dp_foreach_sa(const Datapath *dp, void (*func)(const DpSaInfo *, void *), v
                 report_sa(value, func, userdata);
 }
 
+/* ---------------------------------------------------------------- keepalives */
+
+static gboolean send_keepalives(gpointer userdata) {
+        Datapath *dp = userdata;
+        static const uint8_t keepalive = 0xff;
+        GHashTableIter it;
+        gpointer value;
+        g_hash_table_iter_init(&it, dp->out_sas);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                const DpSa *sa = value;
+                if (sa->spec.encap != BH_ENCAP_UDP)
+                        continue;
+                int fd = sa->spec.remote.family == AF_INET ? dp->fds.udp4 : dp->fds.udp6;
+                struct sockaddr_storage to;
+                socklen_t len;
+                sockaddr_of(&sa->spec.remote, PKT_NATT_PORT, &to, &len);
+                if (fd >= 0 && sendto(fd, &keepalive, 1, 0, (struct sockaddr *) &to, len) == 1)
+                        dp->c.keepalives_out++;
+        }
+        return G_SOURCE_CONTINUE;
+}
+
 /* ---------------------------------------------------------------- life */
 
 static GSource *watch(GMainContext *ctx, int fd, GUnixFDSourceFunc func, Datapath *dp) {
@@ -762,6 +790,7 @@ Datapath *dp_new(GMainContext *ctx, const DpFds *fds) {
         dp->sources[3] = watch(ctx, fds->raw4, raw4_readable, dp);
         dp->sources[4] = watch(ctx, fds->raw6, raw6_readable, dp);
         dp->sources[5] = watch(ctx, fds->ah4, ah4_readable, dp);
+        dp->keepalive_timer = g_timeout_add_seconds(KEEPALIVE_SECONDS, send_keepalives, dp);
         return dp;
 }
 
@@ -780,6 +809,8 @@ bool dp_ready(const Datapath *dp, char **ret_why) {
 void dp_free(Datapath *dp) {
         if (!dp)
                 return;
+        if (dp->keepalive_timer)
+                g_source_remove(dp->keepalive_timer);
         for (size_t i = 0; i < G_N_ELEMENTS(dp->sources); i++)
                 if (dp->sources[i]) {
                         g_source_destroy(dp->sources[i]);

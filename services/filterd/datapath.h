@@ -24,6 +24,7 @@ typedef struct DpCounters {
         uint64_t in_unknown_spi, in_wrong_source, in_selector_mismatch, in_malformed, in_not_esp;
         uint64_t out_no_sa, out_encap_failed, out_send_failed;
         uint64_t in_write_failed;
+        uint64_t keepalives_in, keepalives_out;     /* RFC 3948 NAT keepalives */
 } DpCounters;
 
 typedef enum DpDirection {

@@ -45,6 +45,8 @@ static const struct {
         COUNTER("out_no_sa", out_no_sa),
         COUNTER("out_encap_failed", out_encap_failed),
         COUNTER("out_send_failed", out_send_failed),
+        COUNTER("keepalives_in", keepalives_in),
+        COUNTER("keepalives_out", keepalives_out),
 };
 
 static void filterd_handle_get_counters(BhCall *call, void *userdata) {

@@ -79,3 +79,10 @@ in_host a ping -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "no traf
 pass "a reload that changes the definition takes the tunnel down; activated again it carries traffic"
 
 no_key_in_logs "$K1" "$K2"
+
+# RFC 3948 NAT keepalives: every 20 s on an ESP-in-UDP tunnel, counted by
+# the peer and ignored otherwise.
+ka_seen() { [ "$(counter b keepalives_in)" -gt 0 ] && [ "$(counter a keepalives_out)" -gt 0 ]; }
+wait_for 30 ka_seen || fail "no NAT keepalive seen in 30 s: out $(counter a keepalives_out), in $(counter b keepalives_in)"
+[ "$(counter b in_dropped)" = 0 ] || fail "keepalives counted as drops"
+pass "NAT keepalives: a sent $(counter a keepalives_out), b received $(counter b keepalives_in), no drop"
