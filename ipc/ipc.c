@@ -746,6 +746,14 @@ void bh_conn_call(BhConn *conn, DBusMessage *msg, int timeout_ms, BhReplyFunc cb
         call_full(conn, msg, timeout_ms, cb, userdata, NULL);
 }
 
+DBusMessage *bh_ipc_call_sync(BhIpc *ipc, DBusMessage *msg, int timeout_ms, DBusError *error) {
+        if (!ipc->bus || ipc->bus->closed) {
+                dbus_set_error(error, DBUS_ERROR_DISCONNECTED, "not connected");
+                return NULL;
+        }
+        return dbus_connection_send_with_reply_and_block(ipc->bus->dbus, msg, timeout_ms, error);
+}
+
 bool bh_conn_send(BhConn *conn, DBusMessage *msg) {
         if (!conn || conn->closed)
                 return false;

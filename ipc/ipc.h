@@ -108,6 +108,8 @@ void bh_ipc_emit(BhIpc *ipc, const char *path, const BhInterfaceInfo *iface, con
 /* Calls a method asynchronously on a connection (the bus or a peer). Takes a
  * reference to msg. cb may be NULL (the reply is then ignored). */
 void bh_conn_call(BhConn *conn, DBusMessage *msg, int timeout_ms, BhReplyFunc cb, void *userdata);
+/* Waits for the answer: only at start-up, before the main loop runs. */
+DBusMessage *bh_ipc_call_sync(BhIpc *ipc, DBusMessage *msg, int timeout_ms, DBusError *error);
 /* Sends without waiting for a reply. */
 bool bh_conn_send(BhConn *conn, DBusMessage *msg);
 /* Bytes waiting to be written on this connection. */

@@ -209,6 +209,42 @@ void bh_service_init(BhService *svc, BhServiceId id, int argc, char **argv) {
         g_unix_signal_add(SIGINT, on_signal, svc);
 }
 
+/* Started by systemd rather than the supervisor, a service with privileged
+ * descriptors asks the supervisor for them, once, before anything else. */
+static void take_resources(BhService *svc) {
+        if (svc->n_fds > 0 || !svc->entry->resources[0] || svc->entry->id == BH_SERVICE_SUPERVISOR)
+                return;
+        DBusMessage *m = bh_method_new(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "TakeResources");
+        DBusError err;
+        dbus_error_init(&err);
+        DBusMessage *r = bh_ipc_call_sync(svc->ipc, m, BH_CALL_TIMEOUT_MS, &err);
+        dbus_message_unref(m);
+        if (!r) {
+                bh_log_error("no privileged descriptors from the supervisor: %s", err.message);
+                dbus_error_free(&err);
+                return;
+        }
+        DBusMessageIter it, arr, ent;
+        dbus_message_iter_init(r, &it);
+        if (dbus_message_has_signature(r, "a{sh}")) {
+                dbus_message_iter_recurse(&it, &arr);
+                for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_DICT_ENTRY && svc->n_fds < G_N_ELEMENTS(svc->fds);
+                     dbus_message_iter_next(&arr)) {
+                        const char *name;
+                        int fd;
+                        dbus_message_iter_recurse(&arr, &ent);
+                        dbus_message_iter_get_basic(&ent, &name);
+                        dbus_message_iter_next(&ent);
+                        dbus_message_iter_get_basic(&ent, &fd);     /* a new descriptor, ours */
+                        svc->fds[svc->n_fds].name = g_strdup(name);
+                        svc->fds[svc->n_fds].fd = fd;
+                        svc->n_fds++;
+                }
+        }
+        bh_log_info("%u privileged descriptors from the supervisor", svc->n_fds);
+        dbus_message_unref(r);
+}
+
 void bh_service_connect(BhService *svc) {
         if (!svc->loop)
                 svc->loop = g_main_loop_new(NULL, FALSE);
@@ -219,6 +255,7 @@ void bh_service_connect(BhService *svc) {
                 exit(1);
         }
         bh_ipc_on_disconnect(svc->ipc, on_disconnect, svc);
+        take_resources(svc);
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_service1, service_methods, service_properties, svc);
 #if BULKHEAD_TEST_HOOKS
         if (svc->entry->id != BH_SERVICE_SUPERVISOR)

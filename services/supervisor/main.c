@@ -22,6 +22,9 @@ static G_NORETURN void usage(int code) {
                 "  --tun-name NAME     the data path's TUN device (default: bulkhead0)\n"
                 "  --log-level LEVEL   initial level of every service: none, errors, events,\n"
                 "                      information or debug (default: events)\n"
+                "  --no-spawn          systemd starts the services (bulkhead-*.service): only\n"
+                "                      open the privileged descriptors and hand them out\n"
+                "                      (TakeResources), and follow the services' bus names\n"
                 "  --print-bus-policy  print the system bus policy (system.d/org.bulkhead.conf)\n"
                 "                      made from the process table and the interface XML\n"
                 "  --help, --version\n\n"
@@ -49,6 +52,10 @@ int main(int argc, char **argv) {
                         g_autofree char *policy = bh_bus_policy(BH_BUS_POLICY_SYSTEM, NULL);
                         fputs(policy, stdout);
                         return 0;
+                }
+                if (strcmp(a, "--no-spawn") == 0) {
+                        opt.no_spawn = true;
+                        continue;
                 }
                 if (strcmp(a, "--embedded") == 0) {
                         opt.embedded = true;

@@ -386,6 +386,9 @@ static void owner_changed(BhServiceId service, const char *owner, void *userdata
         Child *c = &sup->children[service];
         if (owner && c->state == CHILD_STARTING)
                 child_set_state(c, CHILD_RUNNING);
+        /* Started by systemd: the bus name is all there is to follow. */
+        if (sup->opt->no_spawn && !sup->stopping)
+                child_set_state(c, owner ? CHILD_RUNNING : CHILD_STOPPED);
 }
 
 /* ---------------------------------------------------------------- the bus object */
@@ -414,6 +417,39 @@ static void supervisor_handle_list_services(BhCall *call, void *userdata) {
         bh_call_return_message(call, reply);
 }
 
+/* A service systemd started asks for its descriptors. Before it owns its
+ * bus name it is known by its uid alone: one system user per service. */
+static void supervisor_handle_take_resources(BhCall *call, void *userdata) {
+        Supervisor *sup = userdata;
+        const BhCaller *caller = bh_call_caller(call);
+        Child *c = NULL;
+        for (int i = 1; i < _BH_SERVICE_MAX && caller->uid_known; i++)
+                if (sup->children[i].drop_user && sup->children[i].uid == caller->uid)
+                        c = &sup->children[i];
+        if (!c) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "the caller is no service of the suite (by its user)");
+                return;
+        }
+        DBusMessage *reply = bh_call_new_return(call);
+        DBusMessageIter it, arr, ent;
+        dbus_message_iter_init_append(reply, &it);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sh}", &arr);
+        unsigned n = 0;
+        for (size_t r = 0; r < MAX_RESOURCES && c->entry->resources[r]; r++) {
+                if (c->resource_fds[r] < 0)
+                        continue;
+                /* libdbus duplicates the descriptor into the message. */
+                dbus_message_iter_open_container(&arr, DBUS_TYPE_DICT_ENTRY, NULL, &ent);
+                dbus_message_iter_append_basic(&ent, DBUS_TYPE_STRING, &c->entry->resources[r]);
+                dbus_message_iter_append_basic(&ent, DBUS_TYPE_UNIX_FD, &c->resource_fds[r]);
+                dbus_message_iter_close_container(&arr, &ent);
+                n++;
+        }
+        dbus_message_iter_close_container(&it, &arr);
+        bh_log_info("%u resources handed to %s", n, c->entry->name);
+        bh_call_return_message(call, reply);
+}
+
 static void supervisor_handle_restart_service(BhCall *call, void *userdata) {
         Supervisor *sup = userdata;
         const char *name;
@@ -428,6 +464,11 @@ static void supervisor_handle_restart_service(BhCall *call, void *userdata) {
                 return;
         }
         Child *c = &sup->children[e->id];
+        if (sup->opt->no_spawn) {
+                bh_call_error(call, BH_ERROR_NOT_SUPPORTED, "systemd starts %s: use systemctl restart bulkhead-%s",
+                              e->name, e->name);
+                return;
+        }
         char who[128];
         bh_log_event("restart of %s asked by %s", e->name,
                      bh_caller_describe(bh_call_caller(call), who, sizeof who));
@@ -569,6 +610,7 @@ static const BhMethodImpl supervisor_methods[] = {
         { "Shutdown", supervisor_handle_shutdown },
         { "AddRoute", supervisor_handle_add_route },
         { "DelRoute", supervisor_handle_del_route },
+        { "TakeResources", supervisor_handle_take_resources },
         {},
 };
 
@@ -784,9 +826,16 @@ Supervisor *supervisor_start(SupervisorOptions *opt, GMainLoop *loop) {
         g_unix_signal_add(SIGINT, on_signal, sup);
         g_unix_signal_add(SIGHUP, on_signal, sup);
 
-        for (int i = 1; i < _BH_SERVICE_MAX; i++)
-                if (!child_spawn(&sup->children[i]))
-                        child_failed_to_spawn(&sup->children[i]);
+        for (int i = 1; i < _BH_SERVICE_MAX; i++) {
+                Child *c = &sup->children[i];
+                if (opt->no_spawn) {
+                        /* systemd starts them; what already runs is running. */
+                        if (bh_ipc_owner(sup->svc.ipc, c->entry->id))
+                                child_set_state(c, CHILD_RUNNING);
+                } else if (!child_spawn(c)) {
+                        child_failed_to_spawn(c);
+                }
+        }
         return sup;
 
 fail:

@@ -24,6 +24,7 @@ typedef struct SupervisorOptions {
         char *libexec_dir;
         char *bus_address;      /* non-embedded: a bus other than the system bus */
         BhLogLevel service_level;
+        bool no_spawn;          /* systemd starts the services: only hand out resources */
         char *tun_name;         /* the data path's TUN device (default bulkhead0) */
         unsigned tun_mtu;       /* its MTU (default 1400) */
 } SupervisorOptions;
