@@ -102,7 +102,7 @@ static bool selected(const Args *a, uint32_t number, const char *name) {
         if (a->namelist) {
                 g_auto(GStrv) names = g_strsplit(a->namelist, ",", -1);
                 for (char **n = names; *n; n++)
-                        if (strcmp(*n, name) == 0)
+                        if (g_ascii_strcasecmp(*n, name) == 0)
                                 return true;
         }
         return false;
