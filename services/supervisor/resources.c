@@ -25,7 +25,7 @@ static int fail(char **ret_error, int err, const char *what) {
 /* The TUN device filterd reads inner packets from and writes them to: no
  * packet information header, brought up with an MTU that leaves room for
  * ESP, UDP and an outer IPv6 header. */
-static int open_tun(const ResourceOptions *o, char **ret_error) {
+static int open_tun(const ResourceSettings *o, char **ret_error) {
         int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK);
         if (fd < 0)
                 return fail(ret_error, errno, "/dev/net/tun");
@@ -120,7 +120,7 @@ static int open_raw(int proto, const char *what, char **ret_error) {
         return fd;
 }
 
-int resource_open(const char *name, const ResourceOptions *o, char **ret_error) {
+int resource_open(const char *name, const ResourceSettings *o, char **ret_error) {
         if (strcmp(name, "tun") == 0)
                 return open_tun(o, ret_error);
         if (strcmp(name, "esp-udp4") == 0)

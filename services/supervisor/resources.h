@@ -8,12 +8,12 @@
 
 #include <stdbool.h>
 
-typedef struct ResourceOptions {
+typedef struct ResourceSettings {
         const char *tun_name;   /* default "bulkhead0" */
         unsigned tun_mtu;       /* default 1400 */
-} ResourceOptions;
+} ResourceSettings;
 
 /* Opens the named resource; returns the descriptor or a negative errno. */
-int resource_open(const char *name, const ResourceOptions *options, char **ret_error);
+int resource_open(const char *name, const ResourceSettings *options, char **ret_error);
 /* Is this a name the supervisor knows? */
 bool resource_known(const char *name);

@@ -730,7 +730,7 @@ static int take_lock(Supervisor *sup) {
  * resource that cannot be opened is said once; the service starts without
  * it and reports what it lacks. */
 static void open_resources(Supervisor *sup) {
-        ResourceOptions ro = { sup->opt->tun_name ? sup->opt->tun_name : "bulkhead0",
+        ResourceSettings ro = { sup->opt->tun_name ? sup->opt->tun_name : "bulkhead0",
                                sup->opt->tun_mtu ? sup->opt->tun_mtu : 1400 };
         for (int i = 1; i < _BH_SERVICE_MAX; i++) {
                 Child *c = &sup->children[i];
