@@ -426,6 +426,8 @@ int bh_proposal_list_parse(BhProtocolId proto, const char *s, BhProposal **ret, 
                 return fail(ret_reason, g_strdup("no proposal"));
 
         items = g_strsplit(s, ",", BH_PROPOSALS_MAX + 2);
+        if (!items[0])
+                return fail(ret_reason, g_strdup("no proposal"));
         if (g_strv_length(items) > BH_PROPOSALS_MAX)
                 return fail(ret_reason, g_strdup_printf("more than %d proposals", BH_PROPOSALS_MAX));
 

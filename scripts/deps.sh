@@ -10,6 +10,7 @@ packages=(
         procps psmisc iproute2 util-linux  # pgrep, netns, su
         iputils-ping                       # ping through the tunnels
         groff-base man-db                  # man page checks
+        clang libclang-rt-dev llvm         # the fuzz build: libFuzzer, llvm-symbolizer
 )
 
 missing=()

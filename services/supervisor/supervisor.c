@@ -770,6 +770,8 @@ static void prepare_children(Supervisor *sup) {
 }
 
 Supervisor *supervisor_start(SupervisorOptions *opt, GMainLoop *loop) {
+        /* Before the first goto: the cleanup frees it on every path. */
+        g_autoptr(GError) error = NULL;
         Supervisor *sup = g_new0(Supervisor, 1);
         sup->opt = opt;
         sup->loop = loop;
@@ -816,7 +818,6 @@ Supervisor *supervisor_start(SupervisorOptions *opt, GMainLoop *loop) {
         bh_ipc_add_object(sup->svc.ipc, sup->svc.entry->path, &bh_iface_supervisor1, supervisor_methods,
                           supervisor_properties, sup);
         bh_ipc_watch_owners(sup->svc.ipc, owner_changed, sup);
-        g_autoptr(GError) error = NULL;
         if (bh_ipc_request_name(sup->svc.ipc, sup->svc.entry->bus_name, &error) < 0) {
                 fprintf(stderr, "bulkheadd: %s\n", error->message);
                 goto fail;

@@ -187,6 +187,7 @@ static void test_list(void) {
                         const char *in, *reason;
                 } bad[] = {
                         { "aes256gcm16,,aes128gcm16", "empty proposal (two ',' in a row, or a ',' at an end)" },
+                        { "", "no proposal" },
                         { "aes256gcm16,", "empty proposal (two ',' in a row, or a ',' at an end)" },
                         { ",aes256gcm16", "empty proposal (two ',' in a row, or a ',' at an end)" },
                         { "aes256gcm16, aes256gcm", "proposal \"aes256gcm\" repeats proposal 1" },
