@@ -140,7 +140,8 @@ void bh_service_init(BhService *svc, BhServiceId id, int argc, char **argv) {
         *svc = (BhService){ .entry = e, .initial_level = BH_LOG_EVENTS, .report_fd = -1 };
         bh_log_init(e->name, BH_LOG_EVENTS);
 
-        for (int i = 1; i < argc; i++) {
+        /* Every option takes a value: they come in pairs. */
+        for (int i = 1; i < argc; i += 2) {
                 const char *a = argv[i];
                 const char *v = i + 1 < argc ? argv[i + 1] : NULL;
                 if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
@@ -189,7 +190,6 @@ void bh_service_init(BhService *svc, BhServiceId id, int argc, char **argv) {
                         fprintf(stderr, "%s: unknown option: %s\n", e->binary, a);
                         usage_exit(e, 2);
                 }
-                i++;
         }
         if (!svc->bus_address && getenv("BULKHEAD_BUS_ADDRESS") && *getenv("BULKHEAD_BUS_ADDRESS"))
                 svc->bus_address = g_strdup(getenv("BULKHEAD_BUS_ADDRESS"));
