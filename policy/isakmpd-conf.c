@@ -10,6 +10,7 @@
 
 #include <glib.h>
 
+#include "fileread.h"
 #include "isakmpd-conf.h"
 
 /* Longest piece of an offending word quoted back in a report: enough to
@@ -341,54 +342,6 @@ int bh_isakmpd_conf_parse(
         return st.n_bad;
 }
 
-static void close_fdp(int *fd) {
-        if (*fd >= 0)
-                (void) close(*fd);
-}
-
-/* Reads a whole regular file of at most `max` bytes. */
-static int read_bounded(const char *path, size_t max, char **ret_text, size_t *ret_len) {
-        __attribute__((cleanup(close_fdp))) int fd = -EBADF;
-        g_autoptr(GString) buf = NULL;
-        struct stat st;
-
-        /* O_NONBLOCK: a FIFO at the path must not hang the caller before
-         * fstat() lets us refuse it. It changes nothing for a regular file. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        if ((uintmax_t) st.st_size > max)
-                return -EFBIG;
-
-        buf = g_string_sized_new((size_t) st.st_size + 1);
-        for (;;) {
-                char chunk[4096];
-                ssize_t k = read(fd, chunk, sizeof chunk);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                /* The file may have grown since fstat(). */
-                if ((size_t) k > max - buf->len)
-                        return -EFBIG;
-                g_string_append_len(buf, chunk, k);
-        }
-
-        *ret_len = buf->len;
-        *ret_text = g_string_free(g_steal_pointer(&buf), FALSE);
-        return 0;
-}
-
 int bh_isakmpd_conf_load(BhIsakmpdConf *conf, const char *path, GPtrArray *ret_errors) {
         g_autofree char *text = NULL;
         size_t len = 0;
@@ -399,7 +352,7 @@ int bh_isakmpd_conf_load(BhIsakmpdConf *conf, const char *path, GPtrArray *ret_e
 
         bh_isakmpd_conf_clear(conf);
 
-        r = read_bounded(path, BH_ISAKMPD_CONF_SIZE_MAX, &text, &len);
+        r = bh_read_bounded(path, BH_ISAKMPD_CONF_SIZE_MAX, &text, &len);
         if (r == -ENOENT)
                 return 0;       /* no file: the defaults are the configuration */
         if (r < 0)

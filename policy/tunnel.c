@@ -11,6 +11,7 @@
 
 #include <glib.h>
 
+#include "fileread.h"
 #include "tunnel.h"
 
 /* Untrusted: everything below reads bulkhead-tunnels(5) text, which any
@@ -1467,52 +1468,6 @@ int bh_tunnel_set_finish(BhTunnelSet *set, const BhTunnelSet *previous, GPtrArra
 
 /* ---- files ------------------------------------------------------------ */
 
-static void close_fdp(int *fd) {
-        if (*fd >= 0)
-                (void) close(*fd);
-}
-
-/* Reads a whole regular file of at most `max` bytes. */
-static int read_bounded(const char *path, size_t max, char **ret_text, size_t *ret_len) {
-        __attribute__((cleanup(close_fdp))) int fd = -EBADF;
-        g_autoptr(GString) buf = NULL;
-        struct stat st;
-
-        /* O_NONBLOCK: a FIFO must not hang the loader before fstat() refuses it. */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
-        if ((uintmax_t) st.st_size > max)
-                return -EFBIG;
-
-        buf = g_string_sized_new((size_t) st.st_size + 1);
-        for (;;) {
-                char chunk[4096];
-                ssize_t k = read(fd, chunk, sizeof chunk);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                if ((size_t) k > max - buf->len)
-                        return -EFBIG;
-                g_string_append_len(buf, chunk, k);
-        }
-
-        *ret_len = buf->len;
-        *ret_text = g_string_free(g_steal_pointer(&buf), FALSE);
-        return 0;
-}
-
 static gint compare_names(gconstpointer a, gconstpointer b) {
         return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
@@ -1564,7 +1519,7 @@ int bh_tunnel_set_load(const char *dir, const BhTunnelSet *previous, GPtrArray *
                 size_t len = 0;
                 int r;
 
-                r = read_bounded(path, BH_TUNNEL_FILE_SIZE_MAX, &text, &len);
+                r = bh_read_bounded(path, BH_TUNNEL_FILE_SIZE_MAX, &text, &len);
                 if (r < 0) {
                         if (ret_errors) {
                                 if (r == -EFBIG)

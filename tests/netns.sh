@@ -125,35 +125,60 @@ no_key_in_logs() {
         done
 }
 
-# manual_pair [LINES...]: a manual ESP tunnel "lab" (aes256gcm16 in UDP)
-# between a (10.1.0.1) and b (10.2.0.1), suites started, activated on both.
+# manual_define [ENCAP [OUTER [INNER [SET [LINES...]]]]]: the definitions and
+# keys of a manual tunnel "lab" (number 7) between a and b: encapsulation
+# udp|esp (default udp), outer and inner family 4|6 (default 4), transform
+# set (default aes256gcm16; ah-sha256, ah-sha384, ah-sha512 make it AH).
 # Extra definition lines (such as "replay = yes") go into both sides. Sets
-# K1 and K2, the keys.
-manual_pair() {
-        local h l r lt rt out in extra
+# A_OUT B_OUT A_IN B_IN (the addresses), PROTO (esp or ah), K1 K2 (the keys).
+manual_define() {
+        local encap=${1:-udp} outer=${2:-4} inner=${3:-4} set=${4:-aes256gcm16} keylen h l r lt rt out in extra
+        shift $(($# < 4 ? $# : 4))
         extra=$(printf '%s\n' "$@")
+        PROTO=esp
+        case $set in
+        ah-sha256) PROTO=ah keylen=32 ;;
+        ah-sha384) PROTO=ah keylen=48 ;;
+        ah-sha512) PROTO=ah keylen=64 ;;
+        aes256gcm16 | chacha20poly1305) keylen=36 ;;
+        aes128gcm16) keylen=20 ;;
+        aes256-sha256) keylen=64 ;;
+        aes128-sha256) keylen=48 ;;
+        *) fail "no key length known for $set" ;;
+        esac
+        if [ "$outer" = 4 ]; then A_OUT=192.0.2.1 B_OUT=192.0.2.2; else A_OUT=2001:db8::1 B_OUT=2001:db8::2; fi
+        if [ "$inner" = 4 ]; then A_IN=10.1.0.1 B_IN=10.2.0.1; else A_IN=fd01::1 B_IN=fd02::1; fi
         for h in a b; do
-                if [ $h = a ]; then l=192.0.2.1 r=192.0.2.2 lt=10.1.0.1 rt=10.2.0.1 out=0x1001 in=0x2001
-                else l=192.0.2.2 r=192.0.2.1 lt=10.2.0.1 rt=10.1.0.1 out=0x2001 in=0x1001; fi
+                if [ $h = a ]; then l=$A_OUT r=$B_OUT lt=$A_IN rt=$B_IN out=0x1001 in=0x2001
+                else l=$B_OUT r=$A_OUT lt=$B_IN rt=$A_IN out=0x2001 in=0x1001; fi
                 mkdir -p "$WORK/$h/etc/tunnels.d"
                 cat >"$WORK/$h/etc/tunnels.d/lab.conf" <<CONF
+# A manual tunnel: the keys are in secrets.conf.
 [tunnel lab]
+number = 7
 type = manual
 local = $l
 remote = $r
 local_ts = $lt
 remote_ts = $rt
-encap = udp
-esp = aes256gcm16
-esp_spi_out = $out
-esp_spi_in = $in
+mode = tunnel
+encap = $encap
+$PROTO = ${set#ah-}
+${PROTO}_spi_out = $out
+${PROTO}_spi_in = $in
 $extra
 CONF
         done
-        K1=$(random_key 36)
-        K2=$(random_key 36)
-        write_secrets a "esp lab out $K1" "esp lab in $K2"
-        write_secrets b "esp lab out $K2" "esp lab in $K1"
+        K1=$(random_key $keylen)
+        K2=$(random_key $keylen)
+        write_secrets a "$PROTO lab out $K1" "$PROTO lab in $K2"
+        write_secrets b "$PROTO lab out $K2" "$PROTO lab in $K1"
+}
+
+# manual_pair [as manual_define]: the tunnel defined, both suites started,
+# activated on both.
+manual_pair() {
+        manual_define "$@"
         host_suite_start a
         host_suite_start b
         ike_on a cmd=activate namelist=lab >/dev/null || fail "activate on a: $(ike_on a cmd=list)"

@@ -10,32 +10,7 @@ chmod 755 "$WORK"
 trap 'rc=$?; netns_cleanup; rm -rf "$WORK"; exit $rc' EXIT
 netns_setup
 
-define() { # host local remote local_ts remote_ts spi_out spi_in
-        mkdir -p "$WORK/$1/etc/tunnels.d"
-        cat >"$WORK/$1/etc/tunnels.d/lab.conf" <<CONF
-[tunnel lab]
-type = manual
-local = $2
-remote = $3
-local_ts = $4
-remote_ts = $5
-encap = udp
-esp = aes256gcm16
-esp_spi_out = $6
-esp_spi_in = $7
-replay = yes
-CONF
-}
-define a 192.0.2.1 192.0.2.2 10.1.0.1 10.2.0.1 0x1001 0x2001
-define b 192.0.2.2 192.0.2.1 10.2.0.1 10.1.0.1 0x2001 0x1001
-K1=$(random_key 36)
-K2=$(random_key 36)
-write_secrets a "esp lab out $K1" "esp lab in $K2"
-write_secrets b "esp lab out $K2" "esp lab in $K1"
-host_suite_start a
-host_suite_start b
-ike_on a cmd=activate namelist=lab >/dev/null || fail "activate a"
-ike_on b cmd=activate namelist=lab >/dev/null || fail "activate b"
+manual_pair udp 4 4 aes256gcm16 "replay = yes"
 
 INJECT=$(dirname "$0")/inject.py
 # Catch one real ESP packet from a to b on b's side of the wire.

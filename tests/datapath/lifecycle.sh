@@ -11,35 +11,16 @@ chmod 755 "$WORK"
 trap 'rc=$?; netns_cleanup; rm -rf "$WORK"; exit $rc' EXIT
 netns_setup
 
+manual_define udp 4 4 aes256gcm16 "start = start"
 for h in a b; do
-        if [ $h = a ]; then l=192.0.2.1 r=192.0.2.2 lt=10.1.0.1 rt=10.2.0.1 out=0x1001 in=0x2001
-        else l=192.0.2.2 r=192.0.2.1 lt=10.2.0.1 rt=10.1.0.1 out=0x2001 in=0x1001; fi
-        mkdir -p "$WORK/$h/etc/tunnels.d"
-        cat >"$WORK/$h/etc/tunnels.d/lab.conf" <<CONF
-[tunnel lab]
-type = manual
-local = $l
-remote = $r
-local_ts = $lt
-remote_ts = $rt
-encap = udp
-esp = aes256gcm16
-esp_spi_out = $out
-esp_spi_in = $in
-start = start
-CONF
         # A file with a broken tunnel next to it: reported, not fatal.
         cat >"$WORK/$h/etc/tunnels.d/broken.conf" <<CONF
 [tunnel broken]
 type = manual
-local = $l
+local = $([ $h = a ] && echo "$A_OUT" || echo "$B_OUT")
 remote = not-an-address
 CONF
 done
-K1=$(random_key 36)
-K2=$(random_key 36)
-write_secrets a "esp lab out $K1" "esp lab in $K2"
-write_secrets b "esp lab out $K2" "esp lab in $K1"
 host_suite_start a
 host_suite_start b
 

@@ -10,51 +10,11 @@ ENCAP=${1:-udp}
 OUTER=${2:-4}
 INNER=${3:-4}
 ESP=${4:-aes256gcm16}
-# ah-sha256 and the like: an AH tunnel instead of ESP.
-PROTO=esp
-case $ESP in
-ah-sha256) PROTO=ah KEYLEN=32 ;;
-ah-sha384) PROTO=ah KEYLEN=48 ;;
-ah-sha512) PROTO=ah KEYLEN=64 ;;
-aes256gcm16 | chacha20poly1305) KEYLEN=36 ;;
-aes128gcm16) KEYLEN=20 ;;
-aes256-sha256) KEYLEN=64 ;;
-aes128-sha256) KEYLEN=48 ;;
-*) fail "no key length known for $ESP" ;;
-esac
-
 WORK=$(mktemp -d /tmp/bulkhead-test.XXXXXX)
 chmod 755 "$WORK"
 trap 'rc=$?; netns_cleanup; rm -rf "$WORK"; exit $rc' EXIT
 netns_setup
-
-if [ "$OUTER" = 4 ]; then A_OUT=192.0.2.1 B_OUT=192.0.2.2; else A_OUT=2001:db8::1 B_OUT=2001:db8::2; fi
-if [ "$INNER" = 4 ]; then A_IN=10.1.0.1 B_IN=10.2.0.1; else A_IN=fd01::1 B_IN=fd02::1; fi
-
-define() { # host local remote local_ts remote_ts spi_out spi_in
-        mkdir -p "$WORK/$1/etc/tunnels.d"
-        cat >"$WORK/$1/etc/tunnels.d/lab.conf" <<CONF
-# A manual tunnel: the keys are in secrets.conf.
-[tunnel lab]
-number = 7
-type = manual
-local = $2
-remote = $3
-local_ts = $4
-remote_ts = $5
-mode = tunnel
-encap = $ENCAP
-$PROTO = ${ESP#ah-}
-${PROTO}_spi_out = $6
-${PROTO}_spi_in = $7
-CONF
-}
-define a "$A_OUT" "$B_OUT" "$A_IN" "$B_IN" 0x1001 0x2001
-define b "$B_OUT" "$A_OUT" "$B_IN" "$A_IN" 0x2001 0x1001
-K1=$(random_key $KEYLEN)
-K2=$(random_key $KEYLEN)
-write_secrets a "$PROTO lab out $K1" "$PROTO lab in $K2"
-write_secrets b "$PROTO lab out $K2" "$PROTO lab in $K1"
+manual_define "$ENCAP" "$OUTER" "$INNER" "$ESP"
 
 host_suite_start a
 host_suite_start b

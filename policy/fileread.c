@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: ISC */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "fileread.h"
+
+static void close_fdp(int *fd) {
+        if (*fd >= 0)
+                (void) close(*fd);
+}
+
+/* Reads a whole regular file of at most `max` bytes. */
+int bh_read_bounded(const char *path, size_t max, char **ret_text, size_t *ret_len) {
+        __attribute__((cleanup(close_fdp))) int fd = -EBADF;
+        g_autoptr(GString) buf = NULL;
+        struct stat st;
+
+        /* O_NONBLOCK: a FIFO at the path must not hang the caller before
+         * fstat() lets us refuse it. It changes nothing for a regular file. */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        if ((uintmax_t) st.st_size > max)
+                return -EFBIG;
+
+        buf = g_string_sized_new((size_t) st.st_size + 1);
+        for (;;) {
+                char chunk[4096];
+                ssize_t k = read(fd, chunk, sizeof chunk);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                /* The file may have grown since fstat(). */
+                if ((size_t) k > max - buf->len)
+                        return -EFBIG;
+                g_string_append_len(buf, chunk, k);
+        }
+
+        *ret_len = buf->len;
+        *ret_text = g_string_free(g_steal_pointer(&buf), FALSE);
+        return 0;
+}
