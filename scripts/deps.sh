@@ -9,6 +9,10 @@ packages=(
         dbus-daemon dbus-bin systemd       # private bus, dbus-send, busctl
         procps psmisc iproute2 util-linux  # pgrep, netns, su
         iputils-ping                       # ping through the tunnels
+        strongswan-charon strongswan-swanctl # the interop peer (tests/interop)
+        libstrongswan-standard-plugins     # with its openssl and gcm,
+        libstrongswan-extra-plugins        # curve25519 and chapoly,
+        libcharon-extra-plugins            # and kernel-libipsec plugins
         groff-base man-db                  # man page checks
         clang libclang-rt-dev llvm         # the fuzz build: libFuzzer, llvm-symbolizer
 )

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Bulkhead against strongSwan over IKEv2 with a PSK: a whole suite in host a,
+# charon in host b. One side initiates, the tunnel comes up on both with the
+# proposal asked for, ping and a TCP transfer pass through it, and
+# ike cmd=remove takes it down on both (Bulkhead's Delete reaches charon).
+#   bulkhead.sh INITIATOR IKE ESP IKE_ALGS ESP_ALGS
+#     INITIATOR  bulkhead (ike cmd=activate) or charon (swanctl --initiate)
+#     IKE, ESP   the proposals of both sides (aes256gcm16-prfsha256-x25519 aes256gcm16)
+#     IKE_ALGS, ESP_ALGS  what charon must then list, in its words
+#                (AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_25519 AES_GCM_16-256)
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../netns.sh"
+source "$(dirname "$0")/charon.sh"
+
+[ $# -eq 5 ] && [[ $1 == bulkhead || $1 == charon ]] ||
+        { echo "usage: bulkhead.sh bulkhead|charon IKE ESP IKE_ALGS ESP_ALGS" >&2; exit 2; }
+INITIATOR=$1 IKE_P=$2 ESP_P=$3 IKE_ALGS=$4 ESP_ALGS=$5
+interop_begin
+
+PSK=$(random_psk)
+bulkhead_define a ss "$IKE_P" "$ESP_P" "$PSK"
+host_suite_start a
+charon_start b
+charon_load b ss "$IKE_P" "$ESP_P" "$PSK"
+
+[ -n "$(list_field a ss phase1)" ] || fail "the tunnel definition was not loaded: $(ike_t a cmd=list 2>&1)"
+! bulkhead_active a ss || fail "the tunnel is active before anyone started it"
+no_ping_through || fail "10.2.0.1 answers before any tunnel is up: the checks would prove nothing"
+
+if [ "$INITIATOR" = bulkhead ]; then
+        ike_t a cmd=activate namelist=ss >"$WORK/activate.out" 2>"$WORK/activate.err" ||
+                fail "ike cmd=activate failed: $(cat "$WORK/activate.err")"
+        bulkhead_active a ss || fail "activation returned, but the list says: $(ike_t a --json cmd=list namelist=ss)"
+        wait_for "$T_SETTLE" charon_child_up b ss "$IKE_ALGS" "$ESP_ALGS" ||
+                { charon_sas b >&2; fail "charon: no SA with $IKE_ALGS, ESP:$ESP_ALGS"; }
+else
+        if ! charon_initiate b ss; then
+                cat "$WORK/b/charon/initiate.log" >&2
+                ! grep -q "retransmit 3 of request with message ID 0" "$WORK/b/charon/initiate.log" ||
+                        fail "Bulkhead never answered charon's IKE_SA_INIT"
+                fail "swanctl --initiate on charon failed"
+        fi
+        charon_child_up b ss "$IKE_ALGS" "$ESP_ALGS" || { charon_sas b >&2; fail "charon: no SA with $IKE_ALGS, ESP:$ESP_ALGS"; }
+        wait_for "$T_SETTLE" bulkhead_active a ss ||
+                fail "charon's SA is up, the list on Bulkhead's side says: $(ike_t a --json cmd=list namelist=ss)"
+fi
+pass "$INITIATOR initiated: $IKE_P / $ESP_P active in Bulkhead; charon lists $IKE_ALGS, ESP:$ESP_ALGS in UDP"
+
+ping_through
+pass "ping 10.1.0.1 -> 10.2.0.1 through the tunnel"
+tcp_through
+pass "TCP Bulkhead -> charon intact (sha256): $TCP_SAID"
+
+ike_t a cmd=remove namelist=ss >"$WORK/remove.out" 2>"$WORK/remove.err" ||
+        fail "ike cmd=remove failed: $(cat "$WORK/remove.err")"
+wait_for "$T_SETTLE" charon_no_sa b || { charon_sas b >&2; fail "charon still has an SA $T_SETTLE s after ike cmd=remove"; }
+grep -q "received DELETE for IKE_SA ss\[" "$WORK/b/charon/charon.log" ||
+        fail "charon's SA went, but its log shows no Delete from Bulkhead"
+! bulkhead_active a ss || fail "the tunnel is still active after ike cmd=remove"
+wait_for "$T_SETTLE" no_ping_through || fail "10.2.0.1 still answers after ike cmd=remove"
+pass "ike cmd=remove: charon's SA gone (Delete received), traffic stops"
