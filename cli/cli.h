@@ -20,7 +20,7 @@ enum {
         CLI_EXIT_DENIED = 4,
 };
 
-#define CLI_TIMEOUT_MS 10000
+#define CLI_TIMEOUT_MS 30000
 
 typedef struct Cli {
         const char *prog;

@@ -120,6 +120,52 @@ static void check_numlist(const char *numlist) {
         }
 }
 
+/* verbose: what tmd knows of one tunnel, key by key (JSON: a "details"
+ * object). Nothing is printed for a tunnel tmd cannot describe. */
+static void append_details(Cli *cli, GString *out, const char *name) {
+        DBusMessage *reply = NULL;
+        if (cli_call(cli, BH_SERVICE_TMD, &bh_iface_tmd1, "GetTunnel", &reply, DBUS_TYPE_STRING, &name,
+                     DBUS_TYPE_INVALID) != 0)
+                return;
+        if (!dbus_message_has_signature(reply, "a{ss}")) {
+                dbus_message_unref(reply);
+                return;
+        }
+        g_autoptr(GPtrArray) keys = g_ptr_array_new();
+        g_autoptr(GHashTable) values = g_hash_table_new(g_str_hash, g_str_equal);
+        DBusMessageIter it, arr, e;
+        dbus_message_iter_init(reply, &it);
+        dbus_message_iter_recurse(&it, &arr);
+        for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_DICT_ENTRY; dbus_message_iter_next(&arr)) {
+                const char *k, *v;
+                dbus_message_iter_recurse(&arr, &e);
+                dbus_message_iter_get_basic(&e, &k);
+                dbus_message_iter_next(&e);
+                dbus_message_iter_get_basic(&e, &v);
+                if (!*v || g_hash_table_contains(values, k))
+                        continue;
+                g_ptr_array_add(keys, (gpointer) k);
+                g_hash_table_insert(values, (gpointer) k, (gpointer) v);
+        }
+        if (cli->json)
+                g_string_append(out, ",\"details\":{");
+        for (guint i = 0; i < keys->len; i++) {
+                const char *k = g_ptr_array_index(keys, i), *v = g_hash_table_lookup(values, k);
+                if (cli->json) {
+                        if (i)
+                                g_string_append_c(out, ',');
+                        cli_json_string(out, k);
+                        g_string_append_c(out, ':');
+                        cli_json_string(out, v);
+                } else {
+                        g_string_append_printf(out, "       %-22s %s\n", k, v);
+                }
+        }
+        if (cli->json)
+                g_string_append_c(out, '}');
+        dbus_message_unref(reply);
+}
+
 static int cmd_list(Cli *cli, const Args *a) {
         if (a->phase && strcmp(a->phase, "1") != 0 && strcmp(a->phase, "2") != 0)
                 cli_usage_error("ike", "phase= must be 1 or 2");
@@ -166,7 +212,13 @@ static int cmd_list(Cli *cli, const Args *a) {
                         g_string_append(out, ",\"phase1\":");
                         cli_json_string(out, p1);
                         g_string_append(out, ",\"phase2\":");
-                        cli_json_string(out, p2);
+                        cli_json_string(out, g_str_has_prefix(p2, "failed: ") ? "failed" : p2);
+                        if (g_str_has_prefix(p2, "failed: ")) {
+                                g_string_append(out, ",\"failure\":");
+                                cli_json_string(out, p2 + strlen("failed: "));
+                        }
+                        if (a->verbose)
+                                append_details(cli, out, name);
                         g_string_append(out, "}");
                 } else {
                         if (shown == 0)
@@ -175,6 +227,8 @@ static int cmd_list(Cli *cli, const Args *a) {
                         g_string_append_printf(out, "%-6u %-16s %-20s %-20s %-12s %-12s\n", number, name, local,
                                                remote, a->phase && strcmp(a->phase, "2") == 0 ? "-" : p1,
                                                a->phase && strcmp(a->phase, "1") == 0 ? "-" : p2);
+                        if (a->verbose)
+                                append_details(cli, out, name);
                 }
                 shown++;
         }

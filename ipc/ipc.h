@@ -26,6 +26,7 @@
 #define BH_ERROR_INVALID_STATE "org.bulkhead.Error.InvalidState"
 #define BH_ERROR_NOT_SUPPORTED "org.bulkhead.Error.NotSupported"
 #define BH_ERROR_UNAVAILABLE "org.bulkhead.Error.Unavailable"
+#define BH_ERROR_AUTH_FAILED "org.bulkhead.Error.AuthenticationFailed"
 
 #define BH_CALL_TIMEOUT_MS 5000
 

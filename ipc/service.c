@@ -272,6 +272,10 @@ int bh_service_run(BhService *svc) {
                 return 1;
         }
         bh_log_attach(svc->ipc);
+        /* GLib's first g_strerror() opens the charset alias and iconv cache
+         * files, which no sandbox allows: done once here, the error texts
+         * of later failures need no file. */
+        (void) g_strerror(EINVAL);
         /* Initialisation is over: from here on the service may only do what
          * its profile in policy/sandbox.c allows. */
         int r = bh_sandbox_enter(svc->entry->sandbox, svc->report_fd);

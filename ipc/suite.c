@@ -20,7 +20,10 @@ const BhSuiteEntry bh_suite[_BH_SERVICE_MAX] = {
           /* The TUN device, ESP in UDP 4500 and raw ESP (protocol 50). */
           { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4", "ip-raw4" } },
         { BH_SERVICE_ISAKMPD, "isakmpd", "org.bulkhead.Isakmpd", "/org/bulkhead/Isakmpd",
-          "bulkhead-isakmpd", "bulkhead-isakmpd", "isakmpd", BH_RESTART_ALWAYS, BH_ACCESS_ISAKMPD },
+          "bulkhead-isakmpd", "bulkhead-isakmpd", "isakmpd", BH_RESTART_ALWAYS, BH_ACCESS_ISAKMPD,
+          /* UDP 500, and the IKE half of UDP 4500 (after filterd's: see
+           * services/supervisor/resources.c). */
+          { "ike-udp4", "ike-udp6", "ike-natt4", "ike-natt6" } },
         { BH_SERVICE_TMD, "tmd", "org.bulkhead.Tmd", "/org/bulkhead/Tmd",
           "bulkhead-tmd", "bulkhead-tmd", "tmd", BH_RESTART_ALWAYS, BH_ACCESS_TMD },
 };

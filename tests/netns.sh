@@ -184,3 +184,72 @@ manual_pair() {
         ike_on a cmd=activate namelist=lab >/dev/null || fail "activate on a: $(ike_on a cmd=list)"
         ike_on b cmd=activate namelist=lab >/dev/null || fail "activate on b: $(ike_on b cmd=list)"
 }
+
+# tcp_transfer FROM TO SRC DST MB: MB megabytes of random data over one TCP
+# connection from host FROM (address SRC) to host TO (address DST), compared
+# by SHA-256 at the far end. Prints the milliseconds it took; fails otherwise.
+tcp_transfer() {
+        local from=$1 to=$2 src=$3 dst=$4 mb=$5 server start want got n
+        head -c $((mb * 1024 * 1024)) /dev/urandom >"$WORK/data"
+        want=$(sha256sum <"$WORK/data" | cut -d' ' -f1)
+        in_host "$to" python3 -c '
+import hashlib, socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 5001)); s.listen(1); s.settimeout(60)
+c, _ = s.accept(); c.settimeout(60)
+h = hashlib.sha256(); n = 0
+while True:
+    b = c.recv(1 << 16)
+    if not b: break
+    h.update(b); n += len(b)
+open(sys.argv[2], "w").write("%s %d\n" % (h.hexdigest(), n))
+' "$dst" "$WORK/received" &
+        server=$!
+        listening() { in_host "$to" ss -ltnH "sport = :5001" | grep -q 5001; }
+        wait_for 5 listening || true
+        start=$(date +%s%N)
+        in_host "$from" python3 -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], 5001), timeout=60, source_address=(sys.argv[2], 0))
+with open(sys.argv[3], "rb") as f:
+    while True:
+        b = f.read(1 << 16)
+        if not b: break
+        s.sendall(b)
+s.close()
+' "$dst" "$src" "$WORK/data" || fail "the TCP transfer failed"
+        wait "$server" || fail "the receiving side of the TCP transfer failed"
+        read -r got n <"$WORK/received"
+        [ "$got" = "$want" ] && [ "$n" -eq $((mb * 1024 * 1024)) ] || fail "the transfer arrived damaged: $n bytes, $got"
+        rm -f "$WORK/data" "$WORK/received"
+        echo $((($(date +%s%N) - start) / 1000000))
+}
+
+# ike_define H NAME IKE_PROPOSALS ESP_PROPOSALS [LINES...]: an IKE tunnel
+# NAME from host H to the other (outer IPv4, inner 10.x.0.1/32), identities
+# fqdn:a.bulkhead.test and fqdn:b.bulkhead.test. Extra lines go in as they are.
+ike_define() {
+        local h=$1 name=$2 ike=$3 esp=$4 o l r lt rt
+        shift 4
+        o=$([ "$h" = a ] && echo b || echo a)
+        l=192.0.2.$([ "$h" = a ] && echo 1 || echo 2)
+        r=192.0.2.$([ "$h" = a ] && echo 2 || echo 1)
+        lt=10.$([ "$h" = a ] && echo 1 || echo 2).0.1/32
+        rt=10.$([ "$h" = a ] && echo 2 || echo 1).0.1/32
+        mkdir -p "$WORK/$h/etc/tunnels.d"
+        chmod 755 "$WORK/$h" "$WORK/$h/etc" "$WORK/$h/etc/tunnels.d"
+        {
+                printf '[tunnel %s]\ntype = ike\nlocal = %s\nremote = %s\n' "$name" "$l" "$r"
+                printf 'local_ts = %s\nremote_ts = %s\n' "$lt" "$rt"
+                printf 'local_id = fqdn:%s.bulkhead.test\nremote_id = fqdn:%s.bulkhead.test\n' "$h" "$o"
+                printf 'ike_proposals = %s\nesp_proposals = %s\n' "$ike" "$esp"
+                printf '%s\n' "$@"
+        } >"$WORK/$h/etc/tunnels.d/$name.conf"
+}
+
+# tunnel_field H NAME FIELD: one field of ike cmd=list verbose --json.
+tunnel_field() {
+        ike_on "$1" --json cmd=list verbose namelist="$2" |
+                python3 -c 'import json,sys; t=json.load(sys.stdin)["tunnels"][0]; print(t.get(sys.argv[1], t.get("details", {}).get(sys.argv[1], "")))' "$3"
+}

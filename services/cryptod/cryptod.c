@@ -4,7 +4,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "cryptod.h"
+#include "ike-sa.h"
 #include "secrets.h"
 #include "transform.h"
 
@@ -31,7 +34,18 @@ struct Cryptod {
         BhConn *filterd;
         bool opening;
         GQueue *tasks;          /* PeerTask + userdata waiting for it */
+        GHashTable *ike;        /* handle -> IkeHandle: isakmpd's IKE SAs */
+        uint64_t next_handle;
 };
+
+/* One IKE SA's keys, bound to the tunnel whose pre-shared key it uses. */
+typedef struct IkeHandle {
+        uint64_t id;
+        char tunnel[BH_TUNNEL_NAME_MAX + 1];
+        BhIkeSa *sa;
+        BhIkeSuite suite;
+        bool child_installed;
+} IkeHandle;
 
 typedef struct Task {
         PeerTask func;
@@ -173,7 +187,7 @@ static void install_finish(Install *in) {
                 bh_call_error(in->call, in->error_name, "%s", in->error);
         } else {
                 g_hash_table_replace(c->manual, g_strdup(in->tunnel), GUINT_TO_POINTER(in->installed));
-                bh_log_tunnel(BH_LOG_EVENTS, in->tunnel, "%u manual SAs installed in filterd", in->installed);
+                bh_log_tunnel(BH_LOG_EVENTS, in->tunnel, "%u SAs installed in filterd", in->installed);
                 bh_call_return_empty(in->call);
         }
         bh_call_unref(in->call);
@@ -294,6 +308,367 @@ static void cryptod_handle_remove_manual(BhCall *call, void *userdata) {
         with_filterd(userdata, remove_with, bh_call_ref(call));
 }
 
+/* ---------------------------------------------------------------- IKE SAs */
+
+static void ike_handle_free(void *p) {
+        IkeHandle *h = p;
+        bh_ike_sa_free(h->sa);
+        g_free(h);
+}
+
+/* The handle named by the call's first argument, or an answered error. */
+static IkeHandle *ike_lookup(Cryptod *c, BhCall *call, DBusMessageIter *it) {
+        dbus_uint64_t id;
+        dbus_message_iter_init(bh_call_message(call), it);
+        dbus_message_iter_get_basic(it, &id);
+        dbus_message_iter_next(it);
+        IkeHandle *h = g_hash_table_lookup(c->ike, &id);
+        if (!h)
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "no IKE SA handle %" G_GUINT64_FORMAT, (guint64) id);
+        return h;
+}
+
+static void read_bytes(DBusMessageIter *it, const uint8_t **ret, size_t *ret_len) {
+        DBusMessageIter arr;
+        int n = 0;
+        dbus_message_iter_recurse(it, &arr);
+        dbus_message_iter_get_fixed_array(&arr, ret, &n);
+        *ret_len = (size_t) n;
+        dbus_message_iter_next(it);
+}
+
+static void append_bytes(DBusMessageIter *it, const uint8_t *data, size_t len) {
+        DBusMessageIter arr;
+        dbus_message_iter_open_container(it, DBUS_TYPE_ARRAY, "y", &arr);
+        dbus_message_iter_append_fixed_array(&arr, DBUS_TYPE_BYTE, &data, (int) len);
+        dbus_message_iter_close_container(it, &arr);
+}
+
+/* A failure of the library in words, for the caller and the log. */
+static void ike_error(BhCall *call, IkeHandle *h, const char *what, int r) {
+        const char *name = r == -EPERM || r == -EALREADY ? BH_ERROR_INVALID_STATE
+                           : r == -EACCES                ? BH_ERROR_AUTH_FAILED
+                           : r == -EOPNOTSUPP            ? BH_ERROR_NOT_SUPPORTED
+                                                         : DBUS_ERROR_INVALID_ARGS;
+        const char *why = r == -EPERM      ? "not allowed in this state of the SA"
+                          : r == -EALREADY ? "already done for this SA"
+                          : r == -EACCES   ? "the peer's AUTH does not match the pre-shared key"
+                          : r == -EBADMSG  ? "integrity check failed"
+                                           : g_strerror(-r);
+        if (r == -EPERM || r == -EALREADY)
+                bh_log_tunnel(BH_LOG_ERRORS, h->tunnel, "refused %s on IKE SA handle %" G_GUINT64_FORMAT ": %s", what,
+                              (guint64) h->id, why);
+        bh_call_error(call, name, "%s: %s", what, why);
+}
+
+static void cryptod_handle_ike_new(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        const char *tunnel;
+        dbus_bool_t initiator;
+        dbus_uint16_t group;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_BOOLEAN, &initiator,
+                              DBUS_TYPE_UINT16, &group, DBUS_TYPE_INVALID);
+        if (!bh_tunnel_name_valid(tunnel)) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "invalid tunnel name");
+                return;
+        }
+        if (!bh_secrets_find(c->secrets, BH_SECRET_PSK, tunnel, BH_SECRET_DIR_NONE)) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "no pre-shared key for tunnel %s in %s", tunnel,
+                              c->secrets_path);
+                return;
+        }
+        BhIkeSa *sa = NULL;
+        int r = bh_ike_sa_new(initiator, group, &sa);
+        if (r < 0) {
+                bh_call_error(call, r == -EOPNOTSUPP ? BH_ERROR_NOT_SUPPORTED : BH_ERROR_FAILED,
+                              "key exchange group %u: %s", group, g_strerror(-r));
+                return;
+        }
+        IkeHandle *h = g_new0(IkeHandle, 1);
+        h->id = ++c->next_handle;
+        h->sa = sa;
+        g_strlcpy(h->tunnel, tunnel, sizeof h->tunnel);
+        g_hash_table_insert(c->ike, &h->id, h);
+        const uint8_t *ke, *nonce;
+        size_t ke_len, nonce_len;
+        bh_ike_sa_public(sa, &ke, &ke_len);
+        bh_ike_sa_nonce(sa, &nonce, &nonce_len);
+        DBusMessage *reply = bh_call_new_return(call);
+        DBusMessageIter it;
+        dbus_uint64_t id = h->id;
+        dbus_message_iter_init_append(reply, &it);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &id);
+        append_bytes(&it, ke, ke_len);
+        append_bytes(&it, nonce, nonce_len);
+        bh_call_return_message(call, reply);
+}
+
+static void cryptod_handle_ike_derive(BhCall *call, void *userdata) {
+        DBusMessageIter it, st;
+        IkeHandle *h = ike_lookup(userdata, call, &it);
+        if (!h)
+                return;
+        const uint8_t *ke, *nonce;
+        size_t ke_len, nonce_len;
+        dbus_uint64_t spi_i, spi_r;
+        read_bytes(&it, &ke, &ke_len);
+        read_bytes(&it, &nonce, &nonce_len);
+        dbus_message_iter_get_basic(&it, &spi_i);
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &spi_r);
+        dbus_message_iter_next(&it);
+        dbus_uint16_t v[5];
+        dbus_message_iter_recurse(&it, &st);
+        for (int i = 0; i < 5; i++, dbus_message_iter_next(&st))
+                dbus_message_iter_get_basic(&st, &v[i]);
+        BhIkeSuite suite = { .encr = v[0], .encr_bits = v[1], .prf = v[2], .integ = v[3], .dh = v[4] };
+        if (!bh_ike_suite_supported(&suite)) {
+                bh_call_error(call, BH_ERROR_NOT_SUPPORTED, "transforms %u/%u/%u/%u/%u are not implemented", v[0],
+                              v[1], v[2], v[3], v[4]);
+                return;
+        }
+        int r = bh_ike_sa_derive(h->sa, ke, ke_len, nonce, nonce_len, spi_i, spi_r, &suite);
+        if (r < 0) {
+                ike_error(call, h, "key derivation", r);
+                return;
+        }
+        h->suite = suite;
+        bh_call_return_empty(call);
+}
+
+static void cryptod_handle_ike_seal(BhCall *call, void *userdata) {
+        DBusMessageIter it;
+        IkeHandle *h = ike_lookup(userdata, call, &it);
+        if (!h)
+                return;
+        const uint8_t *aad, *plain;
+        size_t aad_len, plain_len;
+        read_bytes(&it, &aad, &aad_len);
+        read_bytes(&it, &plain, &plain_len);
+        if (!bh_ike_sa_derived(h->sa)) {
+                ike_error(call, h, "sealing", -EPERM);
+                return;
+        }
+        size_t body_len = bh_ike_sk_body_len(&h->suite, plain_len);
+        if (body_len == 0 || aad_len > 65535 || body_len > 65535) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "message too long");
+                return;
+        }
+        g_autofree uint8_t *body = g_malloc(body_len);
+        int r = bh_ike_sa_seal(h->sa, aad, aad_len, plain, plain_len, body, body_len);
+        if (r < 0) {
+                ike_error(call, h, "sealing", r);
+                return;
+        }
+        DBusMessage *reply = bh_call_new_return(call);
+        dbus_message_iter_init_append(reply, &it);
+        append_bytes(&it, body, body_len);
+        bh_call_return_message(call, reply);
+}
+
+static void cryptod_handle_ike_open(BhCall *call, void *userdata) {
+        DBusMessageIter it;
+        IkeHandle *h = ike_lookup(userdata, call, &it);
+        if (!h)
+                return;
+        const uint8_t *aad, *body;
+        size_t aad_len, body_len;
+        read_bytes(&it, &aad, &aad_len);
+        read_bytes(&it, &body, &body_len);
+        g_autofree uint8_t *plain = g_malloc(body_len + 1);
+        size_t plain_len = 0;
+        int r = bh_ike_sa_open(h->sa, aad, aad_len, body, body_len, plain, &plain_len);
+        if (r < 0) {
+                ike_error(call, h, "opening", r);
+                return;
+        }
+        DBusMessage *reply = bh_call_new_return(call);
+        dbus_message_iter_init_append(reply, &it);
+        append_bytes(&it, plain, plain_len);
+        bh_call_return_message(call, reply);
+        OPENSSL_cleanse(plain, body_len);
+}
+
+static const BhSecret *ike_psk(Cryptod *c, IkeHandle *h) {
+        const BhSecretEntry *e = bh_secrets_find(c->secrets, BH_SECRET_PSK, h->tunnel, BH_SECRET_DIR_NONE);
+        return e ? e->key : NULL;
+}
+
+static void cryptod_handle_ike_auth(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        DBusMessageIter it;
+        IkeHandle *h = ike_lookup(c, call, &it);
+        if (!h)
+                return;
+        const uint8_t *msg, *id;
+        size_t msg_len, id_len;
+        read_bytes(&it, &msg, &msg_len);
+        read_bytes(&it, &id, &id_len);
+        const BhSecret *psk = ike_psk(c, h);
+        if (!psk) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "no pre-shared key for tunnel %s", h->tunnel);
+                return;
+        }
+        uint8_t auth[BH_PRF_MAX_OUTPUT];
+        size_t auth_len = sizeof auth;
+        int r = bh_ike_sa_auth_sign(h->sa, msg, msg_len, id, id_len, psk, auth, &auth_len);
+        if (r < 0) {
+                ike_error(call, h, "AUTH", r);
+                return;
+        }
+        DBusMessage *reply = bh_call_new_return(call);
+        dbus_message_iter_init_append(reply, &it);
+        append_bytes(&it, auth, auth_len);
+        bh_call_return_message(call, reply);
+}
+
+static void cryptod_handle_ike_verify(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        DBusMessageIter it;
+        IkeHandle *h = ike_lookup(c, call, &it);
+        if (!h)
+                return;
+        const uint8_t *msg, *id, *auth;
+        size_t msg_len, id_len, auth_len;
+        read_bytes(&it, &msg, &msg_len);
+        read_bytes(&it, &id, &id_len);
+        read_bytes(&it, &auth, &auth_len);
+        const BhSecret *psk = ike_psk(c, h);
+        if (!psk) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "no pre-shared key for tunnel %s", h->tunnel);
+                return;
+        }
+        int r = bh_ike_sa_auth_verify(h->sa, msg, msg_len, id, id_len, psk, auth, auth_len);
+        if (r < 0) {
+                ike_error(call, h, "verifying the peer's AUTH", r);
+                return;
+        }
+        bh_call_return_empty(call);
+}
+
+/* The first CHILD SA's two SAs on their way to filterd. */
+typedef struct ChildInstall {
+        Install *in;
+        uint64_t handle;        /* looked up again: IkeFree may come first */
+        SaArgs sa[2];
+} ChildInstall;
+
+/* One direction's keymat as filterd takes it; either part may be absent
+ * (no integrity key with an AEAD cipher). */
+static BhSecret *child_keymat(const BhSecret *encr, const BhSecret *integ) {
+        size_t e = encr ? encr->len : 0, i = integ ? integ->len : 0;
+        BhSecret *k = bh_secret_new(e + i);
+        if (e)
+                memcpy(k->data, encr->data, e);
+        if (i)
+                memcpy(k->data + e, integ->data, i);
+        return k;
+}
+
+static void child_with(Cryptod *c, BhConn *filterd, void *userdata) {
+        ChildInstall *ci = userdata;
+        Install *in = ci->in;
+        IkeHandle *h = g_hash_table_lookup(c->ike, &ci->handle);
+        in->waiting = 1;
+        /* KEYMAT per direction (RFC 7296 2.17): the cipher key with its salt
+         * (the cipher's own size when no Key Length was negotiated), then
+         * the integrity key; the two add up to what filterd checks. */
+        const BhEncrInfo *e = bh_encr_lookup(ci->sa[0].encr);
+        const BhIntegInfo *i = ci->sa[0].integ ? bh_integ_lookup(ci->sa[0].integ) : NULL;
+        unsigned bits = e && ci->sa[0].bits == 0 ? e->key_bits[0] : ci->sa[0].bits;
+        size_t encr_len = e ? bits / 8u + e->salt_len : 0, integ_len = i ? i->key_len : 0, want = 0;
+        g_autoptr(BhChildKeys) keys = NULL;
+        int r = -ENOENT;
+        if (bh_transform_check(ci->sa[0].encr, ci->sa[0].bits, ci->sa[0].integ, &want) < 0 || want != encr_len + integ_len)
+                fail_install(in, DBUS_ERROR_INVALID_ARGS, g_strdup("the CHILD SA's transforms are not implemented"));
+        else if (!h)
+                fail_install(in, BH_ERROR_NOT_FOUND, g_strdup("the IKE SA ended"));
+        else if (!filterd)
+                fail_install(in, BH_ERROR_UNAVAILABLE, g_strdup("filterd cannot be reached"));
+        else if ((r = bh_ike_sa_child_keys(h->sa, encr_len, integ_len, &keys)) < 0)
+                fail_install(in, r == -EPERM ? BH_ERROR_INVALID_STATE : BH_ERROR_FAILED,
+                             g_strdup_printf("child keys: %s", r == -EPERM ? "the IKE SA is not authenticated"
+                                                                            : g_strerror(-r)));
+        if (!in->error) {
+                h->child_installed = true;
+                bool initiator = bh_ike_sa_initiator(h->sa);
+                for (int k = 0; k < 2; k++) {
+                        /* sa[0] goes out: the initiator's sends with the
+                         * initiator-to-responder keys. */
+                        bool i2r = (k == 0) == initiator;
+                        BhSecret *km = child_keymat(i2r ? keys->encr_i : keys->encr_r, i2r ? keys->integ_i : keys->integ_r);
+                        DBusMessage *m = install_message(&ci->sa[k], km);
+                        bh_secret_free(km);
+                        in->waiting++;
+                        bh_conn_call(filterd, m, BH_CALL_TIMEOUT_MS, install_reply, in);
+                        dbus_message_unref(m);
+                }
+        }
+        g_free(ci);
+        if (--in->waiting == 0)
+                install_finish(in);
+}
+
+static void cryptod_handle_ike_child(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        DBusMessageIter it, arr, st;
+        IkeHandle *h = ike_lookup(c, call, &it);
+        if (!h)
+                return;
+        if (h->child_installed) {
+                ike_error(call, h, "the first CHILD SA", -EALREADY);
+                return;
+        }
+        if (!bh_ike_sa_authenticated(h->sa)) {
+                ike_error(call, h, "the first CHILD SA", -EPERM);
+                return;
+        }
+        ChildInstall *ci = g_new0(ChildInstall, 1);
+        ci->handle = h->id;
+        size_t n = 0;
+        dbus_message_iter_recurse(&it, &arr);
+        for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_STRUCT; dbus_message_iter_next(&arr), n++) {
+                if (n < 2) {
+                        dbus_message_iter_recurse(&arr, &st);
+                        read_sa(&st, &ci->sa[n]);
+                }
+        }
+        const char *why = NULL;
+        size_t want;
+        if (n != 2)
+                why = "a CHILD SA is two SAs, out and in";
+        else if (strcmp(ci->sa[0].dir, "out") != 0 || strcmp(ci->sa[1].dir, "in") != 0)
+                why = "the SAs must be out, then in";
+        else if (strcmp(ci->sa[0].tunnel, h->tunnel) != 0 || strcmp(ci->sa[1].tunnel, h->tunnel) != 0)
+                why = "an SA names another tunnel than the IKE SA's";
+        else if (strcmp(ci->sa[0].proto, "esp") != 0 || strcmp(ci->sa[1].proto, "esp") != 0)
+                why = "negotiated CHILD SAs are ESP";
+        else if (ci->sa[0].encr != ci->sa[1].encr || ci->sa[0].bits != ci->sa[1].bits ||
+                 ci->sa[0].integ != ci->sa[1].integ || bh_transform_check(ci->sa[0].encr, ci->sa[0].bits, ci->sa[0].integ, &want) < 0)
+                why = "the two SAs' transforms differ or are not implemented";
+        if (why) {
+                g_free(ci);
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "%s", why);
+                return;
+        }
+        Install *in = g_new0(Install, 1);
+        in->c = c;
+        in->call = bh_call_ref(call);
+        in->tunnel = g_strdup(h->tunnel);
+        ci->in = in;
+        with_filterd(c, child_with, ci);
+}
+
+static void cryptod_handle_ike_free(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        DBusMessageIter it;
+        IkeHandle *h = ike_lookup(c, call, &it);
+        if (!h)
+                return;
+        g_hash_table_remove(c->ike, &h->id);
+        bh_call_return_empty(call);
+}
+
 static void cryptod_handle_reload(BhCall *call, void *userdata) {
         load_secrets(userdata);
         bh_call_return_empty(call);
@@ -307,12 +682,21 @@ static void get_handles(DBusMessageIter *it, void *userdata) {
         g_hash_table_iter_init(&hi, c->manual);
         while (g_hash_table_iter_next(&hi, NULL, &value))
                 n += GPOINTER_TO_UINT(value);
+        n += g_hash_table_size(c->ike);
         dbus_message_iter_append_basic(it, DBUS_TYPE_UINT32, &n);
 }
 
 static const BhMethodImpl cryptod_methods[] = {
         { "InstallManual", cryptod_handle_install_manual },
         { "RemoveManual", cryptod_handle_remove_manual },
+        { "IkeNew", cryptod_handle_ike_new },
+        { "IkeDerive", cryptod_handle_ike_derive },
+        { "IkeSeal", cryptod_handle_ike_seal },
+        { "IkeOpen", cryptod_handle_ike_open },
+        { "IkeAuth", cryptod_handle_ike_auth },
+        { "IkeVerify", cryptod_handle_ike_verify },
+        { "IkeChild", cryptod_handle_ike_child },
+        { "IkeFree", cryptod_handle_ike_free },
         { "Reload", cryptod_handle_reload },
         {},
 };
@@ -327,6 +711,7 @@ Cryptod *cryptod_new(BhService *svc) {
         c->svc = svc;
         c->manual = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         c->tasks = g_queue_new();
+        c->ike = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, ike_handle_free);
         c->secrets_path = bh_service_config_path(svc, "secrets.conf");
         load_secrets(c);
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_crypto1, cryptod_methods, cryptod_properties, c);
@@ -340,6 +725,7 @@ void cryptod_free(Cryptod *c) {
         g_queue_free(c->tasks);
         if (c->filterd)
                 bh_conn_close(c->filterd);
+        g_hash_table_destroy(c->ike);
         bh_secrets_free(c->secrets);
         g_hash_table_destroy(c->manual);
         g_free(c->secrets_path);

@@ -1,17 +1,1865 @@
 /* SPDX-License-Identifier: ISC */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+#include <openssl/evp.h>
+
+#include "ike-sa.h"
 #include "isakmpd.h"
+#include "msg.h"
+#include "tunnel.h"
+
+/*
+ * isakmpd: IKEv2 (RFC 7296) with pre-shared keys, IKE_SA_INIT and IKE_AUTH
+ * with the first CHILD SA, INFORMATIONAL (Delete, liveness). Every key
+ * operation is a call into cryptod on a handle: the exchange here only lays
+ * out messages, chooses proposals and keeps the state machine.
+ *
+ * A step that needs cryptod sends its call and returns; the reply continues
+ * the exchange. While a call is out the SA is busy and a datagram for it is
+ * dropped: the peer retransmits.
+ */
+
+#define IKE_PORT 500
+#define NATT_PORT 4500
+/* Retransmission (RFC 7296 2.1): 0.5 s, doubling, five times. */
+#define RETRANSMIT_FIRST_MS 500
+#define RETRANSMIT_TRIES 5
+/* A responder's IKE SA that does not complete IKE_AUTH in this time goes. */
+#define HALF_OPEN_TIMEOUT_S 30
+#define NONESP_MARKER_LEN 4
+
+typedef enum SaState {
+        SA_INIT_SENT,           /* initiator: IKE_SA_INIT request out */
+        SA_AUTH_SENT,           /* initiator: IKE_AUTH request out */
+        SA_HALF_OPEN,           /* responder: IKE_SA_INIT answered */
+        SA_ESTABLISHED,
+        SA_DELETING,            /* our Delete is out */
+        SA_DEAD,
+} SaState;
+
+static const char *const sa_state_names[] = {
+        [SA_INIT_SENT] = "IKE_SA_INIT sent", [SA_AUTH_SENT] = "IKE_AUTH sent", [SA_HALF_OPEN] = "half-open",
+        [SA_ESTABLISHED] = "established", [SA_DELETING] = "deleting", [SA_DEAD] = "dead",
+};
+
+typedef struct Endpoint {
+        BhAddr addr;
+        uint16_t port;
+} Endpoint;
+
+typedef struct Sa Sa;
 
 struct Isakmpd {
         BhService *svc;
-        GHashTable *sas;        /* IKE SAs by local SPI; negotiation comes with the IKEv2 work */
+        int udp4, udp6, natt4, natt6;
+        GSource *sources[4];
+        GHashTable *sas;        /* our SPI -> Sa */
+        GHashTable *tunnels;    /* tunnel name -> Sa (the tunnel's current IKE SA) */
         unsigned half_open;
+        uint64_t dropped;       /* datagrams dropped: malformed, unknown SPI, busy */
 };
 
-static void isakmpd_handle_list_sas(BhCall *call, void *userdata) {
-        DBusMessage *reply = bh_call_new_return(call);
+struct Sa {
+        Isakmpd *d;
+        int refs;
+        SaState state;
+        char tunnel[BH_TUNNEL_NAME_MAX + 1];
+        BhTunnel *def;
+        bool initiator;
+        uint64_t spi_i, spi_r;
+        Endpoint local, remote;
+        bool natt;              /* IKE on 4500 with the non-ESP marker */
+        bool nat;               /* a NAT was detected: ESP in UDP */
+        uint64_t handle;        /* cryptod's; 0 = none */
+        uint16_t group;
+        bool ke_retried;
+        BhProposal ike;         /* chosen (one transform per type) */
+        BhProposal esp;
+        BhIkeSuite suite;
+        uint32_t child_spi_in, child_spi_out;
+        IkeTsList tsi, tsr;     /* the CHILD SA's, as agreed */
+        GBytes *our_init, *peer_init;   /* the IKE_SA_INIT messages */
+        GBytes *peer_ke, *peer_nonce, *our_nonce;
+        GBytes *cookie;
+        uint32_t next_request;  /* message ID of our next request */
+        uint32_t peer_request;  /* message ID the peer's next request has */
+        GBytes *request;        /* our outstanding request, for retransmission */
+        unsigned tries;
+        guint retransmit_timer;
+        GBytes *response;       /* our last response, for the peer's retransmission */
+        guint timeout;
+        bool busy;              /* a cryptod call is out */
+        bool up;                /* tmd was told TunnelUp */
+        uint8_t ike_prop_num;   /* responder: the numbers of the peer's proposals chosen */
+        uint8_t esp_prop_num;
+        char *peer_id;          /* the peer's identity in words, once seen */
+        GBytes *our_auth;       /* responder: AUTH data until the CHILD SA is in */
+        char *failure;          /* responder: why an IKE_AUTH was refused, once answered */
+        struct SealCtx *sealing;        /* a protected message cryptod is sealing */
+        struct Opening *opening;        /* a protected message cryptod is opening */
+};
+
+/* ---------------------------------------------------------------- helpers */
+
+typedef struct Opening Opening;
+static void opening_free(Opening *op);
+
+static Sa *sa_ref(Sa *sa) {
+        sa->refs++;
+        return sa;
+}
+
+static void sa_unref(Sa *sa) {
+        if (!sa || --sa->refs > 0)
+                return;
+        bh_tunnel_free(sa->def);
+        g_clear_pointer(&sa->our_init, g_bytes_unref);
+        g_clear_pointer(&sa->peer_init, g_bytes_unref);
+        g_clear_pointer(&sa->peer_ke, g_bytes_unref);
+        g_clear_pointer(&sa->peer_nonce, g_bytes_unref);
+        g_clear_pointer(&sa->our_nonce, g_bytes_unref);
+        g_clear_pointer(&sa->cookie, g_bytes_unref);
+        g_clear_pointer(&sa->request, g_bytes_unref);
+        g_clear_pointer(&sa->response, g_bytes_unref);
+        g_clear_pointer(&sa->our_auth, g_bytes_unref);
+        g_free(sa->sealing);
+        opening_free(sa->opening);
+        g_free(sa->peer_id);
+        g_free(sa->failure);
+        g_free(sa);
+}
+
+static uint64_t sa_local_spi(const Sa *sa) {
+        return sa->initiator ? sa->spi_i : sa->spi_r;
+}
+
+/* SPIs from the kernel's generator (the sandbox allows getrandom, not
+ * opening /dev/urandom). */
+static void random_bytes(void *buf, size_t len) {
+        uint8_t *p = buf;
+        while (len > 0) {
+                ssize_t n = getrandom(p, len, 0);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        g_error("getrandom: %s", g_strerror(errno));
+                }
+                p += n;
+                len -= (size_t) n;
+        }
+}
+
+static uint64_t random_spi(void) {
+        uint64_t v = 0;
+        while (v == 0)
+                random_bytes(&v, sizeof v);
+        return v;
+}
+
+static const char *endpoint_string(const Endpoint *e, char *buf, size_t size) {
+        char a[BH_ADDR_STRLEN];
+        bh_addr_to_string(&e->addr, a);
+        g_snprintf(buf, size, e->addr.family == AF_INET6 ? "[%s]:%u" : "%s:%u", a, e->port);
+        return buf;
+}
+
+static const BhProposalTransform *find_type(const BhProposal *p, uint8_t type) {
+        for (unsigned i = 0; i < p->n; i++)
+                if (p->t[i].type == type)
+                        return &p->t[i];
+        return NULL;
+}
+
+static uint16_t transform_id(const BhProposal *p, uint8_t type) {
+        const BhProposalTransform *t = find_type(p, type);
+        return t ? t->id : 0;
+}
+
+static bool has_transform(const BhProposal *p, const BhProposalTransform *t) {
+        for (unsigned i = 0; i < p->n; i++)
+                if (p->t[i].type == t->type && p->t[i].id == t->id && p->t[i].key_bits == t->key_bits)
+                        return true;
+        return false;
+}
+
+/*
+ * The first of our proposals (in our order of preference) that one of the
+ * peer's proposals can meet: for every transform type either side names,
+ * our first alternative the peer also offers. *ret holds one transform per
+ * type; *ret_index the peer's proposal. A type the peer names and we do
+ * not (a D-H group in an ESP proposal: PFS) fails that pair.
+ */
+static bool choose(const BhProposal *ours, size_t n_ours, const IkeSa *peer, BhProposal *ret, size_t *ret_index) {
+        for (size_t o = 0; o < n_ours; o++) {
+                for (size_t p = 0; p < peer->n; p++) {
+                        const IkeProposal *pp = &peer->prop[p];
+                        if (pp->verdict != IKE_OK || pp->proto != ours[o].proto)
+                                continue;
+                        BhProposal r = { .proto = ours[o].proto };
+                        bool ok = true;
+                        /* Types in our order (the canonical one), each once. */
+                        for (unsigned i = 0; ok && i < ours[o].n; i++) {
+                                uint8_t type = ours[o].t[i].type;
+                                if (find_type(&r, type))
+                                        continue;
+                                ok = false;
+                                for (unsigned k = i; k < ours[o].n && !ok; k++)
+                                        if (ours[o].t[k].type == type && has_transform(&pp->p, &ours[o].t[k])) {
+                                                r.t[r.n++] = ours[o].t[k];
+                                                ok = true;
+                                        }
+                        }
+                        for (unsigned i = 0; ok && i < pp->p.n; i++)
+                                ok = find_type(&r, pp->p.t[i].type) != NULL;
+                        if (ok) {
+                                *ret = r;
+                                *ret_index = p;
+                                return true;
+                        }
+                }
+        }
+        return false;
+}
+
+static BhIkeSuite suite_of(const BhProposal *p) {
+        const BhProposalTransform *e = find_type(p, BH_TRANSFORM_ENCR);
+        return (BhIkeSuite){ .encr = e ? e->id : 0, .encr_bits = e ? e->key_bits : 0,
+                             .prf = transform_id(p, BH_TRANSFORM_PRF), .integ = transform_id(p, BH_TRANSFORM_INTEG),
+                             .dh = transform_id(p, BH_TRANSFORM_DH) };
+}
+
+/* RFC 7296 2.23: SHA-1(SPIi | SPIr | IP | port). */
+static void natd_hash(uint64_t spi_i, uint64_t spi_r, const Endpoint *e, uint8_t out[IKE_NATD_HASH_LEN]) {
+        uint8_t buf[8 + 8 + 16 + 2];
+        size_t n = 0;
+        for (int i = 7; i >= 0; i--)
+                buf[n++] = (uint8_t) (spi_i >> (8 * i));
+        for (int i = 7; i >= 0; i--)
+                buf[n++] = (uint8_t) (spi_r >> (8 * i));
+        size_t alen = bh_addr_len(e->addr.family);
+        memcpy(buf + n, e->addr.bytes, alen);
+        n += alen;
+        buf[n++] = (uint8_t) (e->port >> 8);
+        buf[n++] = (uint8_t) e->port;
+        unsigned len = 0;
+        uint8_t md[EVP_MAX_MD_SIZE];
+        EVP_Digest(buf, n, md, &len, EVP_sha1(), NULL);
+        memcpy(out, md, IKE_NATD_HASH_LEN);
+}
+
+/* The ID payload body (ID Type, three reserved octets, data) of an identity. */
+static GBytes *id_body(const BhIdentity *id, const Endpoint *fallback) {
+        uint8_t buf[4 + BH_IDENTITY_MAX];
+        memset(buf, 0, 4);
+        size_t len;
+        if (id->type == BH_ID_ANY) {
+                buf[0] = fallback->addr.family == AF_INET6 ? IKE_ID_IPV6_ADDR : IKE_ID_IPV4_ADDR;
+                len = bh_addr_len(fallback->addr.family);
+                memcpy(buf + 4, fallback->addr.bytes, len);
+        } else {
+                buf[0] = (uint8_t) id->type;
+                len = id->len;
+                memcpy(buf + 4, id->data, len);
+        }
+        return g_bytes_new(buf, 4 + len);
+}
+
+static bool id_matches(const BhIdentity *want, const IkeId *got) {
+        if (want->type == BH_ID_ANY)
+                return true;
+        return got->type == (uint8_t) want->type && got->len == want->len && memcmp(got->data, want->data, got->len) == 0;
+}
+
+static char *id_describe(const IkeId *id) {
+        if (id->type == IKE_ID_IPV4_ADDR || id->type == IKE_ID_IPV6_ADDR) {
+                BhAddr a = { .family = id->type == IKE_ID_IPV4_ADDR ? AF_INET : AF_INET6 };
+                char buf[BH_ADDR_STRLEN];
+                memcpy(a.bytes, id->data, id->len);
+                return g_strdup_printf("%s:%s", id->type == IKE_ID_IPV4_ADDR ? "ipv4" : "ipv6", bh_addr_to_string(&a, buf));
+        }
+        if (id->type == IKE_ID_FQDN || id->type == IKE_ID_RFC822_ADDR) {
+                g_autofree char *text = g_strndup((const char *) id->data, id->len);
+                for (char *c = text; *c; c++)
+                        if (!g_ascii_isprint(*c))
+                                *c = '?';
+                return g_strdup_printf("%s:%s", id->type == IKE_ID_FQDN ? "fqdn" : "email", text);
+        }
+        return g_strdup_printf("%s (%zu octets)", ike_id_type_name(id->type), id->len);
+}
+
+/* Selectors: the part of a that b also covers; false when nothing. */
+static bool ts_intersect(const IkeTs *a, const IkeTs *b, IkeTs *ret) {
+        if (a->type != b->type || (a->proto && b->proto && a->proto != b->proto))
+                return false;
+        size_t alen = a->type == IKE_TS_IPV4_ADDR_RANGE ? 4 : 16;
+        IkeTs r = *a;
+        r.proto = a->proto ? a->proto : b->proto;
+        r.port_start = MAX(a->port_start, b->port_start);
+        r.port_end = MIN(a->port_end, b->port_end);
+        if (memcmp(b->start, a->start, alen) > 0)
+                memcpy(r.start, b->start, alen);
+        if (memcmp(b->end, a->end, alen) < 0)
+                memcpy(r.end, b->end, alen);
+        if (r.port_start > r.port_end || memcmp(r.start, r.end, alen) > 0)
+                return false;
+        *ret = r;
+        return true;
+}
+
+/* What the peer proposed, narrowed to what the definition allows (2.9). */
+static void ts_narrow(const IkeTsList *proposed, const BhTs *allowed, size_t n_allowed, IkeTsList *ret) {
+        ret->n = 0;
+        for (size_t i = 0; i < proposed->n; i++)
+                for (size_t j = 0; j < n_allowed && ret->n < IKE_TS_MAX; j++) {
+                        IkeTs mine;
+                        if (ike_ts_from_bh(&allowed[j], &mine) == 0 &&
+                            ts_intersect(&proposed->ts[i], &mine, &ret->ts[ret->n]))
+                                ret->n++;
+                }
+}
+
+static void ts_from_def(const BhTs *ts, size_t n, IkeTsList *ret) {
+        ret->n = 0;
+        for (size_t i = 0; i < n && ret->n < IKE_TS_MAX; i++)
+                if (ike_ts_from_bh(&ts[i], &ret->ts[ret->n]) == 0)
+                        ret->n++;
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static int socket_for(Isakmpd *d, const Sa *sa_or_null, int family, bool natt) {
+        (void) sa_or_null;
+        if (family == AF_INET6)
+                return natt ? d->natt6 : d->udp6;
+        return natt ? d->natt4 : d->udp4;
+}
+
+/* One datagram from local to remote, with the non-ESP marker on 4500. */
+static void send_datagram(Isakmpd *d, const Endpoint *local, const Endpoint *remote, bool natt, const uint8_t *msg,
+                          size_t len) {
+        int fd = socket_for(d, NULL, remote->addr.family, natt);
+        if (fd < 0) {
+                bh_log_error("no %s socket for %s", natt ? "UDP 4500" : "UDP 500", bh_family_name(remote->addr.family));
+                return;
+        }
+        static const uint8_t marker[NONESP_MARKER_LEN];
+        struct iovec iov[2];
+        int n = 0;
+        if (natt)
+                iov[n++] = (struct iovec){ (void *) marker, sizeof marker };
+        iov[n++] = (struct iovec){ (void *) msg, len };
+        union {
+                struct sockaddr_in v4;
+                struct sockaddr_in6 v6;
+        } to = { 0 };
+        union {
+                char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+                struct cmsghdr align;
+        } control = { 0 };
+        struct msghdr mh = { .msg_name = &to, .msg_iov = iov, .msg_iovlen = (size_t) n, .msg_control = control.buf };
+        struct cmsghdr *cm = (struct cmsghdr *) control.buf;
+        if (remote->addr.family == AF_INET) {
+                to.v4.sin_family = AF_INET;
+                to.v4.sin_port = htons(remote->port);
+                memcpy(&to.v4.sin_addr, remote->addr.bytes, 4);
+                mh.msg_namelen = sizeof to.v4;
+                struct in_pktinfo pi = { 0 };
+                memcpy(&pi.ipi_spec_dst, local->addr.bytes, 4);
+                cm->cmsg_level = IPPROTO_IP;
+                cm->cmsg_type = IP_PKTINFO;
+                cm->cmsg_len = CMSG_LEN(sizeof pi);
+                memcpy(CMSG_DATA(cm), &pi, sizeof pi);
+                mh.msg_controllen = CMSG_SPACE(sizeof pi);
+        } else {
+                to.v6.sin6_family = AF_INET6;
+                to.v6.sin6_port = htons(remote->port);
+                memcpy(&to.v6.sin6_addr, remote->addr.bytes, 16);
+                mh.msg_namelen = sizeof to.v6;
+                struct in6_pktinfo pi = { 0 };
+                memcpy(&pi.ipi6_addr, local->addr.bytes, 16);
+                cm->cmsg_level = IPPROTO_IPV6;
+                cm->cmsg_type = IPV6_PKTINFO;
+                cm->cmsg_len = CMSG_LEN(sizeof pi);
+                memcpy(CMSG_DATA(cm), &pi, sizeof pi);
+                mh.msg_controllen = CMSG_SPACE(sizeof pi);
+        }
+        if (local->addr.family == AF_UNSPEC)
+                mh.msg_controllen = 0;
+        if (sendmsg(fd, &mh, 0) < 0) {
+                char buf[64];
+                bh_log_info("sending to %s: %s", endpoint_string(remote, buf, sizeof buf), g_strerror(errno));
+        }
+}
+
+static void sa_send(Sa *sa, GBytes *msg) {
+        gsize len;
+        const uint8_t *data = g_bytes_get_data(msg, &len);
+        send_datagram(sa->d, &sa->local, &sa->remote, sa->natt, data, len);
+}
+
+static void sa_fail(Sa *sa, const char *format, ...) G_GNUC_PRINTF(2, 3);
+static void sa_delete(Sa *sa, bool tell_peer);
+
+static gboolean retransmit(gpointer userdata) {
+        Sa *sa = userdata;
+        if (!sa->request) {
+                sa->retransmit_timer = 0;
+                return G_SOURCE_REMOVE;
+        }
+        if (++sa->tries > RETRANSMIT_TRIES) {
+                sa->retransmit_timer = 0;
+                if (sa->state == SA_DELETING) {
+                        sa_delete(sa, false);
+                } else {
+                        sa_fail(sa, "no answer from the peer after %u retransmissions (%s)", RETRANSMIT_TRIES,
+                                sa_state_names[sa->state]);
+                }
+                return G_SOURCE_REMOVE;
+        }
+        bh_log_tunnel(BH_LOG_DEBUG, sa->tunnel, "retransmitting (%u of %u)", sa->tries, RETRANSMIT_TRIES);
+        sa_send(sa, sa->request);
+        sa->retransmit_timer = g_timeout_add(RETRANSMIT_FIRST_MS << sa->tries, retransmit, sa);
+        return G_SOURCE_REMOVE;
+}
+
+/* Sends a request and keeps it until the answer comes. */
+static void sa_request(Sa *sa, GBytes *msg) {
+        g_clear_pointer(&sa->request, g_bytes_unref);
+        if (sa->retransmit_timer)
+                g_source_remove(sa->retransmit_timer);
+        sa->request = msg;
+        sa->tries = 0;
+        sa_send(sa, msg);
+        sa->retransmit_timer = g_timeout_add(RETRANSMIT_FIRST_MS, retransmit, sa);
+}
+
+static void sa_answered(Sa *sa) {
+        g_clear_pointer(&sa->request, g_bytes_unref);
+        if (sa->retransmit_timer) {
+                g_source_remove(sa->retransmit_timer);
+                sa->retransmit_timer = 0;
+        }
+}
+
+static void sa_respond(Sa *sa, GBytes *msg) {
+        g_clear_pointer(&sa->response, g_bytes_unref);
+        sa->response = msg;
+        sa_send(sa, msg);
+}
+
+/* ---------------------------------------------------------------- tmd, cryptod */
+
+static void call_tmd(Isakmpd *d, const char *member, const char *tunnel, DBusMessage **ret) {
+        DBusMessage *m = bh_method_new(BH_SERVICE_TMD, &bh_iface_tmd1, member);
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_INVALID);
+        *ret = m;
+}
+
+static void tell_down(Sa *sa, const char *cause) {
+        DBusMessage *m;
+        call_tmd(sa->d, "TunnelDown", sa->tunnel, &m);
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &cause, DBUS_TYPE_INVALID);
+        bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+        dbus_message_unref(m);
+}
+
+static void add_info(DBusMessageIter *arr, const char *key, const char *value) {
+        DBusMessageIter e;
+        dbus_message_iter_open_container(arr, DBUS_TYPE_DICT_ENTRY, NULL, &e);
+        dbus_message_iter_append_basic(&e, DBUS_TYPE_STRING, &key);
+        dbus_message_iter_append_basic(&e, DBUS_TYPE_STRING, &value);
+        dbus_message_iter_close_container(arr, &e);
+}
+
+static void tell_up(Sa *sa, const char *remote_id) {
+        DBusMessage *m;
+        call_tmd(sa->d, "TunnelUp", sa->tunnel, &m);
         DBusMessageIter it, arr;
+        dbus_message_iter_init_append(m, &it);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{ss}", &arr);
+        g_autofree char *ike = bh_proposal_to_string(&sa->ike), *esp = bh_proposal_to_string(&sa->esp);
+        g_autofree char *spis = g_strdup_printf("%016" G_GINT64_MODIFIER "x_i %016" G_GINT64_MODIFIER "x_r",
+                                                (guint64) sa->spi_i, (guint64) sa->spi_r);
+        g_autofree char *in = g_strdup_printf("%08x", sa->child_spi_in), *out = g_strdup_printf("%08x", sa->child_spi_out);
+        char l[64], r[64];
+        add_info(&arr, "role", sa->initiator ? "initiator" : "responder");
+        add_info(&arr, "ike_proposal", ike);
+        add_info(&arr, "esp_proposal", esp);
+        add_info(&arr, "ike_spis", spis);
+        add_info(&arr, "esp_spi_in", in);
+        add_info(&arr, "esp_spi_out", out);
+        add_info(&arr, "local_endpoint", endpoint_string(&sa->local, l, sizeof l));
+        add_info(&arr, "remote_endpoint", endpoint_string(&sa->remote, r, sizeof r));
+        add_info(&arr, "remote_id", remote_id);
+        add_info(&arr, "encap", sa->nat || sa->def->encap == BH_ENCAP_UDP ? "udp" : "esp");
+        add_info(&arr, "nat", sa->nat ? "detected" : "none");
+        dbus_message_iter_close_container(&it, &arr);
+        bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+        dbus_message_unref(m);
+        sa->up = true;
+}
+
+typedef void (*CryptoReply)(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message);
+
+typedef struct CryptoCall {
+        Sa *sa;
+        CryptoReply func;
+} CryptoCall;
+
+static void crypto_reply(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
+        CryptoCall *cc = userdata;
+        Sa *sa = cc->sa;
+        sa->busy = false;
+        if (sa->state != SA_DEAD)
+                cc->func(sa, reply, error_name, error_message);
+        sa_unref(sa);
+        g_free(cc);
+}
+
+static DBusMessage *crypto_method(const char *member) {
+        return bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, member);
+}
+
+static void crypto_call(Sa *sa, DBusMessage *m, CryptoReply func) {
+        CryptoCall *cc = g_new0(CryptoCall, 1);
+        cc->sa = sa_ref(sa);
+        cc->func = func;
+        sa->busy = true;
+        bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), m, BH_CALL_TIMEOUT_MS, crypto_reply, cc);
+        dbus_message_unref(m);
+}
+
+static void append_bytes(DBusMessageIter *it, const void *data, size_t len) {
+        DBusMessageIter arr;
+        const uint8_t *p = data;
+        dbus_message_iter_open_container(it, DBUS_TYPE_ARRAY, "y", &arr);
+        dbus_message_iter_append_fixed_array(&arr, DBUS_TYPE_BYTE, &p, (int) len);
+        dbus_message_iter_close_container(it, &arr);
+}
+
+static void append_gbytes(DBusMessageIter *it, GBytes *b) {
+        gsize len;
+        const void *data = g_bytes_get_data(b, &len);
+        append_bytes(it, data, len);
+}
+
+static GBytes *read_bytes(DBusMessageIter *it) {
+        DBusMessageIter arr;
+        const uint8_t *data;
+        int n = 0;
+        dbus_message_iter_recurse(it, &arr);
+        dbus_message_iter_get_fixed_array(&arr, &data, &n);
+        dbus_message_iter_next(it);
+        return g_bytes_new(data, (gsize) n);
+}
+
+static DBusMessage *handle_method(Sa *sa, const char *member, DBusMessageIter *it) {
+        DBusMessage *m = crypto_method(member);
+        dbus_uint64_t h = sa->handle;
+        dbus_message_iter_init_append(m, it);
+        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT64, &h);
+        return m;
+}
+
+/* ---------------------------------------------------------------- SA life */
+
+static Sa *sa_new(Isakmpd *d, const BhTunnel *def, bool initiator) {
+        Sa *sa = g_new0(Sa, 1);
+        sa->d = d;
+        sa->refs = 1;
+        sa->def = bh_tunnel_copy(def);
+        g_strlcpy(sa->tunnel, def->name, sizeof sa->tunnel);
+        sa->initiator = initiator;
+        return sa;
+}
+
+static void sa_register(Sa *sa) {
+        Isakmpd *d = sa->d;
+        uint64_t *key = g_new(uint64_t, 1);
+        *key = sa_local_spi(sa);
+        g_hash_table_insert(d->sas, key, sa_ref(sa));
+        Sa *old = g_hash_table_lookup(d->tunnels, sa->tunnel);
+        if (old && old != sa)
+                sa_delete(old, true);
+        g_hash_table_insert(d->tunnels, g_strdup(sa->tunnel), sa_ref(sa));
+}
+
+/* Ends an SA here: timers, cryptod's keys, the tables. */
+static void sa_drop(Sa *sa) {
+        Isakmpd *d = sa->d;
+        if (sa->state == SA_DEAD)
+                return;
+        if (sa->state == SA_HALF_OPEN && d->half_open > 0)
+                d->half_open--;
+        sa->state = SA_DEAD;
+        sa_answered(sa);
+        if (sa->timeout) {
+                g_source_remove(sa->timeout);
+                sa->timeout = 0;
+        }
+        if (sa->handle) {
+                DBusMessageIter it;
+                DBusMessage *m = handle_method(sa, "IkeFree", &it);
+                bh_conn_call(bh_ipc_bus(d->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                dbus_message_unref(m);
+                sa->handle = 0;
+        }
+        sa_ref(sa);
+        if (g_hash_table_lookup(d->tunnels, sa->tunnel) == sa)
+                g_hash_table_remove(d->tunnels, sa->tunnel);
+        uint64_t spi = sa_local_spi(sa);
+        if (spi && g_hash_table_lookup(d->sas, &spi) == sa)
+                g_hash_table_remove(d->sas, &spi);
+        sa_unref(sa);
+}
+
+static void sa_fail(Sa *sa, const char *format, ...) {
+        va_list ap;
+        va_start(ap, format);
+        g_autofree char *why = g_strdup_vprintf(format, ap);
+        va_end(ap);
+        bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE SA %016" G_GINT64_MODIFIER "x failed: %s", (guint64) sa->spi_i, why);
+        /* A responder tells tmd only about tunnels it had reached the
+         * definition of; every initiator waits for the answer. */
+        tell_down(sa, why);
+        sa_drop(sa);
+}
+
+/* ---------------------------------------------------------------- building */
+
+#define MSG_BUF 8192
+
+static IkeHeader header_for(Sa *sa, uint8_t exchange, bool response, uint32_t msg_id) {
+        IkeHeader h = { .spi_i = sa->spi_i, .spi_r = sa->spi_r, .major = 2, .minor = 0, .exchange = exchange,
+                        .msg_id = msg_id };
+        h.flags = (sa->initiator ? IKE_FLAG_INITIATOR : 0) | (response ? IKE_FLAG_RESPONSE : 0);
+        return h;
+}
+
+typedef void (*AfterSend)(Sa *sa);
+
+static void sealed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message);
+
+/* A protected message on its way: cryptod seals the inner payloads, then
+ * it goes out as a request or a response. */
+typedef struct SealCtx {
+        uint8_t buf[MSG_BUF];
+        size_t len, body_off, body_len;
+        bool response;
+        AfterSend then;
+} SealCtx;
+
+/* Lays out header and SK around the inner chain and asks cryptod to seal. */
+static void send_protected(Sa *sa, uint8_t exchange, bool response, uint32_t msg_id, IkeBuilder *inner,
+                           AfterSend then) {
+        size_t plain_len;
+        if (ike_build_finish(inner, &plain_len) < 0) {
+                sa_fail(sa, "cannot build the %s message", ike_exchange_name(exchange));
+                return;
+        }
+        SealCtx *sc = g_new0(SealCtx, 1);
+        size_t body_len = bh_ike_sk_body_len(&sa->suite, plain_len);
+        IkeBuilder b;
+        IkeHeader h = header_for(sa, exchange, response, msg_id);
+        uint8_t *body;
+        size_t aad_len;
+        ike_builder_init(&b, sc->buf, sizeof sc->buf);
+        ike_build_header(&b, &h);
+        ike_build_sk(&b, ike_builder_first_type(inner), body_len, 0, 0, &body, &aad_len);
+        if (ike_build_finish(&b, &sc->len) < 0) {
+                g_free(sc);
+                sa_fail(sa, "the %s message does not fit", ike_exchange_name(exchange));
+                return;
+        }
+        sc->body_off = (size_t) (body - sc->buf);
+        sc->body_len = body_len;
+        sc->response = response;
+        sc->then = then;
+        g_free(sa->sealing);
+        sa->sealing = sc;
+        DBusMessageIter it;
+        DBusMessage *m = handle_method(sa, "IkeSeal", &it);
+        append_bytes(&it, sc->buf, aad_len);
+        append_bytes(&it, inner->buf, plain_len);
+        crypto_call(sa, m, sealed);
+}
+
+static void sealed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        g_autofree SealCtx *sc = g_steal_pointer(&sa->sealing);
+        if (!sc)
+                return;
+        if (!reply) {
+                sa_fail(sa, "cryptod could not seal: %s", error_message);
+                return;
+        }
+        DBusMessageIter it;
+        dbus_message_iter_init(reply, &it);
+        g_autoptr(GBytes) body = read_bytes(&it);
+        if (g_bytes_get_size(body) != sc->body_len) {
+                sa_fail(sa, "cryptod sealed %zu octets, %zu expected", g_bytes_get_size(body), sc->body_len);
+                return;
+        }
+        memcpy(sc->buf + sc->body_off, g_bytes_get_data(body, NULL), sc->body_len);
+        GBytes *msg = g_bytes_new(sc->buf, sc->len);
+        AfterSend then = sc->then;
+        bool response = sc->response;
+        if (response)
+                sa_respond(sa, msg);
+        else
+                sa_request(sa, msg);
+        if (then)
+                then(sa);
+}
+
+/* An INFORMATIONAL (or other) response with notifications only, protected. */
+static void respond_notify(Sa *sa, uint8_t exchange, uint32_t msg_id, uint16_t type, AfterSend then) {
+        uint8_t plain[256];
+        IkeBuilder b;
+        ike_builder_init(&b, plain, sizeof plain);
+        if (type)
+                ike_build_notify(&b, 0, NULL, 0, type, NULL, 0);
+        send_protected(sa, exchange, true, msg_id, &b, then);
+}
+
+/* An unprotected answer with one error notification (IKE_SA_INIT). */
+static void respond_clear_notify(Isakmpd *d, const IkeHeader *req, const Endpoint *local, const Endpoint *remote,
+                                 bool natt, uint16_t type, const uint8_t *data, size_t len) {
+        uint8_t buf[256];
+        IkeBuilder b;
+        IkeHeader h = { .spi_i = req->spi_i, .spi_r = 0, .major = 2, .exchange = req->exchange,
+                        .flags = IKE_FLAG_RESPONSE, .msg_id = req->msg_id };
+        size_t n;
+        ike_builder_init(&b, buf, sizeof buf);
+        ike_build_header(&b, &h);
+        ike_build_notify(&b, 0, NULL, 0, type, data, len);
+        if (ike_build_finish(&b, &n) == 0)
+                send_datagram(d, local, remote, natt, buf, n);
+}
+
+/* ---------------------------------------------------------------- initiator */
+
+static void send_init_request(Sa *sa, GBytes *ke) {
+        uint8_t buf[MSG_BUF];
+        IkeBuilder b;
+        IkeHeader h = header_for(sa, IKE_EXCH_IKE_SA_INIT, false, 0);
+        ike_builder_init(&b, buf, sizeof buf);
+        ike_build_header(&b, &h);
+        if (sa->cookie)
+                ike_build_cookie(&b, g_bytes_get_data(sa->cookie, NULL), g_bytes_get_size(sa->cookie));
+        ike_build_sa(&b, sa->def->ike_proposals, sa->def->n_ike_proposals, 1, NULL, 0);
+        ike_build_ke(&b, sa->group, g_bytes_get_data(ke, NULL), g_bytes_get_size(ke));
+        ike_build_nonce(&b, g_bytes_get_data(sa->our_nonce, NULL), g_bytes_get_size(sa->our_nonce));
+        uint8_t hash[IKE_NATD_HASH_LEN];
+        natd_hash(sa->spi_i, 0, &sa->local, hash);
+        ike_build_nat_detection(&b, false, hash);
+        natd_hash(sa->spi_i, 0, &sa->remote, hash);
+        ike_build_nat_detection(&b, true, hash);
+        size_t len;
+        if (ike_build_finish(&b, &len) < 0) {
+                sa_fail(sa, "cannot build IKE_SA_INIT (the proposals are too many?)");
+                return;
+        }
+        g_clear_pointer(&sa->our_init, g_bytes_unref);
+        sa->our_init = g_bytes_new(buf, len);
+        sa->state = SA_INIT_SENT;
+        sa->next_request = 1;
+        sa_request(sa, g_bytes_ref(sa->our_init));
+        bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "IKE_SA_INIT sent to %s, group %s",
+                      bh_addr_to_string(&sa->remote.addr, (char[BH_ADDR_STRLEN]){ 0 }), ike_dh_name(sa->group));
+}
+
+static void new_made(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                sa_fail(sa, "cryptod: %s", error_message);
+                return;
+        }
+        DBusMessageIter it;
+        dbus_uint64_t h;
+        dbus_message_iter_init(reply, &it);
+        dbus_message_iter_get_basic(&it, &h);
+        dbus_message_iter_next(&it);
+        sa->handle = h;
+        g_autoptr(GBytes) ke = read_bytes(&it);
+        g_clear_pointer(&sa->our_nonce, g_bytes_unref);
+        sa->our_nonce = read_bytes(&it);
+        send_init_request(sa, ke);
+}
+
+static void ike_new(Sa *sa, CryptoReply then) {
+        DBusMessage *m = crypto_method("IkeNew");
+        const char *tunnel = sa->tunnel;
+        dbus_bool_t initiator = sa->initiator;
+        dbus_uint16_t group = sa->group;
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_BOOLEAN, &initiator, DBUS_TYPE_UINT16, &group,
+                                 DBUS_TYPE_INVALID);
+        crypto_call(sa, m, then);
+}
+
+static void initiator_start(Sa *sa) {
+        const BhProposalTransform *dh = find_type(&sa->def->ike_proposals[0], BH_TRANSFORM_DH);
+        sa->group = dh ? dh->id : BH_CURVE_25519;
+        ike_new(sa, new_made);
+}
+
+static void derive(Sa *sa, CryptoReply then) {
+        DBusMessageIter it, st;
+        DBusMessage *m = handle_method(sa, "IkeDerive", &it);
+        append_gbytes(&it, sa->peer_ke);
+        append_gbytes(&it, sa->peer_nonce);
+        dbus_uint64_t i = sa->spi_i, r = sa->spi_r;
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &i);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &r);
+        dbus_uint16_t v[5] = { sa->suite.encr, sa->suite.encr_bits, sa->suite.prf, sa->suite.integ, sa->suite.dh };
+        dbus_message_iter_open_container(&it, DBUS_TYPE_STRUCT, NULL, &st);
+        for (int k = 0; k < 5; k++)
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &v[k]);
+        dbus_message_iter_close_container(&it, &st);
+        crypto_call(sa, m, then);
+}
+
+static uint32_t random_child_spi(void) {
+        uint32_t v = 0;
+        while (v < 256)
+                random_bytes(&v, sizeof v);
+        return v;
+}
+
+static void auth_signed_initiator(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message);
+
+static void auth_sign(Sa *sa, CryptoReply then) {
+        DBusMessageIter it;
+        DBusMessage *m = handle_method(sa, "IkeAuth", &it);
+        append_gbytes(&it, sa->our_init);
+        g_autoptr(GBytes) id = id_body(&sa->def->local_id, &sa->local);
+        append_gbytes(&it, id);
+        crypto_call(sa, m, then);
+}
+
+static void init_sent_keys(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                sa_fail(sa, "key derivation: %s", error_message);
+                return;
+        }
+        /* The keys are there: IKE_AUTH, from 4500 if a NAT was found. */
+        if (sa->nat && !sa->natt) {
+                sa->natt = true;
+                sa->local.port = NATT_PORT;
+                sa->remote.port = NATT_PORT;
+        }
+        sa->child_spi_in = random_child_spi();
+        auth_sign(sa, auth_signed_initiator);
+}
+
+static void ts_build(IkeBuilder *b, uint8_t type, const IkeTsList *l) {
+        ike_build_ts(b, type, l->ts, l->n);
+}
+
+static void auth_signed_initiator(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                sa_fail(sa, "AUTH: %s", error_message);
+                return;
+        }
+        DBusMessageIter it;
+        dbus_message_iter_init(reply, &it);
+        g_autoptr(GBytes) auth = read_bytes(&it);
+        g_autoptr(GBytes) idi = id_body(&sa->def->local_id, &sa->local);
+        uint8_t plain[MSG_BUF];
+        IkeBuilder b;
+        ike_builder_init(&b, plain, sizeof plain);
+        const uint8_t *id = g_bytes_get_data(idi, NULL);
+        ike_build_id(&b, IKE_PL_IDI, id[0], id + 4, g_bytes_get_size(idi) - 4);
+        if (sa->def->remote_id.type != BH_ID_ANY) {
+                g_autoptr(GBytes) idr = id_body(&sa->def->remote_id, &sa->remote);
+                const uint8_t *r = g_bytes_get_data(idr, NULL);
+                ike_build_id(&b, IKE_PL_IDR, r[0], r + 4, g_bytes_get_size(idr) - 4);
+        }
+        ike_build_auth(&b, IKE_AUTH_SHARED_KEY_MIC, g_bytes_get_data(auth, NULL), g_bytes_get_size(auth));
+        if (sa->def->mode == BH_MODE_TRANSPORT)
+                ike_build_notify(&b, 0, NULL, 0, IKE_N_USE_TRANSPORT_MODE, NULL, 0);
+        uint8_t spi[4] = { (uint8_t) (sa->child_spi_in >> 24), (uint8_t) (sa->child_spi_in >> 16),
+                           (uint8_t) (sa->child_spi_in >> 8), (uint8_t) sa->child_spi_in };
+        ike_build_sa(&b, sa->def->esp_proposals, sa->def->n_esp_proposals, 1, spi, sizeof spi);
+        IkeTsList tsi, tsr;
+        ts_from_def(sa->def->local_ts, sa->def->n_local_ts, &tsi);
+        ts_from_def(sa->def->remote_ts, sa->def->n_remote_ts, &tsr);
+        ts_build(&b, IKE_PL_TSI, &tsi);
+        ts_build(&b, IKE_PL_TSR, &tsr);
+        sa->state = SA_AUTH_SENT;
+        uint32_t id_ = sa->next_request++;
+        send_protected(sa, IKE_EXCH_IKE_AUTH, false, id_, &b, NULL);
+        bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "IKE_AUTH sent%s", sa->natt ? " (UDP 4500: NAT detected)" : "");
+}
+
+/* NAT detection (2.23) in an IKE_SA_INIT message from the peer: did the
+ * hashes come from the addresses and ports we see? */
+static bool nat_detected(const Sa *sa, const IkeMsg *m, uint64_t spi_r) {
+        bool nat = false;
+        for (size_t i = 0; i < m->n; i++) {
+                IkeNotify n;
+                if (m->pl[i].type != IKE_PL_NOTIFY || ike_notify_decode(m->pl[i].body, m->pl[i].len, &n) != IKE_OK)
+                        continue;
+                if (n.type != IKE_N_NAT_DETECTION_SOURCE_IP && n.type != IKE_N_NAT_DETECTION_DESTINATION_IP)
+                        continue;
+                uint8_t want[IKE_NATD_HASH_LEN];
+                natd_hash(sa->spi_i, spi_r, n.type == IKE_N_NAT_DETECTION_SOURCE_IP ? &sa->remote : &sa->local, want);
+                if (n.data_len != IKE_NATD_HASH_LEN || memcmp(n.data, want, IKE_NATD_HASH_LEN) != 0)
+                        nat = true;
+        }
+        return nat;
+}
+
+/* The first error notification of a message, 0 if none. */
+static uint16_t error_notify(const IkeMsg *m, IkeNotify *ret) {
+        for (size_t i = 0; i < m->n; i++) {
+                IkeNotify n;
+                if (m->pl[i].type == IKE_PL_NOTIFY && ike_notify_decode(m->pl[i].body, m->pl[i].len, &n) == IKE_OK &&
+                    ike_notify_is_error(n.type)) {
+                        if (ret)
+                                *ret = n;
+                        return n.type;
+                }
+        }
+        return 0;
+}
+
+static void initiator_init_response(Sa *sa, const IkeMsg *m, GBytes *raw) {
+        IkeNotify n;
+        const IkePayload *cookie = ike_msg_find_notify(m, IKE_N_COOKIE);
+        if (cookie && !sa->cookie) {
+                IkeNotify c;
+                if (ike_notify_decode(cookie->body, cookie->len, &c) == IKE_OK && c.data_len >= 1 &&
+                    c.data_len <= IKE_COOKIE_MAX) {
+                        sa->cookie = g_bytes_new(c.data, c.data_len);
+                        bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "the peer asks for a cookie: sending again");
+                        sa_answered(sa);
+                        /* Same KE value and nonce: IKE_SA_INIT again with the cookie first. */
+                        gsize len;
+                        const uint8_t *ours = g_bytes_get_data(sa->our_init, &len);
+                        IkeMsg prev;
+                        if (ike_msg_parse(ours, len, &prev) == IKE_OK) {
+                                const IkePayload *ke = ike_msg_find(&prev, IKE_PL_KE);
+                                IkeKe k;
+                                if (ke && ike_ke_decode(ke->body, ke->len, &k) == IKE_OK) {
+                                        g_autoptr(GBytes) kb = g_bytes_new(k.data, k.len);
+                                        send_init_request(sa, kb);
+                                        return;
+                                }
+                        }
+                }
+                sa_fail(sa, "the peer's COOKIE cannot be used");
+                return;
+        }
+        uint16_t err = error_notify(m, &n);
+        if (err == IKE_N_INVALID_KE_PAYLOAD && n.data_len == 2 && !sa->ke_retried) {
+                uint16_t group = (uint16_t) (n.data[0] << 8 | n.data[1]);
+                bool offered = false;
+                for (size_t i = 0; i < sa->def->n_ike_proposals; i++)
+                        for (unsigned t = 0; t < sa->def->ike_proposals[i].n; t++)
+                                if (sa->def->ike_proposals[i].t[t].type == BH_TRANSFORM_DH &&
+                                    sa->def->ike_proposals[i].t[t].id == group)
+                                        offered = true;
+                if (!offered) {
+                        sa_fail(sa, "INVALID_KE_PAYLOAD from the peer: it wants group %u, which we do not offer", group);
+                        return;
+                }
+                bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "INVALID_KE_PAYLOAD: the peer wants %s; starting again with it",
+                              ike_dh_name(group));
+                sa_answered(sa);
+                sa->ke_retried = true;
+                DBusMessageIter it;
+                DBusMessage *fm = handle_method(sa, "IkeFree", &it);
+                bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), fm, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                dbus_message_unref(fm);
+                sa->handle = 0;
+                sa->group = group;
+                ike_new(sa, new_made);
+                return;
+        }
+        if (err) {
+                sa_fail(sa, "%s from the peer in IKE_SA_INIT", ike_notify_name(err));
+                return;
+        }
+        IkeSa peer;
+        const IkePayload *sap = ike_msg_find(m, IKE_PL_SA);
+        const IkePayload *kep = ike_msg_find(m, IKE_PL_KE), *np = ike_msg_find(m, IKE_PL_NONCE);
+        IkeKe ke;
+        IkeNonce nonce;
+        if (!sap || !kep || !np || ike_sa_decode(sap->body, sap->len, IKE_SA_CTX_IKE_SA_INIT, true, &peer) != IKE_OK ||
+            ike_ke_decode(kep->body, kep->len, &ke) != IKE_OK || ike_nonce_decode(np->body, np->len, &nonce) != IKE_OK) {
+                sa_fail(sa, "the peer's IKE_SA_INIT response is malformed");
+                return;
+        }
+        size_t idx;
+        if (!choose(sa->def->ike_proposals, sa->def->n_ike_proposals, &peer, &sa->ike, &idx)) {
+                sa_fail(sa, "the peer chose a proposal we did not offer");
+                return;
+        }
+        sa->suite = suite_of(&sa->ike);
+        if (ke.group != sa->group || sa->suite.dh != sa->group) {
+                sa_fail(sa, "the peer answered with group %u for our %u", ke.group, sa->group);
+                return;
+        }
+        sa->spi_r = m->hdr.spi_r;
+        sa->nat = nat_detected(sa, m, m->hdr.spi_r);
+        sa->peer_ke = g_bytes_new(ke.data, ke.len);
+        sa->peer_nonce = g_bytes_new(nonce.data, nonce.len);
+        sa->peer_init = g_bytes_ref(raw);
+        sa_answered(sa);
+        g_autofree char *p = bh_proposal_to_string(&sa->ike);
+        bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "IKE_SA_INIT answered: %s%s", p, sa->nat ? ", NAT detected" : "");
+        derive(sa, init_sent_keys);
+}
+
+/* The CHILD SA's two SAs (out, then in) for cryptod to install. */
+static DBusMessage *child_message(Sa *sa) {
+        DBusMessageIter it, arr, st;
+        DBusMessage *m = handle_method(sa, "IkeChild", &it);
+        const BhProposalTransform *e = find_type(&sa->esp, BH_TRANSFORM_ENCR);
+        const BhProposalTransform *esn = find_type(&sa->esp, BH_TRANSFORM_ESN);
+        char local[BH_ADDR_STRLEN], remote[BH_ADDR_STRLEN];
+        const char *tunnel = sa->tunnel, *proto = "esp";
+        const char *mode = sa->def->mode == BH_MODE_TRANSPORT ? "transport" : "tunnel";
+        const char *encap = sa->nat || sa->def->encap == BH_ENCAP_UDP ? "udp" : "esp";
+        const char *l = bh_addr_to_string(&sa->local.addr, local), *r = bh_addr_to_string(&sa->remote.addr, remote);
+        dbus_uint16_t encr = e ? e->id : 0, bits = e ? e->key_bits : 0, integ = transform_id(&sa->esp, BH_TRANSFORM_INTEG);
+        dbus_bool_t x = esn && esn->id == BH_ESN, replay = TRUE;
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(sssuqqqbbssss)", &arr);
+        for (int k = 0; k < 2; k++) {
+                const char *dir = k == 0 ? "out" : "in";
+                dbus_uint32_t spi = k == 0 ? sa->child_spi_out : sa->child_spi_in;
+                dbus_message_iter_open_container(&arr, DBUS_TYPE_STRUCT, NULL, &st);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &tunnel);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &dir);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &proto);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT32, &spi);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &encr);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &bits);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &integ);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_BOOLEAN, &x);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_BOOLEAN, &replay);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &mode);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &encap);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &l);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &r);
+                dbus_message_iter_close_container(&arr, &st);
+        }
+        dbus_message_iter_close_container(&it, &arr);
+        return m;
+}
+
+static void initiator_child_installed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                sa_fail(sa, "installing the CHILD SA: %s", error_message);
+                return;
+        }
+        sa->state = SA_ESTABLISHED;
+        const char *rid = sa->peer_id;
+        g_autofree char *esp = bh_proposal_to_string(&sa->esp);
+        bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "IKE SA established with %s, CHILD SA %08x/%08x (%s)",
+                      rid ? rid : "the peer", sa->child_spi_in, sa->child_spi_out, esp);
+        tell_up(sa, rid ? rid : "");
+}
+
+static void initiator_verified(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                bool auth = error_name && strcmp(error_name, BH_ERROR_AUTH_FAILED) == 0;
+                sa_fail(sa, "%s: %s", auth ? "AUTHENTICATION_FAILED" : "verifying the peer", error_message);
+                return;
+        }
+        crypto_call(sa, child_message(sa), initiator_child_installed);
+}
+
+/* The payloads of a decrypted IKE_AUTH message, checked. */
+typedef struct AuthPayloads {
+        IkeId id;
+        IkeAuth auth;
+        bool has_sa;
+        IkeSa child;
+        IkeTsList tsi, tsr;
+        const IkePayload *id_pl;
+} AuthPayloads;
+
+static IkeErr auth_payloads(const IkeMsg *m, bool request, AuthPayloads *ret) {
+        const IkePayload *id = ike_msg_find(m, request ? IKE_PL_IDI : IKE_PL_IDR);
+        const IkePayload *auth = ike_msg_find(m, IKE_PL_AUTH);
+        const IkePayload *sa = ike_msg_find(m, IKE_PL_SA);
+        const IkePayload *tsi = ike_msg_find(m, IKE_PL_TSI), *tsr = ike_msg_find(m, IKE_PL_TSR);
+        IkeErr e;
+        if (!id || !auth)
+                return IKE_ERR_MISSING_PAYLOAD;
+        if ((e = ike_id_decode(id->body, id->len, &ret->id)) != IKE_OK)
+                return e;
+        if ((e = ike_auth_decode(auth->body, auth->len, &ret->auth)) != IKE_OK)
+                return e;
+        ret->id_pl = id;
+        ret->has_sa = sa && tsi && tsr;
+        if (ret->has_sa) {
+                if ((e = ike_sa_decode(sa->body, sa->len, IKE_SA_CTX_CHILD, !request, &ret->child)) != IKE_OK)
+                        return e;
+                if ((e = ike_ts_decode(tsi->body, tsi->len, &ret->tsi)) != IKE_OK)
+                        return e;
+                if ((e = ike_ts_decode(tsr->body, tsr->len, &ret->tsr)) != IKE_OK)
+                        return e;
+        }
+        return IKE_OK;
+}
+
+static void verify(Sa *sa, const AuthPayloads *ap, CryptoReply then) {
+        DBusMessageIter it;
+        DBusMessage *m = handle_method(sa, "IkeVerify", &it);
+        append_gbytes(&it, sa->peer_init);
+        append_bytes(&it, ap->id_pl->body, ap->id_pl->len);
+        append_bytes(&it, ap->auth.data, ap->auth.len);
+        crypto_call(sa, m, then);
+}
+
+static uint32_t proposal_spi(const IkeProposal *p) {
+        return (uint32_t) p->spi[0] << 24 | (uint32_t) p->spi[1] << 16 | (uint32_t) p->spi[2] << 8 | p->spi[3];
+}
+
+static void initiator_auth_response(Sa *sa, const IkeMsg *m) {
+        IkeNotify n;
+        uint16_t err = error_notify(m, &n);
+        if (err) {
+                sa_answered(sa);
+                sa_fail(sa, "%s from the peer in IKE_AUTH", ike_notify_name(err));
+                return;
+        }
+        AuthPayloads ap;
+        IkeErr e = auth_payloads(m, false, &ap);
+        if (e != IKE_OK) {
+                sa_answered(sa);
+                sa_fail(sa, "the peer's IKE_AUTH response: %s", ike_err_name(e));
+                return;
+        }
+        sa_answered(sa);
+        g_autofree char *rid = id_describe(&ap.id);
+        if (!id_matches(&sa->def->remote_id, &ap.id)) {
+                g_autofree char *want = bh_identity_to_string(&sa->def->remote_id);
+                sa_fail(sa, "the peer is %s, not %s", rid, want);
+                return;
+        }
+        if (ap.auth.method != IKE_AUTH_SHARED_KEY_MIC) {
+                sa_fail(sa, "the peer authenticates with %s; only pre-shared keys are configured",
+                        ike_auth_method_name(ap.auth.method));
+                return;
+        }
+        size_t idx;
+        if (!ap.has_sa || !choose(sa->def->esp_proposals, sa->def->n_esp_proposals, &ap.child, &sa->esp, &idx)) {
+                sa_fail(sa, "the peer's CHILD SA was not among our proposals");
+                return;
+        }
+        sa->child_spi_out = proposal_spi(&ap.child.prop[idx]);
+        sa->tsi = ap.tsi;
+        sa->tsr = ap.tsr;
+        g_free(sa->peer_id);
+        sa->peer_id = g_steal_pointer(&rid);
+        verify(sa, &ap, initiator_verified);
+}
+
+/* ---------------------------------------------------------------- responder */
+
+typedef struct Incoming {
+        Endpoint local, remote;
+        bool natt;
+} Incoming;
+
+static void responder_auth_reply_sent(Sa *sa);
+
+/* A refusal we answered: the SA ends once the answer is out. */
+static void refusal_sent(Sa *sa) {
+        g_autofree char *why = g_steal_pointer(&sa->failure);
+        sa_fail(sa, "%s", why ? why : "refused");
+}
+
+static void responder_keys(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                /* The peer's KE value was refused (a zero or off-curve
+                 * value): nothing is kept. */
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_SA_INIT from the peer refused: %s", error_message);
+                sa_drop(sa);
+                return;
+        }
+        /* IKE_SA_INIT response: SA, KE, Nr, NAT detection. */
+        gsize kl;
+        const uint8_t *ke = g_bytes_get_data(sa->our_init, &kl);   /* our KE value was kept here for now */
+        uint8_t buf[MSG_BUF];
+        IkeBuilder b;
+        IkeHeader h = header_for(sa, IKE_EXCH_IKE_SA_INIT, true, 0);
+        ike_builder_init(&b, buf, sizeof buf);
+        ike_build_header(&b, &h);
+        ike_build_sa(&b, &sa->ike, 1, sa->ike_prop_num, NULL, 0);
+        ike_build_ke(&b, sa->group, ke, kl);
+        ike_build_nonce(&b, g_bytes_get_data(sa->our_nonce, NULL), g_bytes_get_size(sa->our_nonce));
+        uint8_t hash[IKE_NATD_HASH_LEN];
+        natd_hash(sa->spi_i, sa->spi_r, &sa->local, hash);
+        ike_build_nat_detection(&b, false, hash);
+        natd_hash(sa->spi_i, sa->spi_r, &sa->remote, hash);
+        ike_build_nat_detection(&b, true, hash);
+        size_t len;
+        if (ike_build_finish(&b, &len) < 0) {
+                sa_drop(sa);
+                return;
+        }
+        g_bytes_unref(sa->our_init);
+        sa->our_init = g_bytes_new(buf, len);
+        sa->peer_request = 1;
+        sa->state = SA_HALF_OPEN;
+        sa->d->half_open++;
+        sa_respond(sa, g_bytes_ref(sa->our_init));
+        bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "IKE_SA_INIT answered%s", sa->nat ? " (NAT detected)" : "");
+}
+
+static void responder_new_made(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "cannot answer IKE_SA_INIT: %s", error_message);
+                sa_drop(sa);
+                return;
+        }
+        DBusMessageIter it;
+        dbus_uint64_t h;
+        dbus_message_iter_init(reply, &it);
+        dbus_message_iter_get_basic(&it, &h);
+        dbus_message_iter_next(&it);
+        sa->handle = h;
+        /* our KE value rides in our_init until the response is built */
+        sa->our_init = read_bytes(&it);
+        sa->our_nonce = read_bytes(&it);
+        derive(sa, responder_keys);
+}
+
+static gboolean half_open_expired(gpointer userdata) {
+        Sa *sa = userdata;
+        sa->timeout = 0;
+        if (sa->state == SA_HALF_OPEN) {
+                bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "half-open IKE SA %016" G_GINT64_MODIFIER "x expired",
+                              (guint64) sa->spi_i);
+                sa_drop(sa);
+        }
+        return G_SOURCE_REMOVE;
+}
+
+/* The first message from a new peer: which tunnel, from tmd. */
+typedef struct MatchCtx {
+        Isakmpd *d;
+        GBytes *raw;
+        Incoming in;
+} MatchCtx;
+
+static void responder_init(Isakmpd *d, const BhTunnel *def, GBytes *raw, const Incoming *in) {
+        gsize len;
+        const uint8_t *data = g_bytes_get_data(raw, &len);
+        IkeMsg m;
+        IkeErr e = ike_msg_parse(data, len, &m);
+        uint8_t type;
+        if (e == IKE_OK)
+                e = ike_msg_check_exchange(&m, &type);
+        if (e != IKE_OK && e != IKE_ERR_KE_GROUP) {
+                bh_log_tunnel(BH_LOG_ERRORS, def->name, "IKE_SA_INIT from the peer refused: %s", ike_err_name(e));
+                uint16_t n = ike_err_notify(e);
+                if (n)
+                        respond_clear_notify(d, &m.hdr, &in->local, &in->remote, in->natt, n, NULL, 0);
+                return;
+        }
+        const IkePayload *sap = ike_msg_find(&m, IKE_PL_SA), *kep = ike_msg_find(&m, IKE_PL_KE),
+                         *np = ike_msg_find(&m, IKE_PL_NONCE);
+        IkeSa peer;
+        BhProposal chosen;
+        size_t idx;
+        if (ike_sa_decode(sap->body, sap->len, IKE_SA_CTX_IKE_SA_INIT, false, &peer) != IKE_OK ||
+            !choose(def->ike_proposals, def->n_ike_proposals, &peer, &chosen, &idx)) {
+                g_autofree char *ours = bh_proposal_list_to_string(def->ike_proposals, def->n_ike_proposals);
+                bh_log_tunnel(BH_LOG_ERRORS, def->name,
+                              "NO_PROPOSAL_CHOSEN: none of the peer's %zu IKE proposals meets ours (%s)", peer.n_sent,
+                              ours);
+                respond_clear_notify(d, &m.hdr, &in->local, &in->remote, in->natt, IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0);
+                return;
+        }
+        uint16_t group = transform_id(&chosen, BH_TRANSFORM_DH);
+        IkeKe ke;
+        if (e == IKE_ERR_KE_GROUP || ike_ke_decode(kep->body, kep->len, &ke) != IKE_OK || ke.group != group) {
+                uint8_t g[2] = { (uint8_t) (group >> 8), (uint8_t) group };
+                bh_log_tunnel(BH_LOG_EVENTS, def->name, "INVALID_KE_PAYLOAD: asking the peer for %s", ike_dh_name(group));
+                respond_clear_notify(d, &m.hdr, &in->local, &in->remote, in->natt, IKE_N_INVALID_KE_PAYLOAD, g, 2);
+                return;
+        }
+        IkeNonce nonce;
+        ike_nonce_decode(np->body, np->len, &nonce);
+        Sa *sa = sa_new(d, def, false);
+        sa->spi_i = m.hdr.spi_i;
+        sa->spi_r = random_spi();
+        sa->local = in->local;
+        sa->remote = in->remote;
+        sa->natt = in->natt;
+        sa->ike = chosen;
+        sa->suite = suite_of(&chosen);
+        sa->group = group;
+        sa->ike_prop_num = peer.prop[idx].num;
+        sa->peer_ke = g_bytes_new(ke.data, ke.len);
+        sa->peer_nonce = g_bytes_new(nonce.data, nonce.len);
+        sa->peer_init = g_bytes_ref(raw);
+        sa->nat = nat_detected(sa, &m, 0);
+        sa->state = SA_HALF_OPEN;
+        sa_register(sa);
+        d->half_open++;
+        sa->timeout = g_timeout_add_seconds(HALF_OPEN_TIMEOUT_S, half_open_expired, sa);
+        ike_new(sa, responder_new_made);
+        sa_unref(sa);
+}
+
+static void matched(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
+        MatchCtx *mc = userdata;
+        if (!reply) {
+                char buf[64];
+                bh_log_error("IKE_SA_INIT from %s: no tunnel: %s", endpoint_string(&mc->in.remote, buf, sizeof buf),
+                             error_message);
+                gsize len;
+                const uint8_t *data = g_bytes_get_data(mc->raw, &len);
+                IkeHeader h;
+                if (ike_header_parse(data, len, &h) == IKE_OK)
+                        respond_clear_notify(mc->d, &h, &mc->in.local, &mc->in.remote, mc->in.natt,
+                                             IKE_N_NO_PROPOSAL_CHOSEN, NULL, 0);
+        } else {
+                const char *name, *text;
+                g_autoptr(BhTunnelSet) set = bh_tunnel_set_new();
+                if (dbus_message_get_args(reply, NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING, &text,
+                                          DBUS_TYPE_INVALID) &&
+                    bh_tunnel_set_parse(set, text, strlen(text), "tmd", NULL) == 0 && bh_tunnel_set_size(set) == 1) {
+                        const BhTunnel *def = bh_tunnel_set_get(set, 0);
+                        Sa *busy = g_hash_table_lookup(mc->d->tunnels, def->name);
+                        if (busy && busy->initiator && busy->state == SA_INIT_SENT)
+                                bh_log_tunnel(BH_LOG_INFORMATION, def->name, "both ends started: answering the peer too");
+                        responder_init(mc->d, def, mc->raw, &mc->in);
+                } else {
+                        bh_log_error("tmd's definition could not be read");
+                }
+        }
+        g_bytes_unref(mc->raw);
+        g_free(mc);
+}
+
+static void responder_child_installed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message);
+
+static void responder_signed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                sa_fail(sa, "AUTH: %s", error_message);
+                return;
+        }
+        DBusMessageIter it;
+        dbus_message_iter_init(reply, &it);
+        g_clear_pointer(&sa->our_auth, g_bytes_unref);
+        sa->our_auth = read_bytes(&it);
+        crypto_call(sa, child_message(sa), responder_child_installed);
+}
+
+static void responder_child_installed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        g_autoptr(GBytes) auth = g_steal_pointer(&sa->our_auth);
+        if (!reply || !auth) {
+                /* Tell the peer why, then forget the SA. */
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "installing the CHILD SA: %s",
+                              error_message ? error_message : "lost");
+                respond_notify(sa, IKE_EXCH_IKE_AUTH, 1, IKE_N_NO_PROPOSAL_CHOSEN, NULL);
+                sa_fail(sa, "installing the CHILD SA: %s", error_message ? error_message : "lost");
+                return;
+        }
+        g_autoptr(GBytes) idr = id_body(&sa->def->local_id, &sa->local);
+        const uint8_t *id = g_bytes_get_data(idr, NULL);
+        uint8_t plain[MSG_BUF];
+        IkeBuilder b;
+        ike_builder_init(&b, plain, sizeof plain);
+        ike_build_id(&b, IKE_PL_IDR, id[0], id + 4, g_bytes_get_size(idr) - 4);
+        ike_build_auth(&b, IKE_AUTH_SHARED_KEY_MIC, g_bytes_get_data(auth, NULL), g_bytes_get_size(auth));
+        if (sa->def->mode == BH_MODE_TRANSPORT)
+                ike_build_notify(&b, 0, NULL, 0, IKE_N_USE_TRANSPORT_MODE, NULL, 0);
+        uint8_t spi[4] = { (uint8_t) (sa->child_spi_in >> 24), (uint8_t) (sa->child_spi_in >> 16),
+                           (uint8_t) (sa->child_spi_in >> 8), (uint8_t) sa->child_spi_in };
+        /* Our answer names the proposal number the peer gave. */
+        ike_build_sa(&b, &sa->esp, 1, sa->esp_prop_num, spi, sizeof spi);
+        ts_build(&b, IKE_PL_TSI, &sa->tsi);
+        ts_build(&b, IKE_PL_TSR, &sa->tsr);
+        send_protected(sa, IKE_EXCH_IKE_AUTH, true, 1, &b, responder_auth_reply_sent);
+}
+
+static void responder_auth_reply_sent(Sa *sa) {
+        if (sa->d->half_open > 0)
+                sa->d->half_open--;
+        sa->state = SA_ESTABLISHED;
+        if (sa->timeout) {
+                g_source_remove(sa->timeout);
+                sa->timeout = 0;
+        }
+        sa->peer_request = 2;
+        g_autofree char *esp = bh_proposal_to_string(&sa->esp);
+        char r[64];
+        bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "IKE SA established as responder with %s, CHILD SA %08x/%08x (%s)",
+                      endpoint_string(&sa->remote, r, sizeof r), sa->child_spi_in, sa->child_spi_out, esp);
+        tell_up(sa, sa->peer_id ? sa->peer_id : "");
+}
+
+static void responder_verified(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                bool auth = error_name && strcmp(error_name, BH_ERROR_AUTH_FAILED) == 0;
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_AUTH from the peer: %s%s",
+                              auth ? "AUTHENTICATION_FAILED: " : "", error_message);
+                g_autofree char *why = g_strdup_printf("%s: %s", auth ? "AUTHENTICATION_FAILED" : "verifying the peer",
+                                                       error_message);
+                g_free(sa->failure);
+                sa->failure = g_steal_pointer(&why);
+                respond_notify(sa, IKE_EXCH_IKE_AUTH, 1, IKE_N_AUTHENTICATION_FAILED, refusal_sent);
+                return;
+        }
+        sa->child_spi_in = random_child_spi();
+        auth_sign(sa, responder_signed);
+}
+
+static void responder_auth(Sa *sa, const IkeMsg *m) {
+        AuthPayloads ap;
+        IkeErr e = auth_payloads(m, true, &ap);
+        if (e != IKE_OK) {
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_AUTH from the peer refused: %s", ike_err_name(e));
+                g_free(sa->failure);
+                sa->failure = g_strdup_printf("the peer's IKE_AUTH is malformed: %s", ike_err_name(e));
+                respond_notify(sa, IKE_EXCH_IKE_AUTH, m->hdr.msg_id,
+                               ike_err_notify(e) ? ike_err_notify(e) : IKE_N_INVALID_SYNTAX, refusal_sent);
+                return;
+        }
+        g_autofree char *rid = id_describe(&ap.id);
+        uint16_t refuse = 0;
+        g_autofree char *why = NULL;
+        size_t idx = 0;
+        if (!id_matches(&sa->def->remote_id, &ap.id)) {
+                g_autofree char *want = bh_identity_to_string(&sa->def->remote_id);
+                why = g_strdup_printf("AUTHENTICATION_FAILED: the peer is %s, tunnel %s expects %s", rid, sa->tunnel, want);
+                refuse = IKE_N_AUTHENTICATION_FAILED;
+        } else if (ap.auth.method != IKE_AUTH_SHARED_KEY_MIC) {
+                why = g_strdup_printf("AUTHENTICATION_FAILED: the peer uses %s; only pre-shared keys are configured",
+                                      ike_auth_method_name(ap.auth.method));
+                refuse = IKE_N_AUTHENTICATION_FAILED;
+        } else if (!ap.has_sa) {
+                why = g_strdup("the peer asks for no CHILD SA; that is not supported");
+                refuse = IKE_N_NO_PROPOSAL_CHOSEN;
+        } else if (!choose(sa->def->esp_proposals, sa->def->n_esp_proposals, &ap.child, &sa->esp, &idx)) {
+                g_autofree char *ours = bh_proposal_list_to_string(sa->def->esp_proposals, sa->def->n_esp_proposals);
+                why = g_strdup_printf("NO_PROPOSAL_CHOSEN: none of the peer's %zu ESP proposals meets ours (%s)",
+                                      ap.child.n_sent, ours);
+                refuse = IKE_N_NO_PROPOSAL_CHOSEN;
+        } else {
+                ts_narrow(&ap.tsi, sa->def->remote_ts, sa->def->n_remote_ts, &sa->tsi);
+                ts_narrow(&ap.tsr, sa->def->local_ts, sa->def->n_local_ts, &sa->tsr);
+                if (sa->tsi.n == 0 || sa->tsr.n == 0) {
+                        why = g_strdup("TS_UNACCEPTABLE: the peer's traffic selectors are outside the tunnel's");
+                        refuse = IKE_N_TS_UNACCEPTABLE;
+                }
+        }
+        if (refuse) {
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_AUTH from %s refused: %s", rid, why);
+                g_free(sa->failure);
+                sa->failure = g_steal_pointer(&why);
+                respond_notify(sa, IKE_EXCH_IKE_AUTH, m->hdr.msg_id, refuse, refusal_sent);
+                return;
+        }
+        sa->child_spi_out = proposal_spi(&ap.child.prop[idx]);
+        sa->esp_prop_num = ap.child.prop[idx].num;
+        g_free(sa->peer_id);
+        sa->peer_id = g_steal_pointer(&rid);
+        verify(sa, &ap, responder_verified);
+}
+
+/* ---------------------------------------------------------------- informational */
+
+static void delete_sent(Sa *sa) {
+        sa->state = SA_DELETING;
+}
+
+static void sa_delete(Sa *sa, bool tell_peer) {
+        if (sa->state == SA_DEAD)
+                return;
+        if (tell_peer && (sa->state == SA_ESTABLISHED) && !sa->busy) {
+                uint8_t plain[64];
+                IkeBuilder b;
+                ike_builder_init(&b, plain, sizeof plain);
+                ike_build_delete(&b, BH_PROTO_IKE, NULL, 0);
+                uint32_t id = sa->next_request++;
+                sa_answered(sa);
+                send_protected(sa, IKE_EXCH_INFORMATIONAL, false, id, &b, delete_sent);
+                return;
+        }
+        sa_drop(sa);
+}
+
+static void informational_request(Sa *sa, const IkeMsg *m) {
+        bool delete_ike = false;
+        uint32_t child_spis[IKE_MSG_PAYLOADS_MAX];
+        size_t n_child = 0;
+        for (size_t i = 0; i < m->n; i++) {
+                IkeDelete del;
+                if (m->pl[i].type != IKE_PL_DELETE || ike_delete_decode(m->pl[i].body, m->pl[i].len, &del) != IKE_OK)
+                        continue;
+                if (del.proto == BH_PROTO_IKE)
+                        delete_ike = true;
+                else if (del.proto == BH_PROTO_ESP)
+                        for (size_t k = 0; k < del.n; k++)
+                                if (ike_delete_spi(&del, k) == sa->child_spi_out && n_child < G_N_ELEMENTS(child_spis))
+                                        child_spis[n_child++] = sa->child_spi_in;
+        }
+        uint8_t plain[256];
+        IkeBuilder b;
+        ike_builder_init(&b, plain, sizeof plain);
+        if (n_child && !delete_ike)
+                ike_build_delete(&b, BH_PROTO_ESP, child_spis, n_child);
+        sa->peer_request = m->hdr.msg_id + 1;
+        if (delete_ike || n_child) {
+                const char *what = delete_ike ? "IKE SA deleted by the peer" : "CHILD SA deleted by the peer";
+                bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "%s", what);
+                /* tmd takes the tunnel down while cryptod seals the answer; the
+                 * IKE SA goes once it is out. */
+                tell_down(sa, what);
+                send_protected(sa, IKE_EXCH_INFORMATIONAL, true, m->hdr.msg_id, &b, delete_ike ? sa_drop : NULL);
+                return;
+        }
+        bh_log_tunnel(BH_LOG_DEBUG, sa->tunnel, "liveness check from the peer answered");
+        send_protected(sa, IKE_EXCH_INFORMATIONAL, true, m->hdr.msg_id, &b, NULL);
+}
+
+/* ---------------------------------------------------------------- receiving */
+
+struct Opening {
+        GBytes *raw;
+        IkeMsg m;
+};
+
+static void opened(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        Opening *op = g_steal_pointer(&sa->opening);
+        if (!op)
+                return;
+        if (!reply) {
+                sa->d->dropped++;
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "%s message dropped: %s",
+                              ike_exchange_name(op->m.hdr.exchange), error_message);
+                opening_free(op);
+                return;
+        }
+        DBusMessageIter it;
+        dbus_message_iter_init(reply, &it);
+        GBytes *plain = read_bytes(&it);
+        IkeMsg *m = &op->m;
+        IkeErr e = ike_msg_parse_inner(m, m->sk.next, g_bytes_get_data(plain, NULL), g_bytes_get_size(plain));
+        uint8_t type = 0;
+        if (e == IKE_OK)
+                e = ike_msg_check_exchange(m, &type);
+        bool response = ike_header_is_response(&m->hdr);
+        if (e != IKE_OK) {
+                sa->d->dropped++;
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "%s %s refused: %s (%s)", ike_exchange_name(m->hdr.exchange),
+                              response ? "response" : "request", ike_err_name(e), ike_payload_name(type));
+                if (!response) {
+                        uint16_t n = ike_err_notify(e);
+                        respond_notify(sa, m->hdr.exchange, m->hdr.msg_id, n ? n : IKE_N_INVALID_SYNTAX, NULL);
+                }
+                g_bytes_unref(plain);
+                opening_free(op);
+                return;
+        }
+        if (m->hdr.exchange == IKE_EXCH_IKE_AUTH && response && sa->state == SA_AUTH_SENT)
+                initiator_auth_response(sa, m);
+        else if (m->hdr.exchange == IKE_EXCH_IKE_AUTH && !response && sa->state == SA_HALF_OPEN)
+                responder_auth(sa, m);
+        else if (m->hdr.exchange == IKE_EXCH_INFORMATIONAL && !response && sa->state >= SA_ESTABLISHED)
+                informational_request(sa, m);
+        else if (m->hdr.exchange == IKE_EXCH_INFORMATIONAL && response && sa->state == SA_DELETING) {
+                sa_answered(sa);
+                bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "IKE SA deleted");
+                sa_drop(sa);
+        } else if (m->hdr.exchange == IKE_EXCH_INFORMATIONAL && response) {
+                sa_answered(sa);
+        } else if (m->hdr.exchange == IKE_EXCH_CREATE_CHILD_SA && !response) {
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "CREATE_CHILD_SA refused: rekeying is not in this version");
+                sa->peer_request = m->hdr.msg_id + 1;
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, m->hdr.msg_id, IKE_N_NO_ADDITIONAL_SAS, NULL);
+        } else {
+                sa->d->dropped++;
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "%s %s unexpected in state %s: dropped",
+                              ike_exchange_name(m->hdr.exchange), response ? "response" : "request",
+                              sa_state_names[sa->state]);
+        }
+        g_bytes_unref(plain);
+        opening_free(op);
+}
+
+static void opening_free(Opening *op) {
+        if (!op)
+                return;
+        g_bytes_unref(op->raw);
+        g_free(op);
+}
+
+/* A message for an SA we have. */
+static void sa_receive(Sa *sa, GBytes *raw, const IkeMsg *m, const Incoming *in) {
+        bool response = ike_header_is_response(&m->hdr);
+        if (sa->busy) {
+                sa->d->dropped++;
+                return;
+        }
+        if (!response) {
+                /* The peer's retransmission of a request we answered. */
+                if (m->hdr.msg_id + 1 == sa->peer_request && sa->response) {
+                        sa_send(sa, sa->response);
+                        return;
+                }
+                if (m->hdr.msg_id != sa->peer_request) {
+                        sa->d->dropped++;
+                        return;
+                }
+        } else if (!sa->request || m->hdr.msg_id + 1 != sa->next_request) {
+                sa->d->dropped++;
+                return;
+        }
+        /* The peer moved to 4500 (RFC 7296 2.23): follow it. */
+        if (in->natt && !sa->natt) {
+                sa->natt = true;
+                sa->remote = in->remote;
+                sa->local.port = NATT_PORT;
+        }
+        if (m->hdr.exchange == IKE_EXCH_IKE_SA_INIT) {
+                if (response && sa->state == SA_INIT_SENT)
+                        initiator_init_response(sa, m, raw);
+                return;
+        }
+        if (!m->sk.present || sa->state == SA_INIT_SENT) {
+                sa->d->dropped++;
+                return;
+        }
+        Opening *op = g_new0(Opening, 1);
+        op->raw = g_bytes_ref(raw);
+        IkeMsg *copy = &op->m;
+        gsize len;
+        const uint8_t *data = g_bytes_get_data(op->raw, &len);
+        if (ike_msg_parse(data, len, copy) != IKE_OK) {
+                opening_free(op);
+                return;
+        }
+        opening_free(sa->opening);
+        sa->opening = op;
+        DBusMessageIter it;
+        DBusMessage *msg = handle_method(sa, "IkeOpen", &it);
+        append_bytes(&it, data, copy->sk.aad_len);
+        append_bytes(&it, copy->sk.body, copy->sk.body_len);
+        crypto_call(sa, msg, opened);
+}
+
+static void receive(Isakmpd *d, const uint8_t *data, size_t len, const Incoming *in) {
+        IkeMsg m;
+        IkeErr e = ike_msg_parse(data, len, &m);
+        char buf[64];
+        if (e != IKE_OK && !(e == IKE_ERR_KE_GROUP && m.hdr.exchange == IKE_EXCH_IKE_SA_INIT)) {
+                d->dropped++;
+                bh_log_info("datagram from %s dropped: %s", endpoint_string(&in->remote, buf, sizeof buf),
+                            ike_err_name(e));
+                if (e == IKE_ERR_CRITICAL && m.hdr.exchange == IKE_EXCH_IKE_SA_INIT && !ike_header_is_response(&m.hdr)) {
+                        uint8_t t = m.err_type;
+                        respond_clear_notify(d, &m.hdr, &in->local, &in->remote, in->natt,
+                                             IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD, &t, 1);
+                }
+                return;
+        }
+        bool response = ike_header_is_response(&m.hdr);
+        /* Our SPI: the initiator's when we initiated, else the responder's. */
+        bool we_initiated = !ike_header_is_initiator(&m.hdr);
+        uint64_t spi = we_initiated ? m.hdr.spi_i : m.hdr.spi_r;
+        g_autoptr(GBytes) raw = g_bytes_new(data, len);
+        if (m.hdr.exchange == IKE_EXCH_IKE_SA_INIT && !response) {
+                /* A retransmitted IKE_SA_INIT: answer from the half-open SA. */
+                GHashTableIter it;
+                gpointer value;
+                g_hash_table_iter_init(&it, d->sas);
+                while (g_hash_table_iter_next(&it, NULL, &value)) {
+                        Sa *s = value;
+                        if (!s->initiator && s->spi_i == m.hdr.spi_i && bh_addr_equal(&s->remote.addr, &in->remote.addr)) {
+                                if (s->response)
+                                        sa_send(s, s->response);
+                                return;
+                        }
+                }
+                if (e == IKE_OK && (e = ike_msg_check_exchange(&m, NULL)) != IKE_OK && e != IKE_ERR_KE_GROUP &&
+                    e != IKE_ERR_PROPOSAL_UNSUPPORTED) {
+                        d->dropped++;
+                        bh_log_info("IKE_SA_INIT from %s refused: %s", endpoint_string(&in->remote, buf, sizeof buf),
+                                    ike_err_name(e));
+                        uint16_t n = ike_err_notify(e);
+                        if (n)
+                                respond_clear_notify(d, &m.hdr, &in->local, &in->remote, in->natt, n, NULL, 0);
+                        return;
+                }
+                MatchCtx *mc = g_new0(MatchCtx, 1);
+                mc->d = d;
+                mc->raw = g_bytes_ref(raw);
+                mc->in = *in;
+                char l[BH_ADDR_STRLEN], r[BH_ADDR_STRLEN];
+                const char *ls = bh_addr_to_string(&in->local.addr, l), *rs = bh_addr_to_string(&in->remote.addr, r);
+                DBusMessage *q = bh_method_new(BH_SERVICE_TMD, &bh_iface_tmd1, "Match");
+                dbus_message_append_args(q, DBUS_TYPE_STRING, &ls, DBUS_TYPE_STRING, &rs, DBUS_TYPE_INVALID);
+                bh_conn_call(bh_ipc_bus(d->svc->ipc), q, BH_CALL_TIMEOUT_MS, matched, mc);
+                dbus_message_unref(q);
+                return;
+        }
+        Sa *sa = g_hash_table_lookup(d->sas, &spi);
+        if (!sa || (m.hdr.exchange != IKE_EXCH_IKE_SA_INIT && m.hdr.spi_r != sa->spi_r && sa->spi_r) ||
+            !bh_addr_equal(&sa->remote.addr, &in->remote.addr)) {
+                d->dropped++;
+                bh_log_debug("datagram from %s for an unknown IKE SA dropped", endpoint_string(&in->remote, buf, sizeof buf));
+                return;
+        }
+        sa_ref(sa);
+        sa_receive(sa, raw, &m, in);
+        sa_unref(sa);
+}
+
+static gboolean readable(gint fd, GIOCondition cond, gpointer userdata) {
+        Isakmpd *d = userdata;
+        bool natt = fd == d->natt4 || fd == d->natt6;
+        for (int k = 0; k < 64; k++) {
+                uint8_t buf[IKE_MSG_MAX_LEN + NONESP_MARKER_LEN];
+                union {
+                        struct sockaddr_in v4;
+                        struct sockaddr_in6 v6;
+                } from;
+                union {
+                        char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo))];
+                        struct cmsghdr align;
+                } control;
+                struct iovec iov = { buf, sizeof buf };
+                struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof from, .msg_iov = &iov, .msg_iovlen = 1,
+                                     .msg_control = control.buf, .msg_controllen = sizeof control.buf };
+                ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT);
+                if (n < 0)
+                        break;
+                Incoming in = { .natt = natt };
+                if (from.v4.sin_family == AF_INET) {
+                        in.remote.addr.family = AF_INET;
+                        memcpy(in.remote.addr.bytes, &from.v4.sin_addr, 4);
+                        in.remote.port = ntohs(from.v4.sin_port);
+                } else {
+                        in.remote.addr.family = AF_INET6;
+                        memcpy(in.remote.addr.bytes, &from.v6.sin6_addr, 16);
+                        in.remote.port = ntohs(from.v6.sin6_port);
+                }
+                in.local.addr.family = in.remote.addr.family;
+                in.local.port = natt ? NATT_PORT : IKE_PORT;
+                for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+                        if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+                                struct in_pktinfo pi;
+                                memcpy(&pi, CMSG_DATA(cm), sizeof pi);
+                                memcpy(in.local.addr.bytes, &pi.ipi_addr, 4);
+                        } else if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO) {
+                                struct in6_pktinfo pi;
+                                memcpy(&pi, CMSG_DATA(cm), sizeof pi);
+                                memcpy(in.local.addr.bytes, &pi.ipi6_addr, 16);
+                        }
+                }
+                const uint8_t *msg = buf;
+                size_t len = (size_t) n;
+                if (natt) {
+                        /* The selector sends only marked datagrams here. */
+                        if (len < NONESP_MARKER_LEN || memcmp(buf, "\0\0\0\0", NONESP_MARKER_LEN) != 0) {
+                                d->dropped++;
+                                continue;
+                        }
+                        msg += NONESP_MARKER_LEN;
+                        len -= NONESP_MARKER_LEN;
+                }
+                receive(d, msg, len, &in);
+        }
+        return G_SOURCE_CONTINUE;
+}
+
+/* ---------------------------------------------------------------- methods */
+
+static void isakmpd_handle_initiate(BhCall *call, void *userdata) {
+        Isakmpd *d = userdata;
+        const char *name, *text;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING, &text,
+                              DBUS_TYPE_INVALID);
+        g_autoptr(BhTunnelSet) set = bh_tunnel_set_new();
+        g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
+        if (bh_tunnel_set_parse(set, text, strlen(text), "definition", errors) != 0 || bh_tunnel_set_size(set) != 1 ||
+            g_ascii_strcasecmp(bh_tunnel_set_get(set, 0)->name, name) != 0) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "the definition of tunnel %s cannot be read: %s", name,
+                              errors->len ? (const char *) g_ptr_array_index(errors, 0) : "not one tunnel");
+                return;
+        }
+        const BhTunnel *def = bh_tunnel_set_get(set, 0);
+        if (def->type != BH_TUNNEL_IKE || bh_addr_is_any(&def->remote) || def->n_ike_proposals == 0 ||
+            def->n_esp_proposals == 0) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "tunnel %s is not an IKE tunnel with a remote address", name);
+                return;
+        }
+        if (socket_for(d, NULL, def->remote.family, false) < 0) {
+                bh_call_error(call, BH_ERROR_UNAVAILABLE, "no UDP 500 socket for %s", bh_family_name(def->remote.family));
+                return;
+        }
+        Sa *old = g_hash_table_lookup(d->tunnels, def->name);
+        if (old && old->state != SA_DEAD && old->state != SA_DELETING) {
+                bh_call_error(call, BH_ERROR_EXISTS, "tunnel %s already has an IKE SA (%s)", def->name,
+                              sa_state_names[old->state]);
+                return;
+        }
+        Sa *sa = sa_new(d, def, true);
+        sa->spi_i = random_spi();
+        sa->local = (Endpoint){ def->local, IKE_PORT };
+        sa->remote = (Endpoint){ def->remote, IKE_PORT };
+        sa_register(sa);
+        bh_log_tunnel(BH_LOG_INFORMATION, def->name, "phase 1: negotiating with %s",
+                      bh_addr_to_string(&def->remote, (char[BH_ADDR_STRLEN]){ 0 }));
+        initiator_start(sa);
+        sa_unref(sa);
+        bh_call_return_empty(call);
+}
+
+static void isakmpd_handle_terminate(BhCall *call, void *userdata) {
+        Isakmpd *d = userdata;
+        const char *name;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID);
+        Sa *sa = g_hash_table_lookup(d->tunnels, name);
+        if (!sa) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "tunnel %s has no IKE SA", name);
+                return;
+        }
+        bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "terminating: Delete to the peer");
+        sa->up = false;
+        sa_delete(sa, true);
+        bh_call_return_empty(call);
+}
+
+static void isakmpd_handle_list_sas(BhCall *call, void *userdata) {
+        Isakmpd *d = userdata;
+        DBusMessage *reply = bh_call_new_return(call);
+        DBusMessageIter it, arr, st;
         dbus_message_iter_init_append(reply, &it);
         dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(ttsss)", &arr);
+        GHashTableIter hi;
+        gpointer value;
+        g_hash_table_iter_init(&hi, d->sas);
+        while (g_hash_table_iter_next(&hi, NULL, &value)) {
+                Sa *sa = value;
+                dbus_uint64_t l = sa_local_spi(sa), r = sa->initiator ? sa->spi_r : sa->spi_i;
+                char lb[64], rb[64];
+                const char *ls = endpoint_string(&sa->local, lb, sizeof lb), *rs = endpoint_string(&sa->remote, rb, sizeof rb);
+                const char *state = sa_state_names[sa->state];
+                dbus_message_iter_open_container(&arr, DBUS_TYPE_STRUCT, NULL, &st);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT64, &l);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT64, &r);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &ls);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &rs);
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &state);
+                dbus_message_iter_close_container(&arr, &st);
+        }
         dbus_message_iter_close_container(&it, &arr);
         bh_call_return_message(call, reply);
 }
@@ -24,6 +1872,8 @@ static void get_half_open(DBusMessageIter *it, void *userdata) {
 
 static const BhMethodImpl isakmpd_methods[] = {
         { "ListSAs", isakmpd_handle_list_sas },
+        { "Initiate", isakmpd_handle_initiate },
+        { "Terminate", isakmpd_handle_terminate },
         {},
 };
 
@@ -32,18 +1882,53 @@ static const BhPropertyImpl isakmpd_properties[] = {
         {},
 };
 
-Isakmpd *isakmpd_new(BhService *svc) {
-        Isakmpd *isakmpd = g_new0(Isakmpd, 1);
-        isakmpd->svc = svc;
-        isakmpd->sas = g_hash_table_new(g_int64_hash, g_int64_equal);
-        bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_isakmpd1, isakmpd_methods, isakmpd_properties,
-                          isakmpd);
-        return isakmpd;
+static int take_socket(Isakmpd *d, const char *name, int family, int slot) {
+        int fd = bh_service_fd(d->svc, name);
+        if (fd < 0)
+                return -1;
+        int one = 1;
+        if (family == AF_INET)
+                setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one);
+        else
+                setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one);
+        GSource *s = g_unix_fd_source_new(fd, G_IO_IN);
+        g_source_set_callback(s, (GSourceFunc) (void (*)(void)) readable, d, NULL);
+        g_source_attach(s, NULL);
+        d->sources[slot] = s;
+        return fd;
 }
 
-void isakmpd_free(Isakmpd *isakmpd) {
-        if (!isakmpd)
+static void sa_table_unref(void *p) {
+        sa_unref(p);
+}
+
+Isakmpd *isakmpd_new(BhService *svc) {
+        Isakmpd *d = g_new0(Isakmpd, 1);
+        d->svc = svc;
+        d->sas = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, sa_table_unref);
+        d->tunnels = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, sa_table_unref);
+        /* OpenSSL reads its configuration on first use: before the sandbox. */
+        uint8_t hash[IKE_NATD_HASH_LEN];
+        natd_hash(1, 0, &(Endpoint){ .addr.family = AF_INET }, hash);
+        d->udp4 = take_socket(d, "ike-udp4", AF_INET, 0);
+        d->udp6 = take_socket(d, "ike-udp6", AF_INET6, 1);
+        d->natt4 = take_socket(d, "ike-natt4", AF_INET, 2);
+        d->natt6 = take_socket(d, "ike-natt6", AF_INET6, 3);
+        if (d->udp4 < 0 && d->udp6 < 0)
+                bh_log_error("no UDP 500 socket was handed over: IKE cannot run");
+        bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_isakmpd1, isakmpd_methods, isakmpd_properties, d);
+        return d;
+}
+
+void isakmpd_free(Isakmpd *d) {
+        if (!d)
                 return;
-        g_hash_table_destroy(isakmpd->sas);
-        g_free(isakmpd);
+        for (int i = 0; i < 4; i++)
+                if (d->sources[i]) {
+                        g_source_destroy(d->sources[i]);
+                        g_source_unref(d->sources[i]);
+                }
+        g_hash_table_destroy(d->tunnels);
+        g_hash_table_destroy(d->sas);
+        g_free(d);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <netinet/in.h>
@@ -15,6 +16,7 @@
 #include "resources.h"
 
 #define ESP_UDP_PORT 4500
+#define IKE_UDP_PORT 500
 
 static int fail(char **ret_error, int err, const char *what) {
         if (ret_error)
@@ -72,7 +74,28 @@ static void size_buffers(int fd) {
                 setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
 }
 
-static int open_udp(int family, char **ret_error) {
+/*
+ * UDP 4500 carries ESP for filterd and IKE for isakmpd (RFC 3948). Both
+ * sockets are bound to the port in one SO_REUSEPORT group whose selector
+ * sends a datagram that starts with the four zero octets of the non-ESP
+ * marker to the second socket (isakmpd's) and everything else (ESP, and a
+ * NAT keepalive's single octet, on which the load fails and the program
+ * answers 0) to the first (filterd's). The supervisor keeps both open for
+ * the suite's life, so the order, which is the group's index, never
+ * changes; filterd's socket is opened first.
+ */
+static int attach_marker_selector(int fd) {
+        struct sock_filter code[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),          /* the first four payload octets */
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),   /* zero: the non-ESP marker */
+                BPF_STMT(BPF_RET | BPF_K, 1),                   /* isakmpd */
+                BPF_STMT(BPF_RET | BPF_K, 0),                   /* filterd */
+        };
+        struct sock_fprog prog = { .len = G_N_ELEMENTS(code), .filter = code };
+        return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
+}
+
+static int open_udp(int family, uint16_t port, bool reuse, char **ret_error) {
         int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK, IPPROTO_UDP);
         if (fd < 0)
                 return fail(ret_error, errno, "UDP socket");
@@ -80,6 +103,11 @@ static int open_udp(int family, char **ret_error) {
         int one = 1;
         if (family == AF_INET6)
                 setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (reuse && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) {
+                int e = errno;
+                close(fd);
+                return fail(ret_error, e, "SO_REUSEPORT");
+        }
         union {
                 struct sockaddr_in v4;
                 struct sockaddr_in6 v6;
@@ -87,17 +115,29 @@ static int open_udp(int family, char **ret_error) {
         socklen_t len;
         if (family == AF_INET) {
                 a.v4.sin_family = AF_INET;
-                a.v4.sin_port = htons(ESP_UDP_PORT);
+                a.v4.sin_port = htons(port);
                 len = sizeof a.v4;
         } else {
                 a.v6.sin6_family = AF_INET6;
-                a.v6.sin6_port = htons(ESP_UDP_PORT);
+                a.v6.sin6_port = htons(port);
                 len = sizeof a.v6;
         }
         if (bind(fd, (struct sockaddr *) &a, len) < 0) {
                 int e = errno;
                 close(fd);
-                return fail(ret_error, e, family == AF_INET ? "binding UDP 4500" : "binding UDP [::]:4500");
+                g_autofree char *what = g_strdup_printf("binding UDP %s:%u", family == AF_INET ? "0.0.0.0" : "[::]", port);
+                return fail(ret_error, e, what);
+        }
+        return fd;
+}
+
+/* isakmpd's half of UDP 4500: joins the group filterd's socket made. */
+static int open_ike_natt(int family, char **ret_error) {
+        int fd = open_udp(family, ESP_UDP_PORT, true, ret_error);
+        if (fd >= 0 && attach_marker_selector(fd) < 0) {
+                int e = errno;
+                close(fd);
+                return fail(ret_error, e, "attaching the UDP 4500 selector");
         }
         return fd;
 }
@@ -124,9 +164,17 @@ int resource_open(const char *name, const ResourceSettings *o, char **ret_error)
         if (strcmp(name, "tun") == 0)
                 return open_tun(o, ret_error);
         if (strcmp(name, "esp-udp4") == 0)
-                return open_udp(AF_INET, ret_error);
+                return open_udp(AF_INET, ESP_UDP_PORT, true, ret_error);
         if (strcmp(name, "esp-udp6") == 0)
-                return open_udp(AF_INET6, ret_error);
+                return open_udp(AF_INET6, ESP_UDP_PORT, true, ret_error);
+        if (strcmp(name, "ike-udp4") == 0)
+                return open_udp(AF_INET, IKE_UDP_PORT, false, ret_error);
+        if (strcmp(name, "ike-udp6") == 0)
+                return open_udp(AF_INET6, IKE_UDP_PORT, false, ret_error);
+        if (strcmp(name, "ike-natt4") == 0)
+                return open_ike_natt(AF_INET, ret_error);
+        if (strcmp(name, "ike-natt6") == 0)
+                return open_ike_natt(AF_INET6, ret_error);
         if (strcmp(name, "esp-raw4") == 0)
                 return open_raw_esp(AF_INET, ret_error);
         if (strcmp(name, "esp-raw6") == 0)
@@ -139,7 +187,8 @@ int resource_open(const char *name, const ResourceSettings *o, char **ret_error)
 }
 
 bool resource_known(const char *name) {
-        static const char *const names[] = { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4", "ip-raw4" };
+        static const char *const names[] = { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4", "ip-raw4",
+                                             "ike-udp4", "ike-udp6", "ike-natt4", "ike-natt6" };
         for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
                 if (strcmp(names[i], name) == 0)
                         return true;

@@ -25,6 +25,10 @@ typedef struct Tunnel {
         TunnelState state;
         char *failure;          /* the last failure, in words */
         GPtrArray *routes;      /* prefixes routed through the TUN device */
+        /* IKE tunnels */
+        const char *phase1;     /* "inactive", "negotiating", "active", "failed" */
+        GHashTable *info;       /* what isakmpd said of the SAs: algorithms, SPIs, IDs */
+        struct Step *negotiating;       /* the activation waiting for isakmpd */
 } Tunnel;
 
 struct Tmd {
@@ -36,14 +40,15 @@ struct Tmd {
 };
 
 /* One activation or removal on its way: the steps answer in turn. */
-typedef struct Step {
+typedef struct Step Step;
+struct Step {
         Tmd *tmd;
         BhCall *call;           /* the operator's, answered at the end; may be NULL */
         char *name;
         BhTunnel *def;          /* a copy: a reload may replace the set meanwhile */
         unsigned waiting;
         char *error;
-} Step;
+};
 
 static Tunnel *tunnel_state(Tmd *tmd, const char *name) {
         Tunnel *t = g_hash_table_lookup(tmd->tunnels, name);
@@ -51,6 +56,8 @@ static Tunnel *tunnel_state(Tmd *tmd, const char *name) {
                 t = g_new0(Tunnel, 1);
                 g_strlcpy(t->name, name, sizeof t->name);
                 t->routes = g_ptr_array_new_with_free_func(g_free);
+                t->phase1 = "inactive";
+                t->info = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
                 g_hash_table_insert(tmd->tunnels, t->name, t);
         }
         return t;
@@ -60,6 +67,7 @@ static void tunnel_free(void *p) {
         Tunnel *t = p;
         g_free(t->failure);
         g_ptr_array_free(t->routes, TRUE);
+        g_hash_table_destroy(t->info);
         g_free(t);
 }
 
@@ -173,7 +181,18 @@ static void teardown(Step *s) {
         Tunnel *t = tunnel_state(tmd, s->name);
         BhIpc *ipc = tmd->svc->ipc;
         s->waiting = 1;
-        DBusMessage *m = bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, "RemoveManual");
+        DBusMessage *m;
+        if (s->def->type == BH_TUNNEL_IKE && t->phase1 != NULL && strcmp(t->phase1, "inactive") != 0 &&
+            strcmp(t->phase1, "failed") != 0) {
+                m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Terminate");
+                dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
+                s->waiting++;
+                bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
+                dbus_message_unref(m);
+        }
+        if (s->def->type == BH_TUNNEL_IKE)
+                t->phase1 = s->error ? "failed" : "inactive";
+        m = bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, "RemoveManual");
         dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
         s->waiting++;
         bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
@@ -270,13 +289,8 @@ static void policy_set(DBusMessage *reply, const char *error_name, const char *e
         route_added(reply, NULL, NULL, s);     /* the one held above */
 }
 
-static void sas_installed(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
-        Step *s = userdata;
-        if (!reply) {
-                step_note(s, "cryptod", error_message);
-                activate_done(s);
-                return;
-        }
+/* The SAs are in filterd: the policy goes in, then the routes. */
+static void set_policy(Step *s) {
         const BhTunnel *d = s->def;
         DBusMessage *m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "SetPolicy");
         DBusMessageIter it;
@@ -285,6 +299,45 @@ static void sas_installed(DBusMessage *reply, const char *error_name, const char
         append_ts(&it, d->local_ts, d->n_local_ts);
         append_ts(&it, d->remote_ts, d->n_remote_ts);
         bh_conn_call(bh_ipc_bus(s->tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, policy_set, s);
+        dbus_message_unref(m);
+}
+
+static void sas_installed(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
+        Step *s = userdata;
+        if (!reply) {
+                step_note(s, "cryptod", error_message);
+                activate_done(s);
+                return;
+        }
+        set_policy(s);
+}
+
+/* IKE tunnel: isakmpd negotiates; TunnelUp or TunnelDown continues. */
+static void initiated(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
+        Step *s = userdata;
+        if (reply)
+                return;
+        Tunnel *t = tunnel_state(s->tmd, s->name);
+        if (t->negotiating == s) {
+                t->negotiating = NULL;
+                step_note(s, "isakmpd", error_message);
+                teardown(s);
+        }
+}
+
+static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def) {
+        Tunnel *t = tunnel_state(tmd, def->name);
+        Step *s = step_new(tmd, call, def);
+        set_state(tmd, t, TUNNEL_ACTIVATING, NULL);
+        t->phase1 = "negotiating";
+        g_hash_table_remove_all(t->info);
+        t->negotiating = s;
+        g_autofree char *text = bh_tunnel_format(def);
+        const char *tx = text;
+        DBusMessage *m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Initiate");
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_STRING, &tx, DBUS_TYPE_INVALID);
+        bh_log_tunnel(BH_LOG_DEBUG, def->name, "asking isakmpd for phase 1 and phase 2");
+        bh_conn_call(bh_ipc_bus(tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, initiated, s);
         dbus_message_unref(m);
 }
 
@@ -381,6 +434,14 @@ static void filterd_owner_changed(BhServiceId service, const char *owner, void *
                 const BhTunnel *d = bh_tunnel_set_find(tmd->defs, t->name);
                 if (t->state != TUNNEL_ACTIVE || !d)
                         continue;
+                if (d->type == BH_TUNNEL_IKE) {
+                        /* Its keys were derived once and are gone with filterd's
+                         * SAD: negotiate anew. */
+                        bh_log_tunnel(BH_LOG_EVENTS, t->name, "filterd restarted: its negotiated SAs are gone; taking it down (activate it again)");
+                        set_state(tmd, t, TUNNEL_REMOVING, "filterd restarted");
+                        teardown(step_new(tmd, NULL, d));
+                        continue;
+                }
                 bh_log_tunnel(BH_LOG_EVENTS, t->name, "filterd restarted: installing the tunnel again");
                 /* Through the same steps as an activation; the routes are
                  * still there, so the route step only replaces them. */
@@ -414,9 +475,9 @@ static void tmd_handle_activate(BhCall *call, void *userdata) {
                 bh_call_error(call, BH_ERROR_INVALID_STATE, "tunnel %s is being removed", d->name);
                 return;
         }
-        if (d->type != BH_TUNNEL_MANUAL) {
-                bh_call_error(call, BH_ERROR_NOT_SUPPORTED, "tunnel %s is an IKE tunnel: IKE negotiation is not in this version",
-                              d->name);
+        if (d->type == BH_TUNNEL_IKE && bh_addr_is_any(&d->remote)) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS,
+                              "tunnel %s has remote %%any: it only answers its peers and cannot be activated", d->name);
                 return;
         }
         if (d->has_ah && d->has_esp) {
@@ -427,7 +488,10 @@ static void tmd_handle_activate(BhCall *call, void *userdata) {
         char who[128];
         bh_log_tunnel(BH_LOG_INFORMATION, d->name, "activation asked by %s",
                       bh_caller_describe(bh_call_caller(call), who, sizeof who));
-        activate(tmd, call, d);
+        if (d->type == BH_TUNNEL_IKE)
+                negotiate(tmd, call, d);
+        else
+                activate(tmd, call, d);
 }
 
 static void tmd_handle_remove(BhCall *call, void *userdata) {
@@ -486,7 +550,7 @@ static void tmd_handle_list_tunnels(BhCall *call, void *userdata) {
                 const char *name = d->name, *l = bh_addr_to_string(&d->local, local),
                            *r = bh_addr_to_string(&d->remote, remote);
                 /* A manual tunnel has no phase 1: its SAs are phase 2 alone. */
-                const char *p1 = d->type == BH_TUNNEL_MANUAL ? "-" : "inactive";
+                const char *p1 = d->type == BH_TUNNEL_MANUAL ? "-" : t ? t->phase1 : "inactive";
                 g_autofree char *p2 = NULL;
                 TunnelState state = t ? t->state : TUNNEL_INACTIVE;
                 if (state == TUNNEL_FAILED && t->failure)
@@ -508,6 +572,156 @@ static void tmd_handle_list_tunnels(BhCall *call, void *userdata) {
         bh_call_return_message(call, reply);
 }
 
+static void tmd_handle_match(BhCall *call, void *userdata) {
+        Tmd *tmd = userdata;
+        const char *local, *remote;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &local, DBUS_TYPE_STRING, &remote,
+                              DBUS_TYPE_INVALID);
+        BhAddr l, r;
+        if (bh_addr_parse(local, false, &l) < 0 || bh_addr_parse(remote, false, &r) < 0) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "invalid address");
+                return;
+        }
+        /* A tunnel naming the peer comes before one open to %any. */
+        const BhTunnel *found = NULL;
+        for (guint i = 0; i < bh_tunnel_set_size(tmd->defs); i++) {
+                const BhTunnel *d = bh_tunnel_set_get(tmd->defs, i);
+                if (d->type != BH_TUNNEL_IKE || !bh_addr_equal(&d->local, &l))
+                        continue;
+                if (bh_addr_equal(&d->remote, &r)) {
+                        found = d;
+                        break;
+                }
+                if (bh_addr_is_any(&d->remote) && !found)
+                        found = d;
+        }
+        if (!found) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "no IKE tunnel from %s to %s is defined", local, remote);
+                return;
+        }
+        g_autofree char *text = bh_tunnel_format(found);
+        const char *name = found->name, *tx = text;
+        bh_log_tunnel(BH_LOG_DEBUG, found->name, "matches the peer %s", remote);
+        bh_call_return(call, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING, &tx, DBUS_TYPE_INVALID);
+}
+
+static void tmd_handle_tunnel_up(BhCall *call, void *userdata) {
+        Tmd *tmd = userdata;
+        const char *name;
+        DBusMessageIter it, arr, e;
+        dbus_message_iter_init(bh_call_message(call), &it);
+        dbus_message_iter_get_basic(&it, &name);
+        dbus_message_iter_next(&it);
+        const BhTunnel *d = find_def(tmd, call, name);
+        if (!d)
+                return;
+        Tunnel *t = tunnel_state(tmd, d->name);
+        g_hash_table_remove_all(t->info);
+        dbus_message_iter_recurse(&it, &arr);
+        for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_DICT_ENTRY; dbus_message_iter_next(&arr)) {
+                const char *k, *v;
+                dbus_message_iter_recurse(&arr, &e);
+                dbus_message_iter_get_basic(&e, &k);
+                dbus_message_iter_next(&e);
+                dbus_message_iter_get_basic(&e, &v);
+                g_hash_table_replace(t->info, g_strdup(k), g_strdup(v));
+        }
+        t->phase1 = "active";
+        bh_call_return_empty(call);
+        Step *s = t->negotiating;
+        t->negotiating = NULL;
+        if (!s) {
+                /* As responder: the peer started it. */
+                if (t->state == TUNNEL_ACTIVE) {
+                        bh_log_tunnel(BH_LOG_EVENTS, d->name, "negotiated again by the peer");
+                        return;
+                }
+                bh_log_tunnel(BH_LOG_EVENTS, d->name, "negotiated by the peer (%s)",
+                              (const char *) g_hash_table_lookup(t->info, "remote_endpoint"));
+                set_state(tmd, t, TUNNEL_ACTIVATING, NULL);
+                s = step_new(tmd, NULL, d);
+        }
+        bh_log_tunnel(BH_LOG_EVENTS, d->name, "phase 1 and phase 2 up: %s, %s",
+                      (const char *) g_hash_table_lookup(t->info, "ike_proposal"),
+                      (const char *) g_hash_table_lookup(t->info, "esp_proposal"));
+        set_policy(s);
+}
+
+static void tmd_handle_tunnel_down(BhCall *call, void *userdata) {
+        Tmd *tmd = userdata;
+        const char *name, *cause;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING, &cause,
+                              DBUS_TYPE_INVALID);
+        const BhTunnel *d = find_def(tmd, call, name);
+        if (!d)
+                return;
+        bh_call_return_empty(call);
+        Tunnel *t = tunnel_state(tmd, d->name);
+        Step *s = t->negotiating;
+        t->negotiating = NULL;
+        t->phase1 = "inactive";
+        if (s) {
+                step_note(s, "negotiation", cause);
+                teardown(s);
+        } else if (t->state == TUNNEL_ACTIVE || t->state == TUNNEL_ACTIVATING) {
+                set_state(tmd, t, TUNNEL_REMOVING, cause);
+                teardown(step_new(tmd, NULL, d));
+        } else if (t->state != TUNNEL_REMOVING) {
+                set_state(tmd, t, TUNNEL_FAILED, cause);
+        }
+}
+
+/* Everything known of one tunnel, for ike cmd=list verbose. */
+static void tmd_handle_get_tunnel(BhCall *call, void *userdata) {
+        Tmd *tmd = userdata;
+        const char *name;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID);
+        const BhTunnel *d = find_def(tmd, call, name);
+        if (!d)
+                return;
+        Tunnel *t = tunnel_state(tmd, d->name);
+        DBusMessage *reply = bh_call_new_return(call);
+        DBusMessageIter it, arr, e;
+        dbus_message_iter_init_append(reply, &it);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{ss}", &arr);
+        g_autofree char *number = g_strdup_printf("%u", d->number);
+        g_autofree char *lid = bh_identity_to_string(&d->local_id), *rid = bh_identity_to_string(&d->remote_id);
+        g_autofree char *ike = bh_proposal_list_to_string(d->ike_proposals, d->n_ike_proposals);
+        g_autofree char *esp = bh_proposal_list_to_string(d->esp_proposals, d->n_esp_proposals);
+        char l[BH_ADDR_STRLEN], r[BH_ADDR_STRLEN];
+        const char *pairs[][2] = {
+                { "number", number },
+                { "name", d->name },
+                { "type", bh_tunnel_type_to_string(d->type) },
+                { "local", bh_addr_to_string(&d->local, l) },
+                { "remote", bh_addr_to_string(&d->remote, r) },
+                { "state", state_names[t->state] },
+                { "phase1", d->type == BH_TUNNEL_IKE ? t->phase1 : "-" },
+                { "failure", t->failure ? t->failure : "" },
+                { "local_id", d->type == BH_TUNNEL_IKE ? lid : "" },
+                { "remote_id_configured", d->type == BH_TUNNEL_IKE ? rid : "" },
+                { "ike_proposals", d->type == BH_TUNNEL_IKE ? ike : "" },
+                { "esp_proposals", d->type == BH_TUNNEL_IKE ? esp : "" },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(pairs); i++) {
+                dbus_message_iter_open_container(&arr, DBUS_TYPE_DICT_ENTRY, NULL, &e);
+                dbus_message_iter_append_basic(&e, DBUS_TYPE_STRING, &pairs[i][0]);
+                dbus_message_iter_append_basic(&e, DBUS_TYPE_STRING, &pairs[i][1]);
+                dbus_message_iter_close_container(&arr, &e);
+        }
+        GHashTableIter hi;
+        gpointer k, v;
+        g_hash_table_iter_init(&hi, t->info);
+        while (g_hash_table_iter_next(&hi, &k, &v)) {
+                dbus_message_iter_open_container(&arr, DBUS_TYPE_DICT_ENTRY, NULL, &e);
+                dbus_message_iter_append_basic(&e, DBUS_TYPE_STRING, &k);
+                dbus_message_iter_append_basic(&e, DBUS_TYPE_STRING, &v);
+                dbus_message_iter_close_container(&arr, &e);
+        }
+        dbus_message_iter_close_container(&it, &arr);
+        bh_call_return_message(call, reply);
+}
+
 static void get_tunnel_count(DBusMessageIter *it, void *userdata) {
         Tmd *tmd = userdata;
         dbus_uint32_t n = bh_tunnel_set_size(tmd->defs);
@@ -519,6 +733,10 @@ static const BhMethodImpl tmd_methods[] = {
         { "Activate", tmd_handle_activate },
         { "Remove", tmd_handle_remove },
         { "Reload", tmd_handle_reload },
+        { "Match", tmd_handle_match },
+        { "TunnelUp", tmd_handle_tunnel_up },
+        { "TunnelDown", tmd_handle_tunnel_down },
+        { "GetTunnel", tmd_handle_get_tunnel },
         {},
 };
 

@@ -35,39 +35,7 @@ pass "ping $A_IN -> $B_IN through the tunnel"
 
 # A TCP transfer of 100 MB, checksummed at both ends.
 SIZE=${BULKHEAD_TEST_MB:-100}
-head -c $((SIZE * 1024 * 1024)) /dev/urandom >"$WORK/data"
-want=$(sha256sum <"$WORK/data" | cut -d' ' -f1)
-in_host b python3 -c '
-import hashlib, socket, sys
-s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 5001)); s.listen(1); s.settimeout(60)
-c, _ = s.accept(); c.settimeout(60)
-h = hashlib.sha256(); n = 0
-while True:
-    b = c.recv(1 << 16)
-    if not b: break
-    h.update(b); n += len(b)
-open(sys.argv[2], "w").write("%s %d\n" % (h.hexdigest(), n))
-' "$B_IN" "$WORK/received" &
-server=$!
-wait_for 5 in_host b ss -ltn "sport = :5001" -H | grep -q 5001 || true
-sleep 0.3
-start=$(date +%s%N)
-in_host a python3 -c '
-import socket, sys
-s = socket.create_connection((sys.argv[1], 5001), timeout=60, source_address=(sys.argv[2], 0))
-with open(sys.argv[3], "rb") as f:
-    while True:
-        b = f.read(1 << 16)
-        if not b: break
-        s.sendall(b)
-s.close()
-' "$B_IN" "$A_IN" "$WORK/data" || fail "the TCP transfer failed"
-wait "$server" || fail "the receiving side failed"
-ms=$((($(date +%s%N) - start) / 1000000))
-read -r got n <"$WORK/received"
-[ "$got" = "$want" ] && [ "$n" -eq $((SIZE * 1024 * 1024)) ] || fail "the transfer arrived damaged: $n bytes, $got"
+ms=$(tcp_transfer a b "$A_IN" "$B_IN" "$SIZE")
 pass "$SIZE MB over TCP arrived intact in $ms ms ($((SIZE * 8 * 1000 / (ms > 0 ? ms : 1))) Mbit/s)"
 
 # The counters agree: every ESP packet a sent, b received or the kernel

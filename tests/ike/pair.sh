@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Two Bulkhead suites in two network namespaces negotiate an IKEv2 tunnel
+# with a pre-shared key: activated from one side, ping and a TCP transfer
+# through it, what both sides report, removal from the responder's side,
+# and activation again.
+#   pair.sh [IKE_PROPOSAL [ESP_PROPOSAL]]
+source "$(dirname "$0")/../lib.sh"
+source "$(dirname "$0")/../netns.sh"
+
+IKE_P=${1:-aes256gcm16-prfsha256-x25519}
+ESP_P=${2:-aes256gcm16}
+WORK=$(mktemp -d /tmp/bulkhead-test.XXXXXX)
+chmod 755 "$WORK"
+trap 'rc=$?; netns_cleanup; rm -rf "$WORK"; exit $rc' EXIT
+netns_setup
+PSK="pair test $$ $RANDOM$RANDOM"
+for h in a b; do
+        ike_define $h gw "$IKE_P" "$ESP_P"
+        write_secrets $h "psk gw \"$PSK\""
+done
+host_suite_start a
+host_suite_start b
+
+ike_on a cmd=activate namelist=gw >/dev/null || fail "activation failed: $(ike_on a cmd=list verbose namelist=gw)"
+[ "$(tunnel_field a gw phase1)" = active ] && [ "$(tunnel_field a gw phase2)" = active ] ||
+        fail "a after activation: $(ike_on a cmd=list verbose namelist=gw)"
+b_active() { [ "$(tunnel_field b gw phase2)" = active ]; }
+wait_for 5 b_active || fail "b did not bring the tunnel up: $(ike_on b cmd=list verbose namelist=gw)"
+pass "IKE SA and CHILD SA up ($IKE_P, $ESP_P), a initiator, b responder"
+
+# What each side says was negotiated.
+[ "$(tunnel_field a gw role)" = initiator ] && [ "$(tunnel_field b gw role)" = responder ] || fail "roles"
+# The one proposal each offered, in the canonical spelling tmd prints it in.
+want_ike=$(tunnel_field a gw ike_proposals)
+want_esp=$(tunnel_field a gw esp_proposals)
+[ "$(tunnel_field a gw ike_proposal)" = "$want_ike" ] && [ "$(tunnel_field b gw ike_proposal)" = "$want_ike" ] ||
+        fail "IKE proposal: a $(tunnel_field a gw ike_proposal), b $(tunnel_field b gw ike_proposal), want $want_ike"
+[ "$(tunnel_field a gw esp_proposal)" = "$want_esp" ] && [ "$(tunnel_field b gw esp_proposal)" = "$want_esp" ] ||
+        fail "ESP proposal: a $(tunnel_field a gw esp_proposal), b $(tunnel_field b gw esp_proposal), want $want_esp"
+[ "$(tunnel_field a gw esp_spi_in)" = "$(tunnel_field b gw esp_spi_out)" ] &&
+        [ "$(tunnel_field a gw esp_spi_out)" = "$(tunnel_field b gw esp_spi_in)" ] || fail "the two sides disagree on the SPIs"
+[ "$(tunnel_field a gw remote_id)" = fqdn:b.bulkhead.test ] && [ "$(tunnel_field b gw remote_id)" = fqdn:a.bulkhead.test ] ||
+        fail "identities: a sees $(tunnel_field a gw remote_id), b sees $(tunnel_field b gw remote_id)"
+sas=$(bctl_on a call org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 ListSAs)
+grep -q "\"gw\" \"out\" \"esp\" $((16#$(tunnel_field a gw esp_spi_out)))" <<<"$sas" || fail "a's filterd has not the CHILD SA: $sas"
+pass "both sides report the same proposal, SPIs and each other's identity; the CHILD SA is in filterd"
+
+in_host a ping -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "ping through the negotiated tunnel failed"
+ms=$(tcp_transfer a b 10.1.0.1 10.2.0.1 20)
+pass "ping and 20 MB over TCP through the tunnel ($ms ms)"
+
+# An active tunnel cannot be activated again; an unknown one is an error.
+! ike_on a cmd=activate namelist=gw 2>/dev/null || fail "activating an active tunnel succeeded"
+out=$(ike_on a cmd=activate namelist=nosuch 2>&1) && fail "activating an unknown tunnel succeeded"
+grep -q 'no tunnel named "nosuch"' <<<"$out" || fail "unknown tunnel: $out"
+pass "clear errors for an active and an unknown tunnel"
+
+# Removed by the responder: it deletes the IKE SA, the initiator follows.
+ike_on b cmd=remove namelist=gw >/dev/null || fail "remove on b failed"
+a_down() { [ "$(tunnel_field a gw phase2)" = inactive ]; }
+wait_for 5 a_down || fail "a still has the tunnel after b removed it: $(ike_on a cmd=list verbose namelist=gw)"
+[ "$(bctl_on a get-property org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 SAs)" = "u 0" ] ||
+        fail "SAs left in a's filterd"
+grep -q "IKE SA deleted by the peer" "$WORK/a/out" || fail "a's log does not say the peer deleted the IKE SA"
+! in_host a ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1 >/dev/null 2>&1 || fail "ping still works after remove"
+pass "removed from the responder's side: the initiator's tunnel went down with it, no SA left"
+
+ike_on a cmd=activate namelist=gw >/dev/null || fail "activation again failed: $(ike_on a cmd=list verbose namelist=gw)"
+in_host a ping -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "ping after activating again failed"
+ike_on a cmd=remove namelist=gw >/dev/null || fail "remove on a failed"
+b_down() { [ "$(tunnel_field b gw phase2)" = inactive ]; }
+wait_for 5 b_down || fail "b kept the tunnel after a removed it"
+pass "activated again, then removed from the initiator's side"
+
+# isakmpd stayed up, no key or pre-shared key in any log.
+grep -q "killed\|SIGSEGV\|SIGSYS" "$WORK/a/out" "$WORK/b/out" && fail "a service died: $(grep -h 'killed' "$WORK"/*/out)"
+hex=0x$(printf '%s' "$PSK" | od -An -tx1 | tr -d ' \n')
+grep -rqF -- "$PSK" "$WORK"/a/out "$WORK"/b/out "$WORK"/a/run "$WORK"/b/run 2>/dev/null && fail "the pre-shared key is in a log"
+no_key_in_logs "$hex"
+pass "no service died; the pre-shared key is in no log"
