@@ -185,11 +185,13 @@ manual_pair() {
         ike_on b cmd=activate namelist=lab >/dev/null || fail "activate on b: $(ike_on b cmd=list)"
 }
 
-# tcp_transfer FROM TO SRC DST MB: MB megabytes of random data over one TCP
-# connection from host FROM (address SRC) to host TO (address DST), compared
-# by SHA-256 at the far end. Prints the milliseconds it took; fails otherwise.
+# tcp_transfer FROM TO SRC DST MB [SECONDS]: MB megabytes of random data
+# over one TCP connection from host FROM (address SRC) to host TO (address
+# DST), compared by SHA-256 at the far end; with SECONDS, spread evenly over
+# that long (a connection that lives through events). Prints the
+# milliseconds it took; fails otherwise.
 tcp_transfer() {
-        local from=$1 to=$2 src=$3 dst=$4 mb=$5 server start want got n
+        local from=$1 to=$2 src=$3 dst=$4 mb=$5 spread=${6:-0} server start want got n
         head -c $((mb * 1024 * 1024)) /dev/urandom >"$WORK/data"
         want=$(sha256sum <"$WORK/data" | cut -d' ' -f1)
         in_host "$to" python3 -c '
@@ -210,15 +212,21 @@ open(sys.argv[2], "w").write("%s %d\n" % (h.hexdigest(), n))
         wait_for 5 listening || true
         start=$(date +%s%N)
         in_host "$from" python3 -c '
-import socket, sys
+import os, socket, sys, time
 s = socket.create_connection((sys.argv[1], 5001), timeout=60, source_address=(sys.argv[2], 0))
+size, spread = os.path.getsize(sys.argv[3]), float(sys.argv[4])
+start, sent = time.monotonic(), 0
 with open(sys.argv[3], "rb") as f:
     while True:
         b = f.read(1 << 16)
         if not b: break
         s.sendall(b)
+        sent += len(b)
+        if spread > 0:
+            ahead = start + spread * sent / size - time.monotonic()
+            if ahead > 0: time.sleep(ahead)
 s.close()
-' "$dst" "$src" "$WORK/data" || fail "the TCP transfer failed"
+' "$dst" "$src" "$WORK/data" "$spread" || fail "the TCP transfer failed"
         wait "$server" || fail "the receiving side of the TCP transfer failed"
         read -r got n <"$WORK/received"
         [ "$got" = "$want" ] && [ "$n" -eq $((mb * 1024 * 1024)) ] || fail "the transfer arrived damaged: $n bytes, $got"

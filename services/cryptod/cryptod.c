@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "cryptod.h"
 #include "ike-sa.h"
@@ -17,6 +18,8 @@ typedef struct Install {
         Cryptod *c;
         BhCall *call;
         char *tunnel;
+        uint64_t handle;        /* IkeChildOutbound: the IKE SA, and the keys it kept */
+        BhSecret *keymat;
         unsigned waiting;
         unsigned installed;
         char *error;
@@ -38,13 +41,29 @@ struct Cryptod {
         uint64_t next_handle;
 };
 
+typedef struct SaArgs {
+        const char *tunnel, *dir, *proto, *mode, *encap, *local, *remote;
+        dbus_uint32_t spi;
+        dbus_uint16_t encr, bits, integ;
+        dbus_bool_t esn, replay;
+} SaArgs;
+
 /* One IKE SA's keys, bound to the tunnel whose pre-shared key it uses. */
 typedef struct IkeHandle {
         uint64_t id;
         char tunnel[BH_TUNNEL_NAME_MAX + 1];
         BhIkeSa *sa;
         BhIkeSuite suite;
-        bool child_installed;
+        GArray *spis_in;        /* uint32_t: inbound SPIs of its CHILD SAs */
+        GHashTable *exchanges;  /* xid -> ChildExchange: CREATE_CHILD_SA under way */
+        uint32_t next_xid;
+        /* A rekey's outbound SA kept back (IkeChildInstall with defer_out). */
+        struct {
+                uint32_t spi;
+                SaArgs args;            /* strings in strings[] */
+                char strings[7][BH_ADDR_STRLEN + BH_TUNNEL_NAME_MAX];
+                BhSecret *keymat;
+        } deferred;
 } IkeHandle;
 
 typedef struct Task {
@@ -113,12 +132,6 @@ static void with_filterd(Cryptod *c, PeerTask func, void *userdata) {
 
 /* ---------------------------------------------------------------- manual SAs */
 
-typedef struct SaArgs {
-        const char *tunnel, *dir, *proto, *mode, *encap, *local, *remote;
-        dbus_uint32_t spi;
-        dbus_uint16_t encr, bits, integ;
-        dbus_bool_t esn, replay;
-} SaArgs;
 
 static void read_sa(DBusMessageIter *st, SaArgs *a) {
         dbus_message_iter_get_basic(st, &a->tunnel);
@@ -186,11 +199,13 @@ static void install_finish(Install *in) {
                 bh_log_tunnel(BH_LOG_ERRORS, in->tunnel, "manual SAs not installed: %s", in->error);
                 bh_call_error(in->call, in->error_name, "%s", in->error);
         } else {
-                g_hash_table_replace(c->manual, g_strdup(in->tunnel), GUINT_TO_POINTER(in->installed));
+                if (!in->handle)        /* manual SAs are counted as handles */
+                        g_hash_table_replace(c->manual, g_strdup(in->tunnel), GUINT_TO_POINTER(in->installed));
                 bh_log_tunnel(BH_LOG_EVENTS, in->tunnel, "%u SAs installed in filterd", in->installed);
                 bh_call_return_empty(in->call);
         }
         bh_call_unref(in->call);
+        bh_secret_free(in->keymat);
         g_free(in->tunnel);
         g_free(in->error);
         g_free(in->error_name);
@@ -310,8 +325,13 @@ static void cryptod_handle_remove_manual(BhCall *call, void *userdata) {
 
 /* ---------------------------------------------------------------- IKE SAs */
 
+static void child_exchange_free(void *p);
+
 static void ike_handle_free(void *p) {
         IkeHandle *h = p;
+        bh_secret_free(h->deferred.keymat);
+        g_array_free(h->spis_in, TRUE);
+        g_hash_table_destroy(h->exchanges);
         bh_ike_sa_free(h->sa);
         g_free(h);
 }
@@ -387,6 +407,8 @@ static void cryptod_handle_ike_new(BhCall *call, void *userdata) {
         IkeHandle *h = g_new0(IkeHandle, 1);
         h->id = ++c->next_handle;
         h->sa = sa;
+        h->spis_in = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+        h->exchanges = g_hash_table_new_full(g_int_hash, g_int_equal, NULL, child_exchange_free);
         g_strlcpy(h->tunnel, tunnel, sizeof h->tunnel);
         g_hash_table_insert(c->ike, &h->id, h);
         const uint8_t *ke, *nonce;
@@ -546,10 +568,13 @@ static void cryptod_handle_ike_verify(BhCall *call, void *userdata) {
         bh_call_return_empty(call);
 }
 
-/* The first CHILD SA's two SAs on their way to filterd. */
+/* A CHILD SA's two SAs on their way to filterd, with their keys. */
 typedef struct ChildInstall {
         Install *in;
         uint64_t handle;        /* looked up again: IkeFree may come first */
+        bool initiated;         /* we started the exchange: the i->r keys go out */
+        bool defer_out;         /* keep the outbound SA for IkeChildOutbound */
+        BhChildKeys *keys;
         SaArgs sa[2];
 } ChildInstall;
 
@@ -565,38 +590,44 @@ static BhSecret *child_keymat(const BhSecret *encr, const BhSecret *integ) {
         return k;
 }
 
+/* Keeps a rekey's outbound SA (its keys and a copy of its description)
+ * until IkeChildOutbound; a newer one replaces an older one. */
+static void defer_outbound(IkeHandle *h, const SaArgs *a, BhSecret *keymat) {
+        bh_secret_free(h->deferred.keymat);
+        h->deferred.keymat = keymat;
+        h->deferred.spi = a->spi;
+        h->deferred.args = *a;
+        const char *src[7] = { a->tunnel, a->dir, a->proto, a->mode, a->encap, a->local, a->remote };
+        const char **dst[7] = { &h->deferred.args.tunnel, &h->deferred.args.dir, &h->deferred.args.proto,
+                                &h->deferred.args.mode, &h->deferred.args.encap, &h->deferred.args.local,
+                                &h->deferred.args.remote };
+        for (int i = 0; i < 7; i++) {
+                g_strlcpy(h->deferred.strings[i], src[i], sizeof h->deferred.strings[i]);
+                *dst[i] = h->deferred.strings[i];
+        }
+}
+
 static void child_with(Cryptod *c, BhConn *filterd, void *userdata) {
         ChildInstall *ci = userdata;
         Install *in = ci->in;
         IkeHandle *h = g_hash_table_lookup(c->ike, &ci->handle);
         in->waiting = 1;
-        /* KEYMAT per direction (RFC 7296 2.17): the cipher key with its salt
-         * (the cipher's own size when no Key Length was negotiated), then
-         * the integrity key; the two add up to what filterd checks. */
-        const BhEncrInfo *e = bh_encr_lookup(ci->sa[0].encr);
-        const BhIntegInfo *i = ci->sa[0].integ ? bh_integ_lookup(ci->sa[0].integ) : NULL;
-        unsigned bits = e && ci->sa[0].bits == 0 ? e->key_bits[0] : ci->sa[0].bits;
-        size_t encr_len = e ? bits / 8u + e->salt_len : 0, integ_len = i ? i->key_len : 0, want = 0;
-        g_autoptr(BhChildKeys) keys = NULL;
-        int r = -ENOENT;
-        if (bh_transform_check(ci->sa[0].encr, ci->sa[0].bits, ci->sa[0].integ, &want) < 0 || want != encr_len + integ_len)
-                fail_install(in, DBUS_ERROR_INVALID_ARGS, g_strdup("the CHILD SA's transforms are not implemented"));
-        else if (!h)
+        if (!h)
                 fail_install(in, BH_ERROR_NOT_FOUND, g_strdup("the IKE SA ended"));
         else if (!filterd)
                 fail_install(in, BH_ERROR_UNAVAILABLE, g_strdup("filterd cannot be reached"));
-        else if ((r = bh_ike_sa_child_keys(h->sa, encr_len, integ_len, &keys)) < 0)
-                fail_install(in, r == -EPERM ? BH_ERROR_INVALID_STATE : BH_ERROR_FAILED,
-                             g_strdup_printf("child keys: %s", r == -EPERM ? "the IKE SA is not authenticated"
-                                                                            : g_strerror(-r)));
         if (!in->error) {
-                h->child_installed = true;
-                bool initiator = bh_ike_sa_initiator(h->sa);
+                g_array_append_val(h->spis_in, ci->sa[1].spi);
                 for (int k = 0; k < 2; k++) {
-                        /* sa[0] goes out: the initiator's sends with the
-                         * initiator-to-responder keys. */
-                        bool i2r = (k == 0) == initiator;
-                        BhSecret *km = child_keymat(i2r ? keys->encr_i : keys->encr_r, i2r ? keys->integ_i : keys->integ_r);
+                        /* sa[0] goes out: with the initiator-to-responder keys
+                         * when we started the exchange. */
+                        bool i2r = (k == 0) == ci->initiated;
+                        BhSecret *km = child_keymat(i2r ? ci->keys->encr_i : ci->keys->encr_r,
+                                                    i2r ? ci->keys->integ_i : ci->keys->integ_r);
+                        if (k == 0 && ci->defer_out) {
+                                defer_outbound(h, &ci->sa[0], km);
+                                continue;
+                        }
                         DBusMessage *m = install_message(&ci->sa[k], km);
                         bh_secret_free(km);
                         in->waiting++;
@@ -604,29 +635,19 @@ static void child_with(Cryptod *c, BhConn *filterd, void *userdata) {
                         dbus_message_unref(m);
                 }
         }
+        bh_child_keys_free(ci->keys);
         g_free(ci);
         if (--in->waiting == 0)
                 install_finish(in);
 }
 
-static void cryptod_handle_ike_child(BhCall *call, void *userdata) {
-        Cryptod *c = userdata;
-        DBusMessageIter it, arr, st;
-        IkeHandle *h = ike_lookup(c, call, &it);
-        if (!h)
-                return;
-        if (h->child_installed) {
-                ike_error(call, h, "the first CHILD SA", -EALREADY);
-                return;
-        }
-        if (!bh_ike_sa_authenticated(h->sa)) {
-                ike_error(call, h, "the first CHILD SA", -EPERM);
-                return;
-        }
+/* Reads and checks the two SAs of a CHILD SA (out, then in) at *arr_it. */
+static ChildInstall *child_read(BhCall *call, IkeHandle *h, DBusMessageIter *it, size_t *ret_encr, size_t *ret_integ) {
+        DBusMessageIter arr, st;
         ChildInstall *ci = g_new0(ChildInstall, 1);
         ci->handle = h->id;
         size_t n = 0;
-        dbus_message_iter_recurse(&it, &arr);
+        dbus_message_iter_recurse(it, &arr);
         for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_STRUCT; dbus_message_iter_next(&arr), n++) {
                 if (n < 2) {
                         dbus_message_iter_recurse(&arr, &st);
@@ -634,7 +655,15 @@ static void cryptod_handle_ike_child(BhCall *call, void *userdata) {
                 }
         }
         const char *why = NULL;
-        size_t want;
+        size_t want = 0;
+        /* KEYMAT per direction (RFC 7296 2.17): the cipher key with its salt
+         * (the cipher's own size when no Key Length was negotiated), then
+         * the integrity key; the two add up to what filterd checks. */
+        const BhEncrInfo *e = n == 2 ? bh_encr_lookup(ci->sa[0].encr) : NULL;
+        const BhIntegInfo *i = n == 2 && ci->sa[0].integ ? bh_integ_lookup(ci->sa[0].integ) : NULL;
+        unsigned bits = e && ci->sa[0].bits == 0 ? e->key_bits[0] : ci->sa[0].bits;
+        *ret_encr = e ? bits / 8u + e->salt_len : 0;
+        *ret_integ = i ? i->key_len : 0;
         if (n != 2)
                 why = "a CHILD SA is two SAs, out and in";
         else if (strcmp(ci->sa[0].dir, "out") != 0 || strcmp(ci->sa[1].dir, "in") != 0)
@@ -644,19 +673,258 @@ static void cryptod_handle_ike_child(BhCall *call, void *userdata) {
         else if (strcmp(ci->sa[0].proto, "esp") != 0 || strcmp(ci->sa[1].proto, "esp") != 0)
                 why = "negotiated CHILD SAs are ESP";
         else if (ci->sa[0].encr != ci->sa[1].encr || ci->sa[0].bits != ci->sa[1].bits ||
-                 ci->sa[0].integ != ci->sa[1].integ || bh_transform_check(ci->sa[0].encr, ci->sa[0].bits, ci->sa[0].integ, &want) < 0)
+                 ci->sa[0].integ != ci->sa[1].integ ||
+                 bh_transform_check(ci->sa[0].encr, ci->sa[0].bits, ci->sa[0].integ, &want) < 0 ||
+                 want != *ret_encr + *ret_integ)
                 why = "the two SAs' transforms differ or are not implemented";
         if (why) {
                 g_free(ci);
                 bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "%s", why);
+                return NULL;
+        }
+        return ci;
+}
+
+static void child_send(Cryptod *c, BhCall *call, IkeHandle *h, ChildInstall *ci) {
+        Install *in = g_new0(Install, 1);
+        in->c = c;
+        in->call = bh_call_ref(call);
+        in->tunnel = g_strdup(h->tunnel);
+        in->handle = h->id;
+        ci->in = in;
+        with_filterd(c, child_with, ci);
+}
+
+static void cryptod_handle_ike_child(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        DBusMessageIter it;
+        IkeHandle *h = ike_lookup(c, call, &it);
+        if (!h)
+                return;
+        size_t encr_len, integ_len;
+        ChildInstall *ci = child_read(call, h, &it, &encr_len, &integ_len);
+        if (!ci)
+                return;
+        int r = bh_ike_sa_child_keys(h->sa, encr_len, integ_len, &ci->keys);
+        if (r < 0) {
+                g_free(ci);
+                ike_error(call, h, "the first CHILD SA", r);
+                return;
+        }
+        ci->initiated = bh_ike_sa_initiator(h->sa);
+        child_send(c, call, h, ci);
+}
+
+/* CREATE_CHILD_SA: our nonce (and KE value with PFS) made here, so that
+ * no caller can make a CHILD SA's keys repeat. */
+typedef struct ChildExchange {
+        uint32_t xid;
+        BhIkeSa *pfs;           /* NULL without PFS */
+        uint8_t nonce[BH_IKE_NONCE_LEN];
+} ChildExchange;
+
+static void child_exchange_free(void *p) {
+        ChildExchange *x = p;
+        bh_ike_sa_free(x->pfs);
+        g_free(x);
+}
+
+/* A handle keeps at most this many CREATE_CHILD_SA exchanges open. */
+#define CHILD_EXCHANGES_MAX 4
+
+static void cryptod_handle_ike_child_start(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        DBusMessageIter it;
+        IkeHandle *h = ike_lookup(c, call, &it);
+        if (!h)
+                return;
+        dbus_uint16_t group;
+        dbus_message_iter_get_basic(&it, &group);
+        if (!bh_ike_sa_authenticated(h->sa)) {
+                ike_error(call, h, "a CREATE_CHILD_SA exchange", -EPERM);
+                return;
+        }
+        if (g_hash_table_size(h->exchanges) >= CHILD_EXCHANGES_MAX) {
+                bh_call_error(call, BH_ERROR_UNAVAILABLE, "%u CREATE_CHILD_SA exchanges are open on this IKE SA",
+                              CHILD_EXCHANGES_MAX);
+                return;
+        }
+        ChildExchange *x = g_new0(ChildExchange, 1);
+        if (group) {
+                int r = bh_ike_sa_new(bh_ike_sa_initiator(h->sa), group, &x->pfs);
+                if (r < 0) {
+                        g_free(x);
+                        bh_call_error(call, BH_ERROR_NOT_SUPPORTED, "key exchange group %u: %s", group, g_strerror(-r));
+                        return;
+                }
+        }
+        if (RAND_bytes(x->nonce, sizeof x->nonce) != 1) {
+                child_exchange_free(x);
+                bh_call_error(call, BH_ERROR_FAILED, "no randomness for a nonce");
+                return;
+        }
+        x->xid = ++h->next_xid;
+        g_hash_table_insert(h->exchanges, &x->xid, x);
+        const uint8_t *ke = NULL;
+        size_t ke_len = 0;
+        if (x->pfs)
+                bh_ike_sa_public(x->pfs, &ke, &ke_len);
+        DBusMessage *reply = bh_call_new_return(call);
+        dbus_uint32_t xid = x->xid;
+        dbus_message_iter_init_append(reply, &it);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &xid);
+        append_bytes(&it, x->nonce, sizeof x->nonce);
+        append_bytes(&it, ke, ke_len);
+        bh_call_return_message(call, reply);
+}
+
+static void cryptod_handle_ike_child_install(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        DBusMessageIter it;
+        IkeHandle *h = ike_lookup(c, call, &it);
+        if (!h)
+                return;
+        dbus_uint32_t xid;
+        dbus_bool_t initiated, defer_out;
+        const uint8_t *peer_nonce, *peer_ke;
+        size_t nonce_len, ke_len, encr_len, integ_len;
+        dbus_message_iter_get_basic(&it, &xid);
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &initiated);
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &defer_out);
+        dbus_message_iter_next(&it);
+        read_bytes(&it, &peer_nonce, &nonce_len);
+        read_bytes(&it, &peer_ke, &ke_len);
+        /* The exchange is used up whatever follows. */
+        ChildExchange *x = g_hash_table_lookup(h->exchanges, &xid);
+        if (!x) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "no CREATE_CHILD_SA exchange %u on this IKE SA", xid);
+                return;
+        }
+        g_hash_table_steal(h->exchanges, &xid);
+        ChildInstall *ci = child_read(call, h, &it, &encr_len, &integ_len);
+        if (!ci) {
+                child_exchange_free(x);
+                return;
+        }
+        if ((x->pfs != NULL) != (ke_len != 0)) {
+                child_exchange_free(x);
+                g_free(ci);
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "a key exchange value goes with PFS, and only then");
+                return;
+        }
+        const uint8_t *ni = initiated ? x->nonce : peer_nonce, *nr = initiated ? peer_nonce : x->nonce;
+        size_t ni_len = initiated ? sizeof x->nonce : nonce_len, nr_len = initiated ? nonce_len : sizeof x->nonce;
+        int r = bh_ike_sa_rekey_child_keys(h->sa, x->pfs, peer_ke, ke_len, ni, ni_len, nr, nr_len, encr_len, integ_len,
+                                           &ci->keys);
+        child_exchange_free(x);
+        if (r < 0) {
+                g_free(ci);
+                ike_error(call, h, "a CHILD SA's keys", r);
+                return;
+        }
+        ci->initiated = initiated;
+        ci->defer_out = defer_out;
+        child_send(c, call, h, ci);
+}
+
+static void outbound_with(Cryptod *c, BhConn *filterd, void *userdata) {
+        Install *in = userdata;
+        BhSecret *km = in->keymat;
+        in->keymat = NULL;
+        in->waiting = 1;
+        IkeHandle *h = g_hash_table_lookup(c->ike, &in->handle);
+        if (!h)
+                fail_install(in, BH_ERROR_NOT_FOUND, g_strdup("the IKE SA ended"));
+        else if (!filterd)
+                fail_install(in, BH_ERROR_UNAVAILABLE, g_strdup("filterd cannot be reached"));
+        else {
+                DBusMessage *m = install_message(&h->deferred.args, km);
+                in->waiting++;
+                bh_conn_call(filterd, m, BH_CALL_TIMEOUT_MS, install_reply, in);
+                dbus_message_unref(m);
+        }
+        bh_secret_free(km);
+        if (--in->waiting == 0)
+                install_finish(in);
+}
+
+static void cryptod_handle_ike_child_outbound(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        DBusMessageIter it;
+        IkeHandle *h = ike_lookup(c, call, &it);
+        if (!h)
+                return;
+        dbus_uint32_t spi;
+        dbus_message_iter_get_basic(&it, &spi);
+        if (!h->deferred.keymat || h->deferred.spi != spi) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "no outbound SA 0x%08x is waiting on this IKE SA", spi);
                 return;
         }
         Install *in = g_new0(Install, 1);
         in->c = c;
         in->call = bh_call_ref(call);
         in->tunnel = g_strdup(h->tunnel);
-        ci->in = in;
-        with_filterd(c, child_with, ci);
+        in->handle = h->id;
+        in->keymat = g_steal_pointer(&h->deferred.keymat);
+        with_filterd(c, outbound_with, in);
+}
+
+static void child_removed(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
+        BhCall *call = userdata;
+        if (reply)
+                bh_call_return_empty(call);
+        else
+                bh_call_error(call, error_name, "filterd: %s", error_message);
+        bh_call_unref(call);
+}
+
+typedef struct ChildRemoval {
+        BhCall *call;
+        char tunnel[BH_TUNNEL_NAME_MAX + 1];
+        uint32_t spi;
+} ChildRemoval;
+
+static void child_remove_with(Cryptod *c, BhConn *filterd, void *userdata) {
+        ChildRemoval *cr = userdata;
+        if (!filterd) {
+                bh_call_error(cr->call, BH_ERROR_UNAVAILABLE, "filterd cannot be reached");
+                bh_call_unref(cr->call);
+        } else {
+                DBusMessage *m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemoveSA");
+                const char *t = cr->tunnel;
+                dbus_uint32_t spi = cr->spi;
+                dbus_message_append_args(m, DBUS_TYPE_STRING, &t, DBUS_TYPE_UINT32, &spi, DBUS_TYPE_INVALID);
+                bh_conn_call(filterd, m, BH_CALL_TIMEOUT_MS, child_removed, cr->call);
+                dbus_message_unref(m);
+        }
+        g_free(cr);
+}
+
+static void cryptod_handle_ike_child_remove(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        DBusMessageIter it;
+        IkeHandle *h = ike_lookup(c, call, &it);
+        if (!h)
+                return;
+        dbus_uint32_t spi;
+        dbus_message_iter_get_basic(&it, &spi);
+        /* Only an SA this IKE SA installed. */
+        guint i;
+        for (i = 0; i < h->spis_in->len; i++)
+                if (g_array_index(h->spis_in, uint32_t, i) == spi)
+                        break;
+        if (i == h->spis_in->len) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "SPI 0x%08x is not a CHILD SA of this IKE SA", spi);
+                return;
+        }
+        g_array_remove_index_fast(h->spis_in, i);
+        ChildRemoval *cr = g_new0(ChildRemoval, 1);
+        cr->call = bh_call_ref(call);
+        g_strlcpy(cr->tunnel, h->tunnel, sizeof cr->tunnel);
+        cr->spi = spi;
+        with_filterd(c, child_remove_with, cr);
 }
 
 static void cryptod_handle_ike_free(BhCall *call, void *userdata) {
@@ -696,6 +964,10 @@ static const BhMethodImpl cryptod_methods[] = {
         { "IkeAuth", cryptod_handle_ike_auth },
         { "IkeVerify", cryptod_handle_ike_verify },
         { "IkeChild", cryptod_handle_ike_child },
+        { "IkeChildStart", cryptod_handle_ike_child_start },
+        { "IkeChildInstall", cryptod_handle_ike_child_install },
+        { "IkeChildRemove", cryptod_handle_ike_child_remove },
+        { "IkeChildOutbound", cryptod_handle_ike_child_outbound },
         { "IkeFree", cryptod_handle_ike_free },
         { "Reload", cryptod_handle_reload },
         {},

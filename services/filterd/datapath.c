@@ -676,6 +676,16 @@ unsigned dp_remove_sas(Datapath *dp, const char *tunnel) {
         return n;
 }
 
+bool dp_remove_inbound_sa(Datapath *dp, const char *tunnel, uint32_t spi) {
+        DpSa *sa = g_hash_table_lookup(dp->in_sas, GUINT_TO_POINTER(spi));
+        if (!sa || strcmp(sa->spec.tunnel, tunnel) != 0)
+                return false;
+        g_hash_table_remove(dp->in_sas, GUINT_TO_POINTER(spi));
+        dp->c.cache_deleted++;
+        TRACE(TRACE_TUNNEL, "tunnel %s: inbound SA 0x%08x deleted", tunnel, spi);
+        return true;
+}
+
 static void policy_free(void *p) {
         DpPolicy *pol = p;
         g_free(pol->local);

@@ -214,6 +214,20 @@ static void filterd_handle_remove_sas(BhCall *call, void *userdata) {
         bh_call_return_empty(call);
 }
 
+static void filterd_handle_remove_sa(BhCall *call, void *userdata) {
+        Filterd *f = userdata;
+        const char *tunnel;
+        dbus_uint32_t spi;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_UINT32, &spi,
+                              DBUS_TYPE_INVALID);
+        if (!dp_remove_inbound_sa(f->dp, tunnel, spi)) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "tunnel %s has no inbound SA 0x%08x", tunnel, spi);
+                return;
+        }
+        bh_log_tunnel(BH_LOG_INFORMATION, tunnel, "inbound SA 0x%08x removed, keys wiped", spi);
+        bh_call_return_empty(call);
+}
+
 static bool parse_ts_list(DBusMessageIter *it, GArray *out, char **ret_why) {
         DBusMessageIter arr;
         dbus_message_iter_recurse(it, &arr);
@@ -378,6 +392,7 @@ static const BhMethodImpl filterd_methods[] = {
         { "GetCounters", filterd_handle_get_counters },
         { "InstallSA", filterd_handle_install_sa },
         { "RemoveSAs", filterd_handle_remove_sas },
+        { "RemoveSA", filterd_handle_remove_sa },
         { "SetPolicy", filterd_handle_set_policy },
         { "RemovePolicy", filterd_handle_remove_policy },
         { "ListSAs", filterd_handle_list_sas },

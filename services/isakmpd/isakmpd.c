@@ -28,8 +28,11 @@
 
 #define IKE_PORT 500
 #define NATT_PORT 4500
-/* Retransmission (RFC 7296 2.1): 0.5 s, doubling, five times. */
+/* Retransmission (RFC 7296 2.1): after 0.5 s, doubling up to 8 s, five
+ * times; the exchange fails 8 s after the last, 23.5 s after the first
+ * send, within the 30 s an operator's ike waits. */
 #define RETRANSMIT_FIRST_MS 500
+#define RETRANSMIT_MAX_MS 8000
 #define RETRANSMIT_TRIES 5
 /* A responder's IKE SA that does not complete IKE_AUTH in this time goes. */
 #define HALF_OPEN_TIMEOUT_S 30
@@ -95,13 +98,32 @@ struct Sa {
         guint retransmit_timer;
         GBytes *response;       /* our last response, for the peer's retransmission */
         guint timeout;
-        bool busy;              /* a cryptod call is out */
+        unsigned busy;          /* cryptod calls out */
         bool up;                /* tmd was told TunnelUp */
         uint8_t ike_prop_num;   /* responder: the numbers of the peer's proposals chosen */
         uint8_t esp_prop_num;
         char *peer_id;          /* the peer's identity in words, once seen */
         GBytes *our_auth;       /* responder: AUTH data until the CHILD SA is in */
         char *failure;          /* responder: why an IKE_AUTH was refused, once answered */
+        /* CREATE_CHILD_SA: the CHILD SA on its way in, either side's */
+        struct {
+                bool active;            /* we asked: our request is out */
+                bool answering;         /* the peer asked: our answer is being made */
+                uint32_t xid;           /* cryptod's exchange */
+                uint32_t msg_id;        /* the peer's request */
+                uint32_t spi_in, spi_out;
+                BhProposal esp;
+                uint8_t esp_num;
+                uint16_t group;
+                GBytes *nonce, *ke;     /* ours */
+                GBytes *peer_nonce, *peer_ke;
+                IkeTsList tsi, tsr;     /* the peer asked: its TSi and TSr, narrowed */
+        } rk;
+        uint32_t old_spi_in, old_spi_out;       /* the CHILD SA a rekey replaced, until deleted */
+        bool out_deferred;      /* filterd still sends on old_spi_out (we answered the rekey) */
+        uint32_t delete_msg_id; /* the peer's Delete of the old CHILD SA, being answered */
+        bool deleting_old;      /* our Delete of it is out */
+        guint rekey_timer, dpd_timer;
         struct SealCtx *sealing;        /* a protected message cryptod is sealing */
         struct Opening *opening;        /* a protected message cryptod is opening */
 };
@@ -110,6 +132,14 @@ struct Sa {
 
 typedef struct Opening Opening;
 static void opening_free(Opening *op);
+
+static void rekey_clear(Sa *sa) {
+        g_clear_pointer(&sa->rk.nonce, g_bytes_unref);
+        g_clear_pointer(&sa->rk.ke, g_bytes_unref);
+        g_clear_pointer(&sa->rk.peer_nonce, g_bytes_unref);
+        g_clear_pointer(&sa->rk.peer_ke, g_bytes_unref);
+        sa->rk.active = sa->rk.answering = false;
+}
 
 static Sa *sa_ref(Sa *sa) {
         sa->refs++;
@@ -129,6 +159,7 @@ static void sa_unref(Sa *sa) {
         g_clear_pointer(&sa->request, g_bytes_unref);
         g_clear_pointer(&sa->response, g_bytes_unref);
         g_clear_pointer(&sa->our_auth, g_bytes_unref);
+        rekey_clear(sa);
         g_free(sa->sealing);
         opening_free(sa->opening);
         g_free(sa->peer_id);
@@ -405,6 +436,7 @@ static void sa_send(Sa *sa, GBytes *msg) {
 }
 
 static void sa_fail(Sa *sa, const char *format, ...) G_GNUC_PRINTF(2, 3);
+static void sa_established(Sa *sa);
 static void sa_delete(Sa *sa, bool tell_peer);
 
 static gboolean retransmit(gpointer userdata) {
@@ -419,13 +451,13 @@ static gboolean retransmit(gpointer userdata) {
                         sa_delete(sa, false);
                 } else {
                         sa_fail(sa, "no answer from the peer after %u retransmissions (%s)", RETRANSMIT_TRIES,
-                                sa_state_names[sa->state]);
+                                sa->state == SA_ESTABLISHED ? "dead peer detection" : sa_state_names[sa->state]);
                 }
                 return G_SOURCE_REMOVE;
         }
         bh_log_tunnel(BH_LOG_DEBUG, sa->tunnel, "retransmitting (%u of %u)", sa->tries, RETRANSMIT_TRIES);
         sa_send(sa, sa->request);
-        sa->retransmit_timer = g_timeout_add(RETRANSMIT_FIRST_MS << sa->tries, retransmit, sa);
+        sa->retransmit_timer = g_timeout_add(MIN(RETRANSMIT_FIRST_MS << sa->tries, RETRANSMIT_MAX_MS), retransmit, sa);
         return G_SOURCE_REMOVE;
 }
 
@@ -516,7 +548,7 @@ typedef struct CryptoCall {
 static void crypto_reply(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
         CryptoCall *cc = userdata;
         Sa *sa = cc->sa;
-        sa->busy = false;
+        sa->busy--;
         if (sa->state != SA_DEAD)
                 cc->func(sa, reply, error_name, error_message);
         sa_unref(sa);
@@ -531,7 +563,7 @@ static void crypto_call(Sa *sa, DBusMessage *m, CryptoReply func) {
         CryptoCall *cc = g_new0(CryptoCall, 1);
         cc->sa = sa_ref(sa);
         cc->func = func;
-        sa->busy = true;
+        sa->busy++;
         bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), m, BH_CALL_TIMEOUT_MS, crypto_reply, cc);
         dbus_message_unref(m);
 }
@@ -603,6 +635,14 @@ static void sa_drop(Sa *sa) {
         if (sa->timeout) {
                 g_source_remove(sa->timeout);
                 sa->timeout = 0;
+        }
+        if (sa->rekey_timer) {
+                g_source_remove(sa->rekey_timer);
+                sa->rekey_timer = 0;
+        }
+        if (sa->dpd_timer) {
+                g_source_remove(sa->dpd_timer);
+                sa->dpd_timer = 0;
         }
         if (sa->handle) {
                 DBusMessageIter it;
@@ -1018,22 +1058,21 @@ static void initiator_init_response(Sa *sa, const IkeMsg *m, GBytes *raw) {
 }
 
 /* The CHILD SA's two SAs (out, then in) for cryptod to install. */
-static DBusMessage *child_message(Sa *sa) {
-        DBusMessageIter it, arr, st;
-        DBusMessage *m = handle_method(sa, "IkeChild", &it);
-        const BhProposalTransform *e = find_type(&sa->esp, BH_TRANSFORM_ENCR);
-        const BhProposalTransform *esn = find_type(&sa->esp, BH_TRANSFORM_ESN);
+static void append_child_sas(DBusMessageIter *it, Sa *sa, const BhProposal *esp, uint32_t spi_out, uint32_t spi_in) {
+        DBusMessageIter arr, st;
+        const BhProposalTransform *e = find_type(esp, BH_TRANSFORM_ENCR);
+        const BhProposalTransform *esn = find_type(esp, BH_TRANSFORM_ESN);
         char local[BH_ADDR_STRLEN], remote[BH_ADDR_STRLEN];
         const char *tunnel = sa->tunnel, *proto = "esp";
         const char *mode = sa->def->mode == BH_MODE_TRANSPORT ? "transport" : "tunnel";
         const char *encap = sa->nat || sa->def->encap == BH_ENCAP_UDP ? "udp" : "esp";
         const char *l = bh_addr_to_string(&sa->local.addr, local), *r = bh_addr_to_string(&sa->remote.addr, remote);
-        dbus_uint16_t encr = e ? e->id : 0, bits = e ? e->key_bits : 0, integ = transform_id(&sa->esp, BH_TRANSFORM_INTEG);
+        dbus_uint16_t encr = e ? e->id : 0, bits = e ? e->key_bits : 0, integ = transform_id(esp, BH_TRANSFORM_INTEG);
         dbus_bool_t x = esn && esn->id == BH_ESN, replay = TRUE;
-        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(sssuqqqbbssss)", &arr);
+        dbus_message_iter_open_container(it, DBUS_TYPE_ARRAY, "(sssuqqqbbssss)", &arr);
         for (int k = 0; k < 2; k++) {
                 const char *dir = k == 0 ? "out" : "in";
-                dbus_uint32_t spi = k == 0 ? sa->child_spi_out : sa->child_spi_in;
+                dbus_uint32_t spi = k == 0 ? spi_out : spi_in;
                 dbus_message_iter_open_container(&arr, DBUS_TYPE_STRUCT, NULL, &st);
                 dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &tunnel);
                 dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &dir);
@@ -1050,7 +1089,13 @@ static DBusMessage *child_message(Sa *sa) {
                 dbus_message_iter_append_basic(&st, DBUS_TYPE_STRING, &r);
                 dbus_message_iter_close_container(&arr, &st);
         }
-        dbus_message_iter_close_container(&it, &arr);
+        dbus_message_iter_close_container(it, &arr);
+}
+
+static DBusMessage *child_message(Sa *sa) {
+        DBusMessageIter it;
+        DBusMessage *m = handle_method(sa, "IkeChild", &it);
+        append_child_sas(&it, sa, &sa->esp, sa->child_spi_out, sa->child_spi_in);
         return m;
 }
 
@@ -1059,7 +1104,7 @@ static void initiator_child_installed(Sa *sa, DBusMessage *reply, const char *er
                 sa_fail(sa, "installing the CHILD SA: %s", error_message);
                 return;
         }
-        sa->state = SA_ESTABLISHED;
+        sa_established(sa);
         const char *rid = sa->peer_id;
         g_autofree char *esp = bh_proposal_to_string(&sa->esp);
         bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "IKE SA established with %s, CHILD SA %08x/%08x (%s)",
@@ -1211,8 +1256,6 @@ static void responder_keys(Sa *sa, DBusMessage *reply, const char *error_name, c
         g_bytes_unref(sa->our_init);
         sa->our_init = g_bytes_new(buf, len);
         sa->peer_request = 1;
-        sa->state = SA_HALF_OPEN;
-        sa->d->half_open++;
         sa_respond(sa, g_bytes_ref(sa->our_init));
         bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "IKE_SA_INIT answered%s", sa->nat ? " (NAT detected)" : "");
 }
@@ -1259,8 +1302,13 @@ static void responder_init(Isakmpd *d, const BhTunnel *def, GBytes *raw, const I
         IkeMsg m;
         IkeErr e = ike_msg_parse(data, len, &m);
         uint8_t type;
-        if (e == IKE_OK)
-                e = ike_msg_check_exchange(&m, &type);
+        /* A KE of a group we do not implement leaves the chain whole: the
+         * exchange rules are checked all the same, the group answered below. */
+        if (e == IKE_OK || e == IKE_ERR_KE_GROUP) {
+                IkeErr x = ike_msg_check_exchange(&m, &type);
+                if (x != IKE_OK && x != IKE_ERR_PROPOSAL_UNSUPPORTED)
+                        e = x;
+        }
         if (e != IKE_OK && e != IKE_ERR_KE_GROUP) {
                 bh_log_tunnel(BH_LOG_ERRORS, def->name, "IKE_SA_INIT from the peer refused: %s", ike_err_name(e));
                 uint16_t n = ike_err_notify(e);
@@ -1273,6 +1321,8 @@ static void responder_init(Isakmpd *d, const BhTunnel *def, GBytes *raw, const I
         IkeSa peer;
         BhProposal chosen;
         size_t idx;
+        if (!sap || !kep || !np)
+                return;         /* check_exchange requires them: not reached */
         if (ike_sa_decode(sap->body, sap->len, IKE_SA_CTX_IKE_SA_INIT, false, &peer) != IKE_OK ||
             !choose(def->ike_proposals, def->n_ike_proposals, &peer, &chosen, &idx)) {
                 g_autofree char *ours = bh_proposal_list_to_string(def->ike_proposals, def->n_ike_proposals);
@@ -1390,7 +1440,7 @@ static void responder_child_installed(Sa *sa, DBusMessage *reply, const char *er
 static void responder_auth_reply_sent(Sa *sa) {
         if (sa->d->half_open > 0)
                 sa->d->half_open--;
-        sa->state = SA_ESTABLISHED;
+        sa_established(sa);
         if (sa->timeout) {
                 g_source_remove(sa->timeout);
                 sa->timeout = 0;
@@ -1472,6 +1522,411 @@ static void responder_auth(Sa *sa, const IkeMsg *m) {
         verify(sa, &ap, responder_verified);
 }
 
+/* ---------------------------------------------------------------- CREATE_CHILD_SA */
+
+/*
+ * CHILD SA rekeying (RFC 7296 1.3.3, 2.8): a new CHILD SA with fresh nonces
+ * (and a new key exchange when the ESP proposal has a group) replaces the
+ * old one; the side that asked deletes the old one afterwards. cryptod makes
+ * our nonce and KE value (IkeChildStart) and installs the new SAs
+ * (IkeChildInstall); the outbound SA switches at once, the old inbound one
+ * stays until the Delete exchange ends.
+ *
+ * Both sides rekey every child_rekey_time; the responder of the IKE SA
+ * waits a tenth longer, so that the two do not collide in the common case.
+ * A request that comes while our own is out is answered TEMPORARY_FAILURE
+ * (2.25) and the peer asks again later.
+ */
+
+static void rekey_schedule(Sa *sa, unsigned seconds);
+static void dpd_schedule(Sa *sa);
+
+static uint16_t esp_group(const BhProposal *p) {
+        return transform_id(p, BH_TRANSFORM_DH);
+}
+
+static uint8_t *spi_octets(uint32_t spi, uint8_t out[4]) {
+        out[0] = (uint8_t) (spi >> 24);
+        out[1] = (uint8_t) (spi >> 16);
+        out[2] = (uint8_t) (spi >> 8);
+        out[3] = (uint8_t) spi;
+        return out;
+}
+
+static void child_exchange_started(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message);
+
+static void child_start(Sa *sa, uint16_t group) {
+        DBusMessageIter it;
+        DBusMessage *m = handle_method(sa, "IkeChildStart", &it);
+        dbus_uint16_t g = group;
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT16, &g);
+        crypto_call(sa, m, child_exchange_started);
+}
+
+/* The side that answers a rekey keeps sending on the old CHILD SA until the
+ * peer deletes it (by then the peer receives on the new one): RFC 7296
+ * 2.8 leaves the moment open, and switching at once loses the packets that
+ * reach the peer before it installed its half. */
+static void child_install(Sa *sa, bool initiated, CryptoReply then) {
+        DBusMessageIter it;
+        DBusMessage *m = handle_method(sa, "IkeChildInstall", &it);
+        dbus_uint32_t xid = sa->rk.xid;
+        dbus_bool_t i = initiated, defer = !initiated;
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &xid);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_BOOLEAN, &i);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_BOOLEAN, &defer);
+        append_gbytes(&it, sa->rk.peer_nonce);
+        if (sa->rk.peer_ke)
+                append_gbytes(&it, sa->rk.peer_ke);
+        else
+                append_bytes(&it, NULL, 0);
+        append_child_sas(&it, sa, &sa->rk.esp, sa->rk.spi_out, sa->rk.spi_in);
+        crypto_call(sa, m, then);
+}
+
+/* The new CHILD SA is in: it becomes the current one. */
+static void child_switch(Sa *sa) {
+        sa->old_spi_in = sa->child_spi_in;
+        sa->old_spi_out = sa->child_spi_out;
+        sa->child_spi_in = sa->rk.spi_in;
+        sa->child_spi_out = sa->rk.spi_out;
+        sa->out_deferred = !sa->rk.active;
+        sa->esp = sa->rk.esp;
+        g_autofree char *esp = bh_proposal_to_string(&sa->esp);
+        bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "CHILD SA rekeyed (%s by %s): %08x/%08x replaces %08x/%08x", esp,
+                      sa->rk.active ? "us" : "the peer", sa->child_spi_in, sa->child_spi_out, sa->old_spi_in,
+                      sa->old_spi_out);
+        tell_up(sa, sa->peer_id ? sa->peer_id : "");
+}
+
+static void old_child_removed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply)
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "removing the old inbound SA: %s", error_message);
+}
+
+/* The old inbound SA stays a little after the Delete exchange: packets
+ * the peer sent on it before it switched may still be on their way, or
+ * waiting in filterd's socket while isakmpd already heard the Delete. */
+#define OLD_CHILD_GRACE_MS 2000
+
+typedef struct Retiring {
+        Sa *sa;
+        uint32_t spi;
+} Retiring;
+
+static gboolean retire_due(gpointer userdata) {
+        Retiring *r = userdata;
+        if (r->sa->state != SA_DEAD && r->sa->handle) {
+                DBusMessageIter it;
+                DBusMessage *m = handle_method(r->sa, "IkeChildRemove", &it);
+                dbus_uint32_t spi = r->spi;
+                dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &spi);
+                crypto_call(r->sa, m, old_child_removed);
+        }
+        sa_unref(r->sa);
+        g_free(r);
+        return G_SOURCE_REMOVE;
+}
+
+static void remove_old_child(Sa *sa) {
+        if (!sa->old_spi_in)
+                return;
+        Retiring *r = g_new0(Retiring, 1);
+        r->sa = sa_ref(sa);
+        r->spi = sa->old_spi_in;
+        sa->old_spi_in = sa->old_spi_out = 0;
+        g_timeout_add(OLD_CHILD_GRACE_MS, retire_due, r);
+}
+
+/* --- we ask */
+
+static void rekey_request_installed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "the rekeyed CHILD SA could not be installed: %s", error_message);
+                rekey_clear(sa);
+                rekey_schedule(sa, 10);
+                return;
+        }
+        child_switch(sa);
+        rekey_clear(sa);
+        /* Delete the old one: the peer answers with its half. */
+        uint8_t plain[64];
+        IkeBuilder b;
+        uint32_t spi = sa->old_spi_in;
+        ike_builder_init(&b, plain, sizeof plain);
+        ike_build_delete(&b, BH_PROTO_ESP, &spi, 1);
+        sa->deleting_old = true;
+        uint32_t id = sa->next_request++;
+        send_protected(sa, IKE_EXCH_INFORMATIONAL, false, id, &b, NULL);
+        rekey_schedule(sa, sa->def->child_rekey_time);
+}
+
+static void rekey_response(Sa *sa, const IkeMsg *m) {
+        sa_answered(sa);
+        IkeNotify n;
+        uint16_t err = error_notify(m, &n);
+        if (err) {
+                bh_log_tunnel(err == IKE_N_TEMPORARY_FAILURE ? BH_LOG_INFORMATION : BH_LOG_ERRORS, sa->tunnel,
+                              "CHILD SA rekey refused by the peer: %s", ike_notify_name(err));
+                rekey_clear(sa);
+                /* A collision or a refusal: the old CHILD SA stays; try again. */
+                uint8_t r;
+                random_bytes(&r, 1);
+                rekey_schedule(sa, err == IKE_N_TEMPORARY_FAILURE ? 2u + r % 4u : 30);
+                return;
+        }
+        const IkePayload *sap = ike_msg_find(m, IKE_PL_SA), *np = ike_msg_find(m, IKE_PL_NONCE),
+                         *kep = ike_msg_find(m, IKE_PL_KE);
+        IkeSa child;
+        IkeNonce nonce;
+        IkeKe ke;
+        size_t idx;
+        if (!sap || !np || ike_sa_decode(sap->body, sap->len, IKE_SA_CTX_CHILD, true, &child) != IKE_OK ||
+            ike_nonce_decode(np->body, np->len, &nonce) != IKE_OK ||
+            !choose(sa->def->esp_proposals, sa->def->n_esp_proposals, &child, &sa->rk.esp, &idx) ||
+            (esp_group(&sa->rk.esp) != 0) != (kep != NULL) ||
+            (kep && (ike_ke_decode(kep->body, kep->len, &ke) != IKE_OK || ke.group != esp_group(&sa->rk.esp)))) {
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "the peer's answer to our CHILD SA rekey is not acceptable");
+                rekey_clear(sa);
+                rekey_schedule(sa, 30);
+                return;
+        }
+        sa->rk.spi_out = proposal_spi(&child.prop[idx]);
+        sa->rk.peer_nonce = g_bytes_new(nonce.data, nonce.len);
+        sa->rk.peer_ke = kep ? g_bytes_new(ke.data, ke.len) : NULL;
+        child_install(sa, true, rekey_request_installed);
+}
+
+static void rekey_send(Sa *sa) {
+        uint8_t plain[MSG_BUF];
+        IkeBuilder b;
+        uint8_t spi[4];
+        ike_builder_init(&b, plain, sizeof plain);
+        ike_build_notify(&b, BH_PROTO_ESP, spi_octets(sa->child_spi_in, spi), 4, IKE_N_REKEY_SA, NULL, 0);
+        if (sa->def->mode == BH_MODE_TRANSPORT)
+                ike_build_notify(&b, 0, NULL, 0, IKE_N_USE_TRANSPORT_MODE, NULL, 0);
+        ike_build_sa(&b, sa->def->esp_proposals, sa->def->n_esp_proposals, 1, spi_octets(sa->rk.spi_in, spi), 4);
+        ike_build_nonce(&b, g_bytes_get_data(sa->rk.nonce, NULL), g_bytes_get_size(sa->rk.nonce));
+        if (sa->rk.ke)
+                ike_build_ke(&b, sa->rk.group, g_bytes_get_data(sa->rk.ke, NULL), g_bytes_get_size(sa->rk.ke));
+        /* sa->tsi is the IKE SA initiator's side; TSi here is ours. */
+        ts_build(&b, IKE_PL_TSI, sa->initiator ? &sa->tsi : &sa->tsr);
+        ts_build(&b, IKE_PL_TSR, sa->initiator ? &sa->tsr : &sa->tsi);
+        uint32_t id = sa->next_request++;
+        send_protected(sa, IKE_EXCH_CREATE_CHILD_SA, false, id, &b, NULL);
+        bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "rekeying the CHILD SA %08x/%08x", sa->child_spi_in,
+                      sa->child_spi_out);
+}
+
+/* --- the peer asks */
+
+static void rekey_answer_sent(Sa *sa) {
+        rekey_clear(sa);
+}
+
+static void rekey_answer_installed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "the peer's rekeyed CHILD SA could not be installed: %s",
+                              error_message);
+                uint32_t id = sa->rk.msg_id;
+                rekey_clear(sa);
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_NO_PROPOSAL_CHOSEN, NULL);
+                return;
+        }
+        child_switch(sa);
+        uint8_t plain[MSG_BUF];
+        IkeBuilder b;
+        uint8_t spi[4];
+        ike_builder_init(&b, plain, sizeof plain);
+        if (sa->def->mode == BH_MODE_TRANSPORT)
+                ike_build_notify(&b, 0, NULL, 0, IKE_N_USE_TRANSPORT_MODE, NULL, 0);
+        ike_build_sa(&b, &sa->rk.esp, 1, sa->rk.esp_num, spi_octets(sa->rk.spi_in, spi), 4);
+        ike_build_nonce(&b, g_bytes_get_data(sa->rk.nonce, NULL), g_bytes_get_size(sa->rk.nonce));
+        if (sa->rk.ke)
+                ike_build_ke(&b, sa->rk.group, g_bytes_get_data(sa->rk.ke, NULL), g_bytes_get_size(sa->rk.ke));
+        /* TSi is the side of whoever started this exchange: the peer. */
+        ts_build(&b, IKE_PL_TSI, &sa->rk.tsi);
+        ts_build(&b, IKE_PL_TSR, &sa->rk.tsr);
+        send_protected(sa, IKE_EXCH_CREATE_CHILD_SA, true, sa->rk.msg_id, &b, rekey_answer_sent);
+        /* Our own rekey would now replace the new one: wait a full period. */
+        rekey_schedule(sa, sa->def->child_rekey_time);
+}
+
+static void child_exchange_started(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "cryptod cannot start a CHILD SA exchange: %s", error_message);
+                bool answering = sa->rk.answering;
+                uint32_t id = sa->rk.msg_id;
+                rekey_clear(sa);
+                if (answering)
+                        respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_TEMPORARY_FAILURE, NULL);
+                else
+                        rekey_schedule(sa, 30);
+                return;
+        }
+        DBusMessageIter it;
+        dbus_uint32_t xid;
+        dbus_message_iter_init(reply, &it);
+        dbus_message_iter_get_basic(&it, &xid);
+        dbus_message_iter_next(&it);
+        sa->rk.xid = xid;
+        sa->rk.nonce = read_bytes(&it);
+        GBytes *ke = read_bytes(&it);
+        if (g_bytes_get_size(ke) == 0)
+                g_bytes_unref(ke);
+        else
+                sa->rk.ke = ke;
+        if (sa->rk.answering)
+                child_install(sa, false, rekey_answer_installed);
+        else
+                rekey_send(sa);
+}
+
+/* The peer's CREATE_CHILD_SA request, decrypted and checked. */
+static void child_request(Sa *sa, const IkeMsg *m) {
+        uint32_t id = m->hdr.msg_id;
+        sa->peer_request = id + 1;
+        const IkePayload *rekey = ike_msg_find_notify(m, IKE_N_REKEY_SA);
+        const IkePayload *sap = ike_msg_find(m, IKE_PL_SA), *np = ike_msg_find(m, IKE_PL_NONCE),
+                         *kep = ike_msg_find(m, IKE_PL_KE);
+        const IkePayload *tsi = ike_msg_find(m, IKE_PL_TSI), *tsr = ike_msg_find(m, IKE_PL_TSR);
+        IkeNotify rn;
+        if (!tsi || !tsr) {
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "IKE SA rekey asked by the peer: not in this version");
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_NO_ADDITIONAL_SAS, NULL);
+                return;
+        }
+        if (!rekey || ike_notify_decode(rekey->body, rekey->len, &rn) != IKE_OK || rn.spi_size != 4) {
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "the peer asks for a second CHILD SA: refused");
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_NO_ADDITIONAL_SAS, NULL);
+                return;
+        }
+        uint32_t old = (uint32_t) rn.spi[0] << 24 | (uint32_t) rn.spi[1] << 16 | (uint32_t) rn.spi[2] << 8 | rn.spi[3];
+        if (old != sa->child_spi_out) {
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "the peer rekeys an unknown CHILD SA %08x", old);
+                uint8_t spi[4];
+                uint8_t plain[64];
+                IkeBuilder b;
+                ike_builder_init(&b, plain, sizeof plain);
+                ike_build_notify(&b, BH_PROTO_ESP, spi_octets(old, spi), 4, IKE_N_CHILD_SA_NOT_FOUND, NULL, 0);
+                send_protected(sa, IKE_EXCH_CREATE_CHILD_SA, true, id, &b, NULL);
+                return;
+        }
+        if (sa->rk.active || sa->deleting_old || sa->old_spi_in) {
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "the peer's CHILD SA rekey collides with ours: TEMPORARY_FAILURE");
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_TEMPORARY_FAILURE, NULL);
+                return;
+        }
+        IkeSa child;
+        IkeNonce nonce;
+        IkeTsList pi, pr, ni, nr;
+        size_t idx;
+        if (ike_sa_decode(sap->body, sap->len, IKE_SA_CTX_CHILD, false, &child) != IKE_OK ||
+            ike_nonce_decode(np->body, np->len, &nonce) != IKE_OK ||
+            !choose(sa->def->esp_proposals, sa->def->n_esp_proposals, &child, &sa->rk.esp, &idx)) {
+                g_autofree char *ours = bh_proposal_list_to_string(sa->def->esp_proposals, sa->def->n_esp_proposals);
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "CHILD SA rekey: NO_PROPOSAL_CHOSEN: none of the peer's "
+                              "proposals meets ours (%s)", ours);
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_NO_PROPOSAL_CHOSEN, NULL);
+                return;
+        }
+        uint16_t group = esp_group(&sa->rk.esp);
+        IkeKe ke;
+        if (group && (!kep || ike_ke_decode(kep->body, kep->len, &ke) != IKE_OK || ke.group != group)) {
+                uint8_t g[2] = { (uint8_t) (group >> 8), (uint8_t) group };
+                uint8_t plain[64];
+                IkeBuilder b;
+                ike_builder_init(&b, plain, sizeof plain);
+                ike_build_notify(&b, 0, NULL, 0, IKE_N_INVALID_KE_PAYLOAD, g, 2);
+                send_protected(sa, IKE_EXCH_CREATE_CHILD_SA, true, id, &b, NULL);
+                return;
+        }
+        if (ike_ts_decode(tsi->body, tsi->len, &pi) != IKE_OK || ike_ts_decode(tsr->body, tsr->len, &pr) != IKE_OK) {
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_TS_UNACCEPTABLE, NULL);
+                return;
+        }
+        /* The peer's TSi is its side: our remote selectors. */
+        ts_narrow(&pi, sa->def->remote_ts, sa->def->n_remote_ts, &ni);
+        ts_narrow(&pr, sa->def->local_ts, sa->def->n_local_ts, &nr);
+        if (ni.n == 0 || nr.n == 0) {
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_TS_UNACCEPTABLE, NULL);
+                return;
+        }
+        sa->rk.answering = true;
+        sa->rk.msg_id = id;
+        sa->rk.tsi = ni;
+        sa->rk.tsr = nr;
+        sa->rk.esp_num = child.prop[idx].num;
+        sa->rk.group = group;
+        sa->rk.spi_out = proposal_spi(&child.prop[idx]);
+        sa->rk.spi_in = random_child_spi();
+        sa->rk.peer_nonce = g_bytes_new(nonce.data, nonce.len);
+        sa->rk.peer_ke = group ? g_bytes_new(ke.data, ke.len) : NULL;
+        child_start(sa, group);
+}
+
+/* --- timers */
+
+static gboolean rekey_due(gpointer userdata) {
+        Sa *sa = userdata;
+        sa->rekey_timer = 0;
+        if (sa->state != SA_ESTABLISHED)
+                return G_SOURCE_REMOVE;
+        if (sa->busy || sa->request || sa->rk.answering || sa->old_spi_in) {
+                rekey_schedule(sa, 1);  /* an exchange is under way: soon */
+                return G_SOURCE_REMOVE;
+        }
+        sa->rk.active = true;
+        sa->rk.group = sa->def->n_esp_proposals ? esp_group(&sa->def->esp_proposals[0]) : 0;
+        sa->rk.spi_in = random_child_spi();
+        child_start(sa, sa->rk.group);
+        return G_SOURCE_REMOVE;
+}
+
+static void rekey_schedule(Sa *sa, unsigned seconds) {
+        if (sa->rekey_timer)
+                g_source_remove(sa->rekey_timer);
+        sa->rekey_timer = 0;
+        if (seconds == 0 || sa->state == SA_DEAD)
+                return;
+        /* The IKE SA's responder waits a tenth longer (see above). */
+        guint ms = seconds * 1000u + (sa->initiator ? 0 : seconds * 100u);
+        sa->rekey_timer = g_timeout_add(ms, rekey_due, sa);
+}
+
+/* Dead peer detection: an empty INFORMATIONAL every dpd_delay seconds;
+ * the retransmissions that go unanswered end the IKE SA (retransmit()). */
+static gboolean dpd_due(gpointer userdata) {
+        Sa *sa = userdata;
+        sa->dpd_timer = 0;
+        if (sa->state != SA_ESTABLISHED)
+                return G_SOURCE_REMOVE;
+        if (!sa->busy && !sa->request) {
+                uint8_t plain[8];
+                IkeBuilder b;
+                ike_builder_init(&b, plain, sizeof plain);
+                uint32_t id = sa->next_request++;
+                bh_log_tunnel(BH_LOG_DEBUG, sa->tunnel, "liveness check");
+                send_protected(sa, IKE_EXCH_INFORMATIONAL, false, id, &b, NULL);
+        }
+        dpd_schedule(sa);
+        return G_SOURCE_REMOVE;
+}
+
+static void dpd_schedule(Sa *sa) {
+        if (sa->dpd_timer)
+                g_source_remove(sa->dpd_timer);
+        sa->dpd_timer = sa->def->dpd_delay && sa->state == SA_ESTABLISHED
+                                ? g_timeout_add_seconds(sa->def->dpd_delay, dpd_due, sa)
+                                : 0;
+}
+
+static void sa_established(Sa *sa) {
+        sa->state = SA_ESTABLISHED;
+        rekey_schedule(sa, sa->def->child_rekey_time);
+        dpd_schedule(sa);
+}
+
 /* ---------------------------------------------------------------- informational */
 
 static void delete_sent(Sa *sa) {
@@ -1494,8 +1949,21 @@ static void sa_delete(Sa *sa, bool tell_peer) {
         sa_drop(sa);
 }
 
+static void outbound_switched(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (sa->out_deferred && !reply)
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "the new outbound SA %08x could not be installed: %s",
+                              sa->child_spi_out, error_message);
+        sa->out_deferred = false;
+        uint8_t plain[64];
+        IkeBuilder b;
+        uint32_t old = sa->old_spi_in;
+        ike_builder_init(&b, plain, sizeof plain);
+        ike_build_delete(&b, BH_PROTO_ESP, &old, 1);
+        send_protected(sa, IKE_EXCH_INFORMATIONAL, true, sa->delete_msg_id, &b, remove_old_child);
+}
+
 static void informational_request(Sa *sa, const IkeMsg *m) {
-        bool delete_ike = false;
+        bool delete_ike = false, delete_old = false;
         uint32_t child_spis[IKE_MSG_PAYLOADS_MAX];
         size_t n_child = 0;
         for (size_t i = 0; i < m->n; i++) {
@@ -1505,13 +1973,33 @@ static void informational_request(Sa *sa, const IkeMsg *m) {
                 if (del.proto == BH_PROTO_IKE)
                         delete_ike = true;
                 else if (del.proto == BH_PROTO_ESP)
-                        for (size_t k = 0; k < del.n; k++)
-                                if (ike_delete_spi(&del, k) == sa->child_spi_out && n_child < G_N_ELEMENTS(child_spis))
+                        for (size_t k = 0; k < del.n; k++) {
+                                uint32_t spi = ike_delete_spi(&del, k);
+                                if (spi == sa->child_spi_out && n_child < G_N_ELEMENTS(child_spis))
                                         child_spis[n_child++] = sa->child_spi_in;
+                                else if (spi == sa->old_spi_out && sa->old_spi_in && !delete_old)
+                                        delete_old = true;      /* after the peer's rekey */
+                        }
         }
         uint8_t plain[256];
         IkeBuilder b;
         ike_builder_init(&b, plain, sizeof plain);
+        if (delete_old && !delete_ike && !n_child) {
+                /* The peer rekeyed and now receives on the new CHILD SA:
+                 * ours goes out on it too, and our half of the old one goes. */
+                sa->peer_request = m->hdr.msg_id + 1;
+                sa->delete_msg_id = m->hdr.msg_id;
+                if (sa->out_deferred) {
+                        DBusMessageIter it;
+                        DBusMessage *o = handle_method(sa, "IkeChildOutbound", &it);
+                        dbus_uint32_t spi = sa->child_spi_out;
+                        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &spi);
+                        crypto_call(sa, o, outbound_switched);
+                } else {
+                        outbound_switched(sa, NULL, NULL, NULL);
+                }
+                return;
+        }
         if (n_child && !delete_ike)
                 ike_build_delete(&b, BH_PROTO_ESP, child_spis, n_child);
         sa->peer_request = m->hdr.msg_id + 1;
@@ -1579,10 +2067,14 @@ static void opened(Sa *sa, DBusMessage *reply, const char *error_name, const cha
                 sa_drop(sa);
         } else if (m->hdr.exchange == IKE_EXCH_INFORMATIONAL && response) {
                 sa_answered(sa);
-        } else if (m->hdr.exchange == IKE_EXCH_CREATE_CHILD_SA && !response) {
-                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "CREATE_CHILD_SA refused: rekeying is not in this version");
-                sa->peer_request = m->hdr.msg_id + 1;
-                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, m->hdr.msg_id, IKE_N_NO_ADDITIONAL_SAS, NULL);
+                if (sa->deleting_old) {
+                        sa->deleting_old = false;
+                        remove_old_child(sa);
+                }
+        } else if (m->hdr.exchange == IKE_EXCH_CREATE_CHILD_SA && !response && sa->state == SA_ESTABLISHED) {
+                child_request(sa, m);
+        } else if (m->hdr.exchange == IKE_EXCH_CREATE_CHILD_SA && response && sa->rk.active) {
+                rekey_response(sa, m);
         } else {
                 sa->d->dropped++;
                 bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "%s %s unexpected in state %s: dropped",
@@ -1870,6 +2362,12 @@ static void get_half_open(DBusMessageIter *it, void *userdata) {
         dbus_message_iter_append_basic(it, DBUS_TYPE_UINT32, &n);
 }
 
+static void get_dropped(DBusMessageIter *it, void *userdata) {
+        Isakmpd *d = userdata;
+        dbus_uint64_t n = d->dropped;
+        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT64, &n);
+}
+
 static const BhMethodImpl isakmpd_methods[] = {
         { "ListSAs", isakmpd_handle_list_sas },
         { "Initiate", isakmpd_handle_initiate },
@@ -1879,6 +2377,7 @@ static const BhMethodImpl isakmpd_methods[] = {
 
 static const BhPropertyImpl isakmpd_properties[] = {
         { "HalfOpen", get_half_open, NULL },
+        { "Dropped", get_dropped, NULL },
         {},
 };
 

@@ -633,7 +633,9 @@ static void tmd_handle_tunnel_up(BhCall *call, void *userdata) {
         if (!s) {
                 /* As responder: the peer started it. */
                 if (t->state == TUNNEL_ACTIVE) {
-                        bh_log_tunnel(BH_LOG_EVENTS, d->name, "negotiated again by the peer");
+                        bh_log_tunnel(BH_LOG_INFORMATION, d->name, "SAs renewed: ESP %s in, %s out",
+                                      (const char *) g_hash_table_lookup(t->info, "esp_spi_in"),
+                                      (const char *) g_hash_table_lookup(t->info, "esp_spi_out"));
                         return;
                 }
                 bh_log_tunnel(BH_LOG_EVENTS, d->name, "negotiated by the peer (%s)",
