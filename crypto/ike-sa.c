@@ -495,9 +495,11 @@ static int sk_transforms(const BhIkeSuite *s, const BhSecret *sk_e, const BhSecr
         return bh_transform_new(BH_ENCR_NONE, 0, s->integ, sk_a, ret_mac);
 }
 
-int bh_ike_sa_derive(BhIkeSa *sa, const uint8_t *peer_ke, size_t peer_ke_len,
-                     const uint8_t *peer_nonce, size_t peer_nonce_len, uint64_t spi_i,
-                     uint64_t spi_r, const BhIkeSuite *suite) {
+/* SKEYSEED from g^ir alone (IKE_SA_INIT) or, with old, from the old IKE
+ * SA's SK_d and PRF too (a rekey, RFC 7296 2.18); then the SK keys. */
+static int derive(BhIkeSa *sa, const BhIkeSa *old, const uint8_t *peer_ke, size_t peer_ke_len,
+                  const uint8_t *peer_nonce, size_t peer_nonce_len, uint64_t spi_i, uint64_t spi_r,
+                  const BhIkeSuite *suite) {
         BhSecret *g_ir = NULL, *skeyseed = NULL;
         BhIkeKeys *keys = NULL;
         BhIkeKeyLengths lengths;
@@ -538,8 +540,10 @@ int bh_ike_sa_derive(BhIkeSa *sa, const uint8_t *peer_ke, size_t peer_ke_len,
                 .sk_d = prf_len, .sk_a = sk_a_len, .sk_e = sk_e_len, .sk_p = prf_len,
         };
 
-        /* RFC 7296 2.14. */
-        r = bh_ikev2_skeyseed(suite->prf, g_ir, &nonces, &skeyseed);
+        /* RFC 7296 2.14; 2.18: the rekeying exchange belongs to the old SA,
+         * whose PRF makes the new SKEYSEED. */
+        r = old ? bh_ikev2_skeyseed_rekey(old->suite.prf, old->sk_d, g_ir, &nonces, &skeyseed)
+                : bh_ikev2_skeyseed(suite->prf, g_ir, &nonces, &skeyseed);
         if (r < 0)
                 goto out;
         r = bh_ikev2_ike_keys(suite->prf, skeyseed, &nonces, spi_i_octets, spi_r_octets, &lengths,
@@ -583,6 +587,29 @@ out:
         bh_secret_free(skeyseed);
         bh_secret_free(g_ir);
         return r;
+}
+
+int bh_ike_sa_derive(BhIkeSa *sa, const uint8_t *peer_ke, size_t peer_ke_len,
+                     const uint8_t *peer_nonce, size_t peer_nonce_len, uint64_t spi_i,
+                     uint64_t spi_r, const BhIkeSuite *suite) {
+        return derive(sa, NULL, peer_ke, peer_ke_len, peer_nonce, peer_nonce_len, spi_i, spi_r, suite);
+}
+
+int bh_ike_sa_rekey_ike(BhIkeSa *fresh, const BhIkeSa *old, const uint8_t *peer_ke, size_t peer_ke_len,
+                        const uint8_t *peer_nonce, size_t peer_nonce_len, uint64_t spi_i, uint64_t spi_r,
+                        const BhIkeSuite *suite) {
+        if (!fresh || !old)
+                return -EINVAL;
+        if (!bh_ike_sa_authenticated(old) || !old->sk_d)
+                return -EPERM;
+        int r = derive(fresh, old, peer_ke, peer_ke_len, peer_nonce, peer_nonce_len, spi_i, spi_r, suite);
+        if (r < 0)
+                return r;
+        /* The new SA carries on the old one's authentication: no AUTH, and
+         * its CHILD SAs come from rekeys (bh_ike_sa_rekey_child_keys). */
+        fresh->auth_signed = fresh->auth_verify_done = fresh->auth_verified = true;
+        fresh->child_done = true;
+        return 0;
 }
 
 /* ------------------------------------------------------------ SK payload */

@@ -119,6 +119,16 @@ void bh_ike_sa_nonce(const BhIkeSa *sa, const uint8_t **ret, size_t *ret_len);
 int bh_ike_sa_derive(BhIkeSa *sa, const uint8_t *peer_ke, size_t peer_ke_len,
                      const uint8_t *peer_nonce, size_t peer_nonce_len, uint64_t spi_i,
                      uint64_t spi_r, const BhIkeSuite *suite);
+/* The new IKE SA of a rekey (RFC 7296 2.18), in `fresh` (made with
+ * bh_ike_sa_new for this exchange: its DH key pair and nonce; initiator =
+ * whether we started the rekey, which makes us the new SA's initiator):
+ * SKEYSEED = prf_old(SK_d(old), g^ir(new) | Ni | Nr), then SK_* with the new
+ * SPIs and suite. old must be authenticated (-EPERM); the peer's value is
+ * checked as in bh_ike_sa_derive. The new SA counts as authenticated: it
+ * inherits the old one's peer. */
+int bh_ike_sa_rekey_ike(BhIkeSa *fresh, const BhIkeSa *old, const uint8_t *peer_ke, size_t peer_ke_len,
+                        const uint8_t *peer_nonce, size_t peer_nonce_len, uint64_t spi_i, uint64_t spi_r,
+                        const BhIkeSuite *suite);
 bool bh_ike_sa_derived(const BhIkeSa *sa);
 
 /* The SK payload body (RFC 7296 3.14). aad[0, aad_len) is the message from

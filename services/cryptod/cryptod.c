@@ -381,6 +381,8 @@ static void ike_error(BhCall *call, IkeHandle *h, const char *what, int r) {
         bh_call_error(call, name, "%s: %s", what, why);
 }
 
+static void ike_handle_new(Cryptod *c, BhCall *call, const char *tunnel, bool initiator, uint16_t group);
+
 static void cryptod_handle_ike_new(BhCall *call, void *userdata) {
         Cryptod *c = userdata;
         const char *tunnel;
@@ -397,6 +399,11 @@ static void cryptod_handle_ike_new(BhCall *call, void *userdata) {
                               c->secrets_path);
                 return;
         }
+        ike_handle_new(c, call, tunnel, initiator, group);
+}
+
+/* A new handle with a fresh key exchange value and nonce, answered. */
+static void ike_handle_new(Cryptod *c, BhCall *call, const char *tunnel, bool initiator, uint16_t group) {
         BhIkeSa *sa = NULL;
         int r = bh_ike_sa_new(initiator, group, &sa);
         if (r < 0) {
@@ -455,6 +462,71 @@ static void cryptod_handle_ike_derive(BhCall *call, void *userdata) {
                 return;
         }
         h->suite = suite;
+        bh_call_return_empty(call);
+}
+
+static void cryptod_handle_ike_rekey_new(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        DBusMessageIter it;
+        IkeHandle *old = ike_lookup(c, call, &it);
+        if (!old)
+                return;
+        dbus_bool_t initiated;
+        dbus_uint16_t group;
+        dbus_message_iter_get_basic(&it, &initiated);
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &group);
+        if (!bh_ike_sa_authenticated(old->sa)) {
+                ike_error(call, old, "an IKE SA rekey", -EPERM);
+                return;
+        }
+        ike_handle_new(c, call, old->tunnel, initiated, group);
+}
+
+static void cryptod_handle_ike_rekey_derive(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        DBusMessageIter it, st;
+        IkeHandle *h = ike_lookup(c, call, &it);
+        if (!h)
+                return;
+        dbus_uint64_t old_id, spi_i, spi_r;
+        dbus_message_iter_get_basic(&it, &old_id);
+        dbus_message_iter_next(&it);
+        IkeHandle *old = g_hash_table_lookup(c->ike, &old_id);
+        if (!old || old == h || strcmp(old->tunnel, h->tunnel) != 0) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "no IKE SA handle %" G_GUINT64_FORMAT " of tunnel %s",
+                              (guint64) old_id, h->tunnel);
+                return;
+        }
+        const uint8_t *ke, *nonce;
+        size_t ke_len, nonce_len;
+        read_bytes(&it, &ke, &ke_len);
+        read_bytes(&it, &nonce, &nonce_len);
+        dbus_message_iter_get_basic(&it, &spi_i);
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &spi_r);
+        dbus_message_iter_next(&it);
+        dbus_uint16_t v[5];
+        dbus_message_iter_recurse(&it, &st);
+        for (int i = 0; i < 5; i++, dbus_message_iter_next(&st))
+                dbus_message_iter_get_basic(&st, &v[i]);
+        BhIkeSuite suite = { .encr = v[0], .encr_bits = v[1], .prf = v[2], .integ = v[3], .dh = v[4] };
+        if (!bh_ike_suite_supported(&suite)) {
+                bh_call_error(call, BH_ERROR_NOT_SUPPORTED, "transforms %u/%u/%u/%u/%u are not implemented", v[0],
+                              v[1], v[2], v[3], v[4]);
+                return;
+        }
+        int r = bh_ike_sa_rekey_ike(h->sa, old->sa, ke, ke_len, nonce, nonce_len, spi_i, spi_r, &suite);
+        if (r < 0) {
+                ike_error(call, h, "the rekeyed IKE SA's keys", r);
+                return;
+        }
+        h->suite = suite;
+        /* The CHILD SAs now belong to the new IKE SA. */
+        g_array_append_vals(h->spis_in, old->spis_in->data, old->spis_in->len);
+        g_array_set_size(old->spis_in, 0);
+        bh_log_tunnel(BH_LOG_INFORMATION, h->tunnel, "IKE SA handle %" G_GUINT64_FORMAT " rekeyed as %" G_GUINT64_FORMAT,
+                      (guint64) old->id, (guint64) h->id);
         bh_call_return_empty(call);
 }
 
@@ -968,6 +1040,8 @@ static const BhMethodImpl cryptod_methods[] = {
         { "IkeChildInstall", cryptod_handle_ike_child_install },
         { "IkeChildRemove", cryptod_handle_ike_child_remove },
         { "IkeChildOutbound", cryptod_handle_ike_child_outbound },
+        { "IkeRekeyNew", cryptod_handle_ike_rekey_new },
+        { "IkeRekeyDerive", cryptod_handle_ike_rekey_derive },
         { "IkeFree", cryptod_handle_ike_free },
         { "Reload", cryptod_handle_reload },
         {},

@@ -103,6 +103,7 @@ struct Sa {
         uint8_t ike_prop_num;   /* responder: the numbers of the peer's proposals chosen */
         uint8_t esp_prop_num;
         char *peer_id;          /* the peer's identity in words, once seen */
+        struct AuthPayloads *peer_auth; /* responder: the IKE_AUTH request's CHILD SA and selectors, until verified */
         GBytes *our_auth;       /* responder: AUTH data until the CHILD SA is in */
         char *failure;          /* responder: why an IKE_AUTH was refused, once answered */
         /* CREATE_CHILD_SA: the CHILD SA on its way in, either side's */
@@ -119,6 +120,21 @@ struct Sa {
                 GBytes *peer_nonce, *peer_ke;
                 IkeTsList tsi, tsr;     /* the peer asked: its TSi and TSr, narrowed */
         } rk;
+        /* IKE SA rekey: the new SA on its way, either side's */
+        struct {
+                bool active;            /* we asked */
+                bool answering;         /* the peer asked */
+                uint64_t handle;        /* cryptod's handle of the new SA */
+                uint64_t spi, peer_spi; /* the new SA's, ours and the peer's */
+                BhProposal ike;
+                uint8_t num;
+                uint16_t group;
+                uint32_t msg_id;
+                GBytes *ke, *nonce, *peer_ke, *peer_nonce;
+        } ik;
+        bool superseded;        /* a rekey replaced this IKE SA: it only waits for its Delete */
+        gint64 child_since;     /* when the current CHILD SA came (monotonic µs): its rekey is due from then */
+        guint ike_rekey_timer;
         uint32_t old_spi_in, old_spi_out;       /* the CHILD SA a rekey replaced, until deleted */
         bool out_deferred;      /* filterd still sends on old_spi_out (we answered the rekey) */
         uint32_t delete_msg_id; /* the peer's Delete of the old CHILD SA, being answered */
@@ -132,6 +148,15 @@ struct Sa {
 
 typedef struct Opening Opening;
 static void opening_free(Opening *op);
+
+static void ike_rekey_clear(Sa *sa) {
+        g_clear_pointer(&sa->ik.ke, g_bytes_unref);
+        g_clear_pointer(&sa->ik.nonce, g_bytes_unref);
+        g_clear_pointer(&sa->ik.peer_ke, g_bytes_unref);
+        g_clear_pointer(&sa->ik.peer_nonce, g_bytes_unref);
+        sa->ik.active = sa->ik.answering = false;
+        sa->ik.handle = 0;
+}
 
 static void rekey_clear(Sa *sa) {
         g_clear_pointer(&sa->rk.nonce, g_bytes_unref);
@@ -160,9 +185,11 @@ static void sa_unref(Sa *sa) {
         g_clear_pointer(&sa->response, g_bytes_unref);
         g_clear_pointer(&sa->our_auth, g_bytes_unref);
         rekey_clear(sa);
+        ike_rekey_clear(sa);
         g_free(sa->sealing);
         opening_free(sa->opening);
         g_free(sa->peer_id);
+        g_free(sa->peer_auth);
         g_free(sa->failure);
         g_free(sa);
 }
@@ -502,6 +529,14 @@ static void tell_down(Sa *sa, const char *cause) {
         dbus_message_unref(m);
 }
 
+static void tell_failed(Sa *sa, const char *cause) {
+        DBusMessage *m;
+        call_tmd(sa->d, "NegotiationFailed", sa->tunnel, &m);
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &cause, DBUS_TYPE_INVALID);
+        bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+        dbus_message_unref(m);
+}
+
 static void add_info(DBusMessageIter *arr, const char *key, const char *value) {
         DBusMessageIter e;
         dbus_message_iter_open_container(arr, DBUS_TYPE_DICT_ENTRY, NULL, &e);
@@ -612,15 +647,31 @@ static Sa *sa_new(Isakmpd *d, const BhTunnel *def, bool initiator) {
         return sa;
 }
 
+/* The SA becomes its tunnel's IKE SA; one it replaces is deleted. */
+static void sa_make_current(Sa *sa) {
+        Isakmpd *d = sa->d;
+        Sa *old = g_hash_table_lookup(d->tunnels, sa->tunnel);
+        if (old == sa)
+                return;
+        if (old && !old->superseded)
+                sa_delete(old, true);
+        g_hash_table_insert(d->tunnels, g_strdup(sa->tunnel), sa_ref(sa));
+}
+
+/* Known by its SPI. An initiator's SA is its tunnel's at once; a
+ * responder's only once the peer has authenticated (sa_make_current): an
+ * IKE_SA_INIT anyone can send must not touch the tunnel's IKE SA. */
 static void sa_register(Sa *sa) {
         Isakmpd *d = sa->d;
         uint64_t *key = g_new(uint64_t, 1);
         *key = sa_local_spi(sa);
         g_hash_table_insert(d->sas, key, sa_ref(sa));
-        Sa *old = g_hash_table_lookup(d->tunnels, sa->tunnel);
-        if (old && old != sa)
-                sa_delete(old, true);
-        g_hash_table_insert(d->tunnels, g_strdup(sa->tunnel), sa_ref(sa));
+        if (sa->initiator)
+                sa_make_current(sa);
+}
+
+static bool sa_is_current(const Sa *sa) {
+        return g_hash_table_lookup(sa->d->tunnels, sa->tunnel) == sa;
 }
 
 /* Ends an SA here: timers, cryptod's keys, the tables. */
@@ -644,6 +695,19 @@ static void sa_drop(Sa *sa) {
                 g_source_remove(sa->dpd_timer);
                 sa->dpd_timer = 0;
         }
+        if (sa->ike_rekey_timer) {
+                g_source_remove(sa->ike_rekey_timer);
+                sa->ike_rekey_timer = 0;
+        }
+        if (sa->ik.handle) {
+                /* A rekey that did not finish: its new handle goes too. */
+                DBusMessage *m = crypto_method("IkeFree");
+                dbus_uint64_t h = sa->ik.handle;
+                dbus_message_append_args(m, DBUS_TYPE_UINT64, &h, DBUS_TYPE_INVALID);
+                bh_conn_call(bh_ipc_bus(d->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                dbus_message_unref(m);
+                sa->ik.handle = 0;
+        }
         if (sa->handle) {
                 DBusMessageIter it;
                 DBusMessage *m = handle_method(sa, "IkeFree", &it);
@@ -666,9 +730,13 @@ static void sa_fail(Sa *sa, const char *format, ...) {
         g_autofree char *why = g_strdup_vprintf(format, ap);
         va_end(ap);
         bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE SA %016" G_GINT64_MODIFIER "x failed: %s", (guint64) sa->spi_i, why);
-        /* A responder tells tmd only about tunnels it had reached the
-         * definition of; every initiator waits for the answer. */
-        tell_down(sa, why);
+        /* The tunnel's own IKE SA going down takes the tunnel down; a
+         * responder's attempt that failed before it authenticated is only
+         * recorded, whatever the tunnel's state. */
+        if (sa_is_current(sa))
+                tell_down(sa, why);
+        else
+                tell_failed(sa, why);
         sa_drop(sa);
 }
 
@@ -766,6 +834,14 @@ static void respond_notify(Sa *sa, uint8_t exchange, uint32_t msg_id, uint16_t t
         if (type)
                 ike_build_notify(&b, 0, NULL, 0, type, NULL, 0);
         send_protected(sa, exchange, true, msg_id, &b, then);
+}
+
+/* Which errors an unprotected IKE_SA_INIT answer may carry (RFC 7296
+ * 2.21.1, 3.10.1): the others (INVALID_SYNTAX above all) go only inside SK,
+ * so a request that breaks them is dropped without an answer. */
+static bool clear_notify_allowed(uint16_t type) {
+        return type == IKE_N_NO_PROPOSAL_CHOSEN || type == IKE_N_INVALID_KE_PAYLOAD ||
+               type == IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD || type == IKE_N_INVALID_MAJOR_VERSION;
 }
 
 /* An unprotected answer with one error notification (IKE_SA_INIT). */
@@ -1122,14 +1198,15 @@ static void initiator_verified(Sa *sa, DBusMessage *reply, const char *error_nam
 }
 
 /* The payloads of a decrypted IKE_AUTH message, checked. */
-typedef struct AuthPayloads {
+typedef struct AuthPayloads AuthPayloads;
+struct AuthPayloads {
         IkeId id;
         IkeAuth auth;
         bool has_sa;
         IkeSa child;
         IkeTsList tsi, tsr;
         const IkePayload *id_pl;
-} AuthPayloads;
+};
 
 static IkeErr auth_payloads(const IkeMsg *m, bool request, AuthPayloads *ret) {
         const IkePayload *id = ike_msg_find(m, request ? IKE_PL_IDI : IKE_PL_IDR);
@@ -1227,8 +1304,9 @@ static void refusal_sent(Sa *sa) {
 static void responder_keys(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
         if (!reply) {
                 /* The peer's KE value was refused (a zero or off-curve
-                 * value): nothing is kept. */
+                 * value): nothing is kept, nothing answered (RFC 8031 2). */
                 bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_SA_INIT from the peer refused: %s", error_message);
+                sa->d->dropped++;
                 sa_drop(sa);
                 return;
         }
@@ -1312,8 +1390,10 @@ static void responder_init(Isakmpd *d, const BhTunnel *def, GBytes *raw, const I
         if (e != IKE_OK && e != IKE_ERR_KE_GROUP) {
                 bh_log_tunnel(BH_LOG_ERRORS, def->name, "IKE_SA_INIT from the peer refused: %s", ike_err_name(e));
                 uint16_t n = ike_err_notify(e);
-                if (n)
+                if (clear_notify_allowed(n))
                         respond_clear_notify(d, &m.hdr, &in->local, &in->remote, in->natt, n, NULL, 0);
+                else
+                        d->dropped++;
                 return;
         }
         const IkePayload *sap = ike_msg_find(&m, IKE_PL_SA), *kep = ike_msg_find(&m, IKE_PL_KE),
@@ -1440,6 +1520,7 @@ static void responder_child_installed(Sa *sa, DBusMessage *reply, const char *er
 static void responder_auth_reply_sent(Sa *sa) {
         if (sa->d->half_open > 0)
                 sa->d->half_open--;
+        sa_make_current(sa);
         sa_established(sa);
         if (sa->timeout) {
                 g_source_remove(sa->timeout);
@@ -1465,6 +1546,36 @@ static void responder_verified(Sa *sa, DBusMessage *reply, const char *error_nam
                 respond_notify(sa, IKE_EXCH_IKE_AUTH, 1, IKE_N_AUTHENTICATION_FAILED, refusal_sent);
                 return;
         }
+        /* Authenticated: now the CHILD SA the peer asks for. */
+        g_autofree AuthPayloads *ap = g_steal_pointer(&sa->peer_auth);
+        uint16_t refuse = 0;
+        g_autofree char *why = NULL;
+        size_t idx = 0;
+        if (!ap || !ap->has_sa) {
+                why = g_strdup("the peer asks for no CHILD SA; that is not supported");
+                refuse = IKE_N_NO_PROPOSAL_CHOSEN;
+        } else if (!choose(sa->def->esp_proposals, sa->def->n_esp_proposals, &ap->child, &sa->esp, &idx)) {
+                g_autofree char *ours = bh_proposal_list_to_string(sa->def->esp_proposals, sa->def->n_esp_proposals);
+                why = g_strdup_printf("NO_PROPOSAL_CHOSEN: none of the peer's %zu ESP proposals meets ours (%s)",
+                                      ap->child.n_sent, ours);
+                refuse = IKE_N_NO_PROPOSAL_CHOSEN;
+        } else {
+                ts_narrow(&ap->tsi, sa->def->remote_ts, sa->def->n_remote_ts, &sa->tsi);
+                ts_narrow(&ap->tsr, sa->def->local_ts, sa->def->n_local_ts, &sa->tsr);
+                if (sa->tsi.n == 0 || sa->tsr.n == 0) {
+                        why = g_strdup("TS_UNACCEPTABLE: the peer's traffic selectors are outside the tunnel's");
+                        refuse = IKE_N_TS_UNACCEPTABLE;
+                }
+        }
+        if (refuse) {
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_AUTH from %s refused: %s", sa->peer_id, why);
+                g_free(sa->failure);
+                sa->failure = g_steal_pointer(&why);
+                respond_notify(sa, IKE_EXCH_IKE_AUTH, 1, refuse, refusal_sent);
+                return;
+        }
+        sa->child_spi_out = proposal_spi(&ap->child.prop[idx]);
+        sa->esp_prop_num = ap->child.prop[idx].num;
         sa->child_spi_in = random_child_spi();
         auth_sign(sa, responder_signed);
 }
@@ -1483,7 +1594,9 @@ static void responder_auth(Sa *sa, const IkeMsg *m) {
         g_autofree char *rid = id_describe(&ap.id);
         uint16_t refuse = 0;
         g_autofree char *why = NULL;
-        size_t idx = 0;
+        /* Only what authentication needs is looked at before the AUTH is
+         * verified: a peer without the key learns nothing of the tunnel's
+         * proposals or selectors. */
         if (!id_matches(&sa->def->remote_id, &ap.id)) {
                 g_autofree char *want = bh_identity_to_string(&sa->def->remote_id);
                 why = g_strdup_printf("AUTHENTICATION_FAILED: the peer is %s, tunnel %s expects %s", rid, sa->tunnel, want);
@@ -1492,21 +1605,6 @@ static void responder_auth(Sa *sa, const IkeMsg *m) {
                 why = g_strdup_printf("AUTHENTICATION_FAILED: the peer uses %s; only pre-shared keys are configured",
                                       ike_auth_method_name(ap.auth.method));
                 refuse = IKE_N_AUTHENTICATION_FAILED;
-        } else if (!ap.has_sa) {
-                why = g_strdup("the peer asks for no CHILD SA; that is not supported");
-                refuse = IKE_N_NO_PROPOSAL_CHOSEN;
-        } else if (!choose(sa->def->esp_proposals, sa->def->n_esp_proposals, &ap.child, &sa->esp, &idx)) {
-                g_autofree char *ours = bh_proposal_list_to_string(sa->def->esp_proposals, sa->def->n_esp_proposals);
-                why = g_strdup_printf("NO_PROPOSAL_CHOSEN: none of the peer's %zu ESP proposals meets ours (%s)",
-                                      ap.child.n_sent, ours);
-                refuse = IKE_N_NO_PROPOSAL_CHOSEN;
-        } else {
-                ts_narrow(&ap.tsi, sa->def->remote_ts, sa->def->n_remote_ts, &sa->tsi);
-                ts_narrow(&ap.tsr, sa->def->local_ts, sa->def->n_local_ts, &sa->tsr);
-                if (sa->tsi.n == 0 || sa->tsr.n == 0) {
-                        why = g_strdup("TS_UNACCEPTABLE: the peer's traffic selectors are outside the tunnel's");
-                        refuse = IKE_N_TS_UNACCEPTABLE;
-                }
         }
         if (refuse) {
                 bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_AUTH from %s refused: %s", rid, why);
@@ -1515,10 +1613,11 @@ static void responder_auth(Sa *sa, const IkeMsg *m) {
                 respond_notify(sa, IKE_EXCH_IKE_AUTH, m->hdr.msg_id, refuse, refusal_sent);
                 return;
         }
-        sa->child_spi_out = proposal_spi(&ap.child.prop[idx]);
-        sa->esp_prop_num = ap.child.prop[idx].num;
         g_free(sa->peer_id);
         sa->peer_id = g_steal_pointer(&rid);
+        g_free(sa->peer_auth);
+        sa->peer_auth = g_memdup2(&ap, sizeof ap);
+        sa->peer_auth->id_pl = NULL;    /* points into the message: gone after this */
         verify(sa, &ap, responder_verified);
 }
 
@@ -1540,6 +1639,7 @@ static void responder_auth(Sa *sa, const IkeMsg *m) {
 
 static void rekey_schedule(Sa *sa, unsigned seconds);
 static void dpd_schedule(Sa *sa);
+static void ike_rekey_request(Sa *sa, const IkeMsg *m);
 
 static uint16_t esp_group(const BhProposal *p) {
         return transform_id(p, BH_TRANSFORM_DH);
@@ -1590,6 +1690,7 @@ static void child_switch(Sa *sa) {
         sa->old_spi_out = sa->child_spi_out;
         sa->child_spi_in = sa->rk.spi_in;
         sa->child_spi_out = sa->rk.spi_out;
+        sa->child_since = g_get_monotonic_time();
         sa->out_deferred = !sa->rk.active;
         sa->esp = sa->rk.esp;
         g_autofree char *esp = bh_proposal_to_string(&sa->esp);
@@ -1610,20 +1711,23 @@ static void old_child_removed(Sa *sa, DBusMessage *reply, const char *error_name
 #define OLD_CHILD_GRACE_MS 2000
 
 typedef struct Retiring {
-        Sa *sa;
+        Isakmpd *d;
+        char tunnel[BH_TUNNEL_NAME_MAX + 1];
         uint32_t spi;
 } Retiring;
 
+/* Through the tunnel's IKE SA of the moment: an IKE SA rekey may have
+ * replaced the one that retired the SA (cryptod moved the CHILD SAs). */
 static gboolean retire_due(gpointer userdata) {
         Retiring *r = userdata;
-        if (r->sa->state != SA_DEAD && r->sa->handle) {
+        Sa *sa = g_hash_table_lookup(r->d->tunnels, r->tunnel);
+        if (sa && sa->state != SA_DEAD && sa->handle) {
                 DBusMessageIter it;
-                DBusMessage *m = handle_method(r->sa, "IkeChildRemove", &it);
+                DBusMessage *m = handle_method(sa, "IkeChildRemove", &it);
                 dbus_uint32_t spi = r->spi;
                 dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &spi);
-                crypto_call(r->sa, m, old_child_removed);
+                crypto_call(sa, m, old_child_removed);
         }
-        sa_unref(r->sa);
         g_free(r);
         return G_SOURCE_REMOVE;
 }
@@ -1632,7 +1736,8 @@ static void remove_old_child(Sa *sa) {
         if (!sa->old_spi_in)
                 return;
         Retiring *r = g_new0(Retiring, 1);
-        r->sa = sa_ref(sa);
+        r->d = sa->d;
+        g_strlcpy(r->tunnel, sa->tunnel, sizeof r->tunnel);
         r->spi = sa->old_spi_in;
         sa->old_spi_in = sa->old_spi_out = 0;
         g_timeout_add(OLD_CHILD_GRACE_MS, retire_due, r);
@@ -1791,9 +1896,12 @@ static void child_request(Sa *sa, const IkeMsg *m) {
                          *kep = ike_msg_find(m, IKE_PL_KE);
         const IkePayload *tsi = ike_msg_find(m, IKE_PL_TSI), *tsr = ike_msg_find(m, IKE_PL_TSR);
         IkeNotify rn;
+        if (!tsi && !tsr && !rekey) {
+                ike_rekey_request(sa, m);
+                return;
+        }
         if (!tsi || !tsr) {
-                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "IKE SA rekey asked by the peer: not in this version");
-                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_NO_ADDITIONAL_SAS, NULL);
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_INVALID_SYNTAX, NULL);
                 return;
         }
         if (!rekey || ike_notify_decode(rekey->body, rekey->len, &rn) != IKE_OK || rn.spi_size != 4) {
@@ -1812,7 +1920,7 @@ static void child_request(Sa *sa, const IkeMsg *m) {
                 send_protected(sa, IKE_EXCH_CREATE_CHILD_SA, true, id, &b, NULL);
                 return;
         }
-        if (sa->rk.active || sa->deleting_old || sa->old_spi_in) {
+        if (sa->rk.active || sa->deleting_old || sa->old_spi_in || sa->ik.active || sa->ik.answering || sa->superseded) {
                 bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "the peer's CHILD SA rekey collides with ours: TEMPORARY_FAILURE");
                 respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_TEMPORARY_FAILURE, NULL);
                 return;
@@ -1872,7 +1980,8 @@ static gboolean rekey_due(gpointer userdata) {
         sa->rekey_timer = 0;
         if (sa->state != SA_ESTABLISHED)
                 return G_SOURCE_REMOVE;
-        if (sa->busy || sa->request || sa->rk.answering || sa->old_spi_in) {
+        if (sa->busy || sa->request || sa->rk.answering || sa->old_spi_in || sa->ik.active || sa->ik.answering ||
+            sa->superseded) {
                 rekey_schedule(sa, 1);  /* an exchange is under way: soon */
                 return G_SOURCE_REMOVE;
         }
@@ -1921,10 +2030,326 @@ static void dpd_schedule(Sa *sa) {
                                 : 0;
 }
 
+static void ike_rekey_schedule(Sa *sa, unsigned seconds);
+
 static void sa_established(Sa *sa) {
         sa->state = SA_ESTABLISHED;
-        rekey_schedule(sa, sa->def->child_rekey_time);
+        /* A new IKE SA from a rekey keeps its CHILD SA, and the CHILD SA's
+         * own schedule. */
+        gint64 now = g_get_monotonic_time();
+        if (!sa->child_since)
+                sa->child_since = now;
+        gint64 left = (gint64) sa->def->child_rekey_time - (now - sa->child_since) / G_USEC_PER_SEC;
+        rekey_schedule(sa, sa->def->child_rekey_time ? (unsigned) MAX(left, 1) : 0);
+        ike_rekey_schedule(sa, sa->def->rekey_time);
         dpd_schedule(sa);
+}
+
+/* ---------------------------------------------------------------- IKE SA rekey */
+
+/*
+ * IKE SA rekeying (RFC 7296 1.3.2, 2.18): CREATE_CHILD_SA with an IKE
+ * proposal (SPI of 8 octets), a nonce and a KE value makes a new IKE SA
+ * whose keys come from the old SK_d and a new shared secret (cryptod:
+ * IkeRekeyNew, IkeRekeyDerive). The side that started it initiates the new
+ * SA, moves the CHILD SAs over and deletes the old SA; the other side keeps
+ * the old one, superseded, until that Delete comes.
+ */
+
+static void ike_rekey_schedule(Sa *sa, unsigned seconds);
+
+static uint8_t *spi64_octets(uint64_t spi, uint8_t out[8]) {
+        for (int i = 0; i < 8; i++)
+                out[i] = (uint8_t) (spi >> (56 - 8 * i));
+        return out;
+}
+
+static uint64_t proposal_spi64(const IkeProposal *p) {
+        uint64_t v = 0;
+        for (int i = 0; i < 8; i++)
+                v = v << 8 | p->spi[i];
+        return v;
+}
+
+/* The new IKE SA takes over from old: same tunnel, endpoints and CHILD SA,
+ * new SPIs, handle and message IDs. */
+static Sa *sa_successor(Sa *old, bool initiator) {
+        Sa *n = sa_new(old->d, old->def, initiator);
+        n->spi_i = initiator ? old->ik.spi : old->ik.peer_spi;
+        n->spi_r = initiator ? old->ik.peer_spi : old->ik.spi;
+        n->local = old->local;
+        n->remote = old->remote;
+        n->natt = old->natt;
+        n->nat = old->nat;
+        n->handle = old->ik.handle;
+        old->ik.handle = 0;
+        n->ike = old->ik.ike;
+        n->suite = suite_of(&n->ike);
+        n->group = old->ik.group;
+        n->esp = old->esp;
+        n->child_spi_in = old->child_spi_in;
+        n->child_spi_out = old->child_spi_out;
+        /* tsi is the IKE SA initiator's side: it follows the role. */
+        n->tsi = initiator == old->initiator ? old->tsi : old->tsr;
+        n->tsr = initiator == old->initiator ? old->tsr : old->tsi;
+        n->peer_id = g_strdup(old->peer_id);
+        n->child_since = old->child_since;
+        old->superseded = true;
+        if (old->rekey_timer) {
+                g_source_remove(old->rekey_timer);
+                old->rekey_timer = 0;
+        }
+        if (old->dpd_timer) {
+                g_source_remove(old->dpd_timer);
+                old->dpd_timer = 0;
+        }
+        if (old->ike_rekey_timer) {
+                g_source_remove(old->ike_rekey_timer);
+                old->ike_rekey_timer = 0;
+        }
+        sa_register(n);
+        sa_make_current(n);
+        sa_established(n);
+        g_autofree char *p = bh_proposal_to_string(&n->ike);
+        bh_log_tunnel(BH_LOG_EVENTS, n->tunnel,
+                      "IKE SA rekeyed (%s by %s): %016" G_GINT64_MODIFIER "x_i %016" G_GINT64_MODIFIER
+                      "x_r replaces %016" G_GINT64_MODIFIER "x_i %016" G_GINT64_MODIFIER "x_r",
+                      p, initiator ? "us" : "the peer", (guint64) n->spi_i, (guint64) n->spi_r, (guint64) old->spi_i,
+                      (guint64) old->spi_r);
+        tell_up(n, n->peer_id ? n->peer_id : "");
+        return n;
+}
+
+static void ike_rekey_derive(Sa *sa, CryptoReply then) {
+        DBusMessageIter it, st;
+        DBusMessage *m = crypto_method("IkeRekeyDerive");
+        dbus_uint64_t h = sa->ik.handle, old = sa->handle;
+        dbus_message_iter_init_append(m, &it);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &h);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &old);
+        append_gbytes(&it, sa->ik.peer_ke);
+        append_gbytes(&it, sa->ik.peer_nonce);
+        bool we = sa->ik.active;
+        dbus_uint64_t spi_i = we ? sa->ik.spi : sa->ik.peer_spi, spi_r = we ? sa->ik.peer_spi : sa->ik.spi;
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &spi_i);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &spi_r);
+        BhIkeSuite suite = suite_of(&sa->ik.ike);
+        dbus_uint16_t v[5] = { suite.encr, suite.encr_bits, suite.prf, suite.integ, suite.dh };
+        dbus_message_iter_open_container(&it, DBUS_TYPE_STRUCT, NULL, &st);
+        for (int k = 0; k < 5; k++)
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &v[k]);
+        dbus_message_iter_close_container(&it, &st);
+        crypto_call(sa, m, then);
+}
+
+static void ike_rekey_new(Sa *sa, CryptoReply then) {
+        DBusMessage *m = crypto_method("IkeRekeyNew");
+        dbus_uint64_t old = sa->handle;
+        dbus_bool_t initiated = sa->ik.active;
+        dbus_uint16_t group = sa->ik.group;
+        dbus_message_append_args(m, DBUS_TYPE_UINT64, &old, DBUS_TYPE_BOOLEAN, &initiated, DBUS_TYPE_UINT16, &group,
+                                 DBUS_TYPE_INVALID);
+        crypto_call(sa, m, then);
+}
+
+/* cryptod's answer to IkeRekeyNew: the new handle, KE value and nonce. */
+static bool ike_rekey_made(Sa *sa, DBusMessage *reply, const char *error_message) {
+        if (!reply) {
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "cryptod cannot make the rekeyed IKE SA: %s", error_message);
+                return false;
+        }
+        DBusMessageIter it;
+        dbus_uint64_t h;
+        dbus_message_iter_init(reply, &it);
+        dbus_message_iter_get_basic(&it, &h);
+        dbus_message_iter_next(&it);
+        sa->ik.handle = h;
+        sa->ik.ke = read_bytes(&it);
+        sa->ik.nonce = read_bytes(&it);
+        sa->ik.spi = random_spi();
+        return true;
+}
+
+/* --- we ask */
+
+static void ike_rekey_derived_initiator(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "the rekeyed IKE SA's keys: %s", error_message);
+                ike_rekey_clear(sa);
+                ike_rekey_schedule(sa, 30);
+                return;
+        }
+        Sa *old = sa_ref(sa);
+        sa_successor(old, true);
+        ike_rekey_clear(old);
+        sa_delete(old, true);   /* the old IKE SA goes: Delete on it */
+        sa_unref(old);
+}
+
+static void ike_rekey_response(Sa *sa, const IkeMsg *m) {
+        sa_answered(sa);
+        IkeNotify n;
+        uint16_t err = error_notify(m, &n);
+        const IkePayload *sap = ike_msg_find(m, IKE_PL_SA), *np = ike_msg_find(m, IKE_PL_NONCE),
+                         *kep = ike_msg_find(m, IKE_PL_KE);
+        IkeSa peer;
+        IkeNonce nonce;
+        IkeKe ke;
+        size_t idx;
+        BhProposal chosen;
+        if (err || !sap || !np || !kep || ike_sa_decode(sap->body, sap->len, IKE_SA_CTX_REKEY_IKE, true, &peer) != IKE_OK ||
+            ike_nonce_decode(np->body, np->len, &nonce) != IKE_OK || ike_ke_decode(kep->body, kep->len, &ke) != IKE_OK ||
+            !choose(sa->def->ike_proposals, sa->def->n_ike_proposals, &peer, &chosen, &idx) ||
+            transform_id(&chosen, BH_TRANSFORM_DH) != sa->ik.group || ke.group != sa->ik.group) {
+                bh_log_tunnel(err == IKE_N_TEMPORARY_FAILURE ? BH_LOG_INFORMATION : BH_LOG_ERRORS, sa->tunnel,
+                              "IKE SA rekey %s", err ? ike_notify_name(err) : "answered with what we did not offer");
+                /* Its new handle goes; the old IKE SA stays. */
+                DBusMessage *fm = crypto_method("IkeFree");
+                dbus_uint64_t h = sa->ik.handle;
+                dbus_message_append_args(fm, DBUS_TYPE_UINT64, &h, DBUS_TYPE_INVALID);
+                bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), fm, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                dbus_message_unref(fm);
+                ike_rekey_clear(sa);
+                uint8_t r;
+                random_bytes(&r, 1);
+                ike_rekey_schedule(sa, err == IKE_N_TEMPORARY_FAILURE ? 2u + r % 4u : 30);
+                return;
+        }
+        sa->ik.ike = chosen;
+        sa->ik.peer_spi = proposal_spi64(&peer.prop[idx]);
+        sa->ik.peer_ke = g_bytes_new(ke.data, ke.len);
+        sa->ik.peer_nonce = g_bytes_new(nonce.data, nonce.len);
+        ike_rekey_derive(sa, ike_rekey_derived_initiator);
+}
+
+static void ike_rekey_started(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!ike_rekey_made(sa, reply, error_message)) {
+                ike_rekey_clear(sa);
+                ike_rekey_schedule(sa, 30);
+                return;
+        }
+        uint8_t plain[MSG_BUF], spi[8];
+        IkeBuilder b;
+        ike_builder_init(&b, plain, sizeof plain);
+        ike_build_sa(&b, sa->def->ike_proposals, sa->def->n_ike_proposals, 1, spi64_octets(sa->ik.spi, spi), 8);
+        ike_build_nonce(&b, g_bytes_get_data(sa->ik.nonce, NULL), g_bytes_get_size(sa->ik.nonce));
+        ike_build_ke(&b, sa->ik.group, g_bytes_get_data(sa->ik.ke, NULL), g_bytes_get_size(sa->ik.ke));
+        uint32_t id = sa->next_request++;
+        send_protected(sa, IKE_EXCH_CREATE_CHILD_SA, false, id, &b, NULL);
+        bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "rekeying the IKE SA %016" G_GINT64_MODIFIER "x",
+                      (guint64) sa_local_spi(sa));
+}
+
+static gboolean ike_rekey_due(gpointer userdata) {
+        Sa *sa = userdata;
+        sa->ike_rekey_timer = 0;
+        if (sa->state != SA_ESTABLISHED || sa->superseded)
+                return G_SOURCE_REMOVE;
+        if (sa->busy || sa->request || sa->rk.active || sa->rk.answering || sa->ik.answering || sa->old_spi_in) {
+                ike_rekey_schedule(sa, 1);
+                return G_SOURCE_REMOVE;
+        }
+        sa->ik.active = true;
+        /* The group of the first IKE proposal: the one we would start with. */
+        sa->ik.group = transform_id(&sa->def->ike_proposals[0], BH_TRANSFORM_DH);
+        ike_rekey_new(sa, ike_rekey_started);
+        return G_SOURCE_REMOVE;
+}
+
+static void ike_rekey_schedule(Sa *sa, unsigned seconds) {
+        if (sa->ike_rekey_timer)
+                g_source_remove(sa->ike_rekey_timer);
+        sa->ike_rekey_timer = 0;
+        if (seconds == 0 || sa->state == SA_DEAD || sa->superseded)
+                return;
+        guint ms = seconds * 1000u + (sa->initiator ? 0 : seconds * 100u);
+        sa->ike_rekey_timer = g_timeout_add(ms, ike_rekey_due, sa);
+}
+
+/* --- the peer asks */
+
+static void ike_rekey_answered(Sa *sa) {
+        /* The answer is out on the old SA: the new one takes over. The old
+         * one waits, superseded, for the peer's Delete. */
+        sa_successor(sa, false);
+        ike_rekey_clear(sa);
+}
+
+static void ike_rekey_derived_responder(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "the peer's rekeyed IKE SA: %s", error_message);
+                uint32_t id = sa->ik.msg_id;
+                DBusMessage *fm = crypto_method("IkeFree");
+                dbus_uint64_t h = sa->ik.handle;
+                dbus_message_append_args(fm, DBUS_TYPE_UINT64, &h, DBUS_TYPE_INVALID);
+                bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), fm, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                dbus_message_unref(fm);
+                ike_rekey_clear(sa);
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_NO_PROPOSAL_CHOSEN, NULL);
+                return;
+        }
+        uint8_t plain[MSG_BUF], spi[8];
+        IkeBuilder b;
+        ike_builder_init(&b, plain, sizeof plain);
+        ike_build_sa(&b, &sa->ik.ike, 1, sa->ik.num, spi64_octets(sa->ik.spi, spi), 8);
+        ike_build_nonce(&b, g_bytes_get_data(sa->ik.nonce, NULL), g_bytes_get_size(sa->ik.nonce));
+        ike_build_ke(&b, sa->ik.group, g_bytes_get_data(sa->ik.ke, NULL), g_bytes_get_size(sa->ik.ke));
+        send_protected(sa, IKE_EXCH_CREATE_CHILD_SA, true, sa->ik.msg_id, &b, ike_rekey_answered);
+}
+
+static void ike_rekey_made_responder(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!ike_rekey_made(sa, reply, error_message)) {
+                uint32_t id = sa->ik.msg_id;
+                ike_rekey_clear(sa);
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_TEMPORARY_FAILURE, NULL);
+                return;
+        }
+        ike_rekey_derive(sa, ike_rekey_derived_responder);
+}
+
+/* The peer's CREATE_CHILD_SA without selectors: a rekey of this IKE SA. */
+static void ike_rekey_request(Sa *sa, const IkeMsg *m) {
+        uint32_t id = m->hdr.msg_id;
+        const IkePayload *sap = ike_msg_find(m, IKE_PL_SA), *np = ike_msg_find(m, IKE_PL_NONCE),
+                         *kep = ike_msg_find(m, IKE_PL_KE);
+        if (sa->ik.active || sa->rk.active || sa->rk.answering || sa->deleting_old || sa->old_spi_in) {
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "the peer's IKE SA rekey collides with another: TEMPORARY_FAILURE");
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_TEMPORARY_FAILURE, NULL);
+                return;
+        }
+        IkeSa peer;
+        IkeNonce nonce;
+        IkeKe ke;
+        size_t idx;
+        BhProposal chosen;
+        if (!sap || !np || !kep || ike_sa_decode(sap->body, sap->len, IKE_SA_CTX_REKEY_IKE, false, &peer) != IKE_OK ||
+            ike_nonce_decode(np->body, np->len, &nonce) != IKE_OK ||
+            !choose(sa->def->ike_proposals, sa->def->n_ike_proposals, &peer, &chosen, &idx)) {
+                g_autofree char *ours = bh_proposal_list_to_string(sa->def->ike_proposals, sa->def->n_ike_proposals);
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE SA rekey: NO_PROPOSAL_CHOSEN: none of the peer's "
+                              "proposals meets ours (%s)", ours);
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_NO_PROPOSAL_CHOSEN, NULL);
+                return;
+        }
+        uint16_t group = transform_id(&chosen, BH_TRANSFORM_DH);
+        if (ike_ke_decode(kep->body, kep->len, &ke) != IKE_OK || ke.group != group) {
+                uint8_t g[2] = { (uint8_t) (group >> 8), (uint8_t) group };
+                uint8_t plain[64];
+                IkeBuilder b;
+                ike_builder_init(&b, plain, sizeof plain);
+                ike_build_notify(&b, 0, NULL, 0, IKE_N_INVALID_KE_PAYLOAD, g, 2);
+                send_protected(sa, IKE_EXCH_CREATE_CHILD_SA, true, id, &b, NULL);
+                return;
+        }
+        sa->ik.answering = true;
+        sa->ik.msg_id = id;
+        sa->ik.ike = chosen;
+        sa->ik.num = peer.prop[idx].num;
+        sa->ik.group = group;
+        sa->ik.peer_spi = proposal_spi64(&peer.prop[idx]);
+        sa->ik.peer_ke = g_bytes_new(ke.data, ke.len);
+        sa->ik.peer_nonce = g_bytes_new(nonce.data, nonce.len);
+        ike_rekey_new(sa, ike_rekey_made_responder);
 }
 
 /* ---------------------------------------------------------------- informational */
@@ -2003,6 +2428,11 @@ static void informational_request(Sa *sa, const IkeMsg *m) {
         if (n_child && !delete_ike)
                 ike_build_delete(&b, BH_PROTO_ESP, child_spis, n_child);
         sa->peer_request = m->hdr.msg_id + 1;
+        if (delete_ike && sa->superseded) {
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "the rekeyed IKE SA's old one deleted by the peer");
+                send_protected(sa, IKE_EXCH_INFORMATIONAL, true, m->hdr.msg_id, &b, sa_drop);
+                return;
+        }
         if (delete_ike || n_child) {
                 const char *what = delete_ike ? "IKE SA deleted by the peer" : "CHILD SA deleted by the peer";
                 bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "%s", what);
@@ -2049,7 +2479,17 @@ static void opened(Sa *sa, DBusMessage *reply, const char *error_name, const cha
                               response ? "response" : "request", ike_err_name(e), ike_payload_name(type));
                 if (!response) {
                         uint16_t n = ike_err_notify(e);
-                        respond_notify(sa, m->hdr.exchange, m->hdr.msg_id, n ? n : IKE_N_INVALID_SYNTAX, NULL);
+                        /* An IKE_AUTH that cannot be read ends the half-open
+                         * SA once answered (2.21.2): nothing is kept. */
+                        bool ends = m->hdr.exchange == IKE_EXCH_IKE_AUTH && sa->state == SA_HALF_OPEN;
+                        if (ends) {
+                                g_free(sa->failure);
+                                sa->failure = g_strdup_printf("the peer's IKE_AUTH is malformed: %s (%s)", ike_err_name(e),
+                                                              ike_payload_name(type));
+                                sa->peer_request = m->hdr.msg_id + 1;
+                        }
+                        respond_notify(sa, m->hdr.exchange, m->hdr.msg_id, n ? n : IKE_N_INVALID_SYNTAX,
+                                       ends ? refusal_sent : NULL);
                 }
                 g_bytes_unref(plain);
                 opening_free(op);
@@ -2075,6 +2515,8 @@ static void opened(Sa *sa, DBusMessage *reply, const char *error_name, const cha
                 child_request(sa, m);
         } else if (m->hdr.exchange == IKE_EXCH_CREATE_CHILD_SA && response && sa->rk.active) {
                 rekey_response(sa, m);
+        } else if (m->hdr.exchange == IKE_EXCH_CREATE_CHILD_SA && response && sa->ik.active) {
+                ike_rekey_response(sa, m);
         } else {
                 sa->d->dropped++;
                 bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "%s %s unexpected in state %s: dropped",
@@ -2185,7 +2627,7 @@ static void receive(Isakmpd *d, const uint8_t *data, size_t len, const Incoming 
                         bh_log_info("IKE_SA_INIT from %s refused: %s", endpoint_string(&in->remote, buf, sizeof buf),
                                     ike_err_name(e));
                         uint16_t n = ike_err_notify(e);
-                        if (n)
+                        if (clear_notify_allowed(n))
                                 respond_clear_notify(d, &m.hdr, &in->local, &in->remote, in->natt, n, NULL, 0);
                         return;
                 }

@@ -673,6 +673,28 @@ static void tmd_handle_tunnel_down(BhCall *call, void *userdata) {
         }
 }
 
+static void tmd_handle_negotiation_failed(BhCall *call, void *userdata) {
+        Tmd *tmd = userdata;
+        const char *name, *cause;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING, &cause,
+                              DBUS_TYPE_INVALID);
+        const BhTunnel *d = find_def(tmd, call, name);
+        if (!d)
+                return;
+        bh_call_return_empty(call);
+        Tunnel *t = tunnel_state(tmd, d->name);
+        if (t->state == TUNNEL_INACTIVE || t->state == TUNNEL_FAILED) {
+                set_state(tmd, t, TUNNEL_FAILED, cause);
+                t->phase1 = "failed";
+                return;
+        }
+        /* Up or on its way: the peer's failed attempt changes nothing. */
+        g_free(t->failure);
+        t->failure = g_strdup(cause);
+        bh_log_tunnel(BH_LOG_ERRORS, d->name, "a negotiation from the peer failed (the tunnel stays %s): %s",
+                      state_names[t->state], cause);
+}
+
 /* Everything known of one tunnel, for ike cmd=list verbose. */
 static void tmd_handle_get_tunnel(BhCall *call, void *userdata) {
         Tmd *tmd = userdata;
@@ -738,6 +760,7 @@ static const BhMethodImpl tmd_methods[] = {
         { "Match", tmd_handle_match },
         { "TunnelUp", tmd_handle_tunnel_up },
         { "TunnelDown", tmd_handle_tunnel_down },
+        { "NegotiationFailed", tmd_handle_negotiation_failed },
         { "GetTunnel", tmd_handle_get_tunnel },
         {},
 };

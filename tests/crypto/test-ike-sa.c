@@ -930,6 +930,79 @@ static void test_rekey_child(void) {
 
 /* ---- an independent peer: OpenSSL directly ---- */
 
+/* An IKE SA rekey started by the old SA's responder: the new SAs agree
+ * (SK payloads both ways, child keys), the rekey's starter is the new
+ * initiator, the new SA needs no AUTH, and neither an unauthenticated old
+ * SA nor a second derive is accepted. */
+static void test_rekey_ike(void) {
+        AuthFixture f;
+        BhIkeSuite suite = { ENCR_AES_GCM_16, 128, 6, 0, 19 };  /* another PRF and group than the old SA's */
+        BhIkeSa *ni = NULL, *nr = NULL, *early = NULL;
+        const uint8_t *ke_i, *ke_r, *n_i, *n_r;
+        size_t ke_i_len, ke_r_len, n_i_len, n_r_len;
+        Pair np = { .suite = suite, .spi_i = random_spi(), .spi_r = random_spi() };
+
+        auth_setup(&f, 5);
+        /* Not before the old SA is authenticated. */
+        g_assert_cmpint(bh_ike_sa_new(true, 19, &early), ==, 0);
+        bh_ike_sa_public(f.p.i, &ke_i, &ke_i_len);
+        bh_ike_sa_nonce(f.p.i, &n_i, &n_i_len);
+        {
+                const uint8_t *k;
+                size_t kl;
+                BhIkeSa *other = NULL;
+                g_assert_cmpint(bh_ike_sa_new(false, 19, &other), ==, 0);
+                bh_ike_sa_public(other, &k, &kl);
+                g_assert_cmpint(bh_ike_sa_rekey_ike(early, f.p.r, k, kl, n_i, n_i_len, np.spi_i, np.spi_r, &suite), ==,
+                                -EPERM);
+                bh_ike_sa_free(other);
+        }
+        bh_ike_sa_free(early);
+        authenticate(&f);
+
+        /* The old responder (f.p.r) starts the rekey: it is the new initiator. */
+        g_assert_cmpint(bh_ike_sa_new(true, 19, &ni), ==, 0);
+        g_assert_cmpint(bh_ike_sa_new(false, 19, &nr), ==, 0);
+        bh_ike_sa_public(ni, &ke_i, &ke_i_len);
+        bh_ike_sa_public(nr, &ke_r, &ke_r_len);
+        bh_ike_sa_nonce(ni, &n_i, &n_i_len);
+        bh_ike_sa_nonce(nr, &n_r, &n_r_len);
+        g_assert_cmpint(bh_ike_sa_rekey_ike(ni, f.p.r, ke_r, ke_r_len, n_r, n_r_len, np.spi_i, np.spi_r, &suite), ==, 0);
+        g_assert_cmpint(bh_ike_sa_rekey_ike(nr, f.p.i, ke_i, ke_i_len, n_i, n_i_len, np.spi_i, np.spi_r, &suite), ==, 0);
+        g_assert_cmpint(bh_ike_sa_rekey_ike(nr, f.p.i, ke_i, ke_i_len, n_i, n_i_len, np.spi_i, np.spi_r, &suite), ==,
+                        -EALREADY);
+        g_assert_true(bh_ike_sa_authenticated(ni));
+        g_assert_true(bh_ike_sa_authenticated(nr));
+        np.i = ni;
+        np.r = nr;
+        sk_round_trip(ni, nr, &np, 100, "rekeyed, new initiator to responder");
+        sk_round_trip(nr, ni, &np, 33, "rekeyed, new responder to initiator");
+        /* Keyed apart from the old SA: the old responder cannot open it. */
+        {
+                g_autoptr(GByteArray) aad = fake_aad(&np);
+                uint8_t plain[16] = { 1 }, body[128], out[128];
+                size_t body_len = bh_ike_sk_body_len(&suite, sizeof plain), out_len;
+                g_assert_cmpint(bh_ike_sa_seal(ni, aad->data, aad->len, plain, sizeof plain, body, body_len), ==, 0);
+                g_assert_cmpint(bh_ike_sa_open(f.p.r, aad->data, aad->len, body, body_len, out, &out_len), !=, 0);
+        }
+        /* CHILD SAs of the new IKE SA come from its SK_d. */
+        g_autoptr(GByteArray) cn_i = random_bytes(32);
+        g_autoptr(GByteArray) cn_r = random_bytes(32);
+        g_autoptr(BhChildKeys) ci = NULL;
+        g_autoptr(BhChildKeys) cr = NULL;
+        g_assert_cmpint(bh_ike_sa_rekey_child_keys(ni, NULL, NULL, 0, cn_i->data, cn_i->len, cn_r->data, cn_r->len, 20, 0,
+                                                   &ci),
+                        ==, 0);
+        g_assert_cmpint(bh_ike_sa_rekey_child_keys(nr, NULL, NULL, 0, cn_i->data, cn_i->len, cn_r->data, cn_r->len, 20, 0,
+                                                   &cr),
+                        ==, 0);
+        g_assert_cmpmem(ci->encr_i->data, ci->encr_i->len, cr->encr_i->data, cr->encr_i->len);
+        g_assert_cmpmem(ci->encr_r->data, ci->encr_r->len, cr->encr_r->data, cr->encr_r->len);
+        bh_ike_sa_free(ni);
+        bh_ike_sa_free(nr);
+        auth_teardown(&f);
+}
+
 static const EVP_MD *md_of_prf(uint16_t prf) {
         return prf == PRF_SHA2_256 ? EVP_sha256() : prf == PRF_SHA2_384 ? EVP_sha384() : EVP_sha512();
 }
@@ -1472,6 +1545,7 @@ static const XCase xcases[] = {
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/ike-sa/new", test_new);
+        g_test_add_func("/ike-sa/rekey-ike", test_rekey_ike);
         g_test_add_func("/ike-sa/suites", test_suites);
         g_test_add_func("/ike-sa/sk-lengths", test_sk_lengths);
         for (size_t i = 0; i < G_N_ELEMENTS(groups); i++) {

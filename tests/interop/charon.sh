@@ -138,6 +138,7 @@ charon_load() {
                 -e "s|@LOCAL_TS@|$(inner_of "$h")/32|g" -e "s|@REMOTE_TS@|$(inner_of "$p")/32|g" \
                 -e "s|@IKE@|$ike|g" -e "s|@ESP@|$esp|g" -e "s|@PSK@|$psk|g" \
                 -e "s|@CHILD_REKEY@|${CHARON_CHILD_REKEY:-0}|g" -e "s|@CHILD_LIFE@|${CHARON_CHILD_LIFE:-0}|g" \
+                -e "s|@IKE_REKEY@|${CHARON_IKE_REKEY:-0}|g" \
                 "$INTEROP_DIR/swanctl.conf.in" >"$dir/swanctl.conf"
         chmod 600 "$dir/swanctl.conf"
         swan "$h" --load-all --noprompt --file "$dir/swanctl.conf" >"$dir/load.log" 2>&1 ||
