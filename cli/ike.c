@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "config.h"
 #include "ipc-interfaces.h"
+#include "ipc.h"
 #include "loglevel.h"
 #include "suite.h"
 
@@ -23,6 +24,7 @@ static G_NORETURN void usage(int code) {
                 "  cmd=remove [phase=1|2] numlist=N,... | namelist=NAME,...\n"
                 "          take tunnels down; their keys are wiped\n"
                 "  cmd=list [phase=1|2] [numlist=N,...] [namelist=NAME,...] [verbose]\n"
+                "          [follow [seconds=N]]\n"
                 "          list tunnels and their phase 1 and phase 2 states\n"
                 "  cmd=log\n"
                 "          turn isakmpd logging on at the level of isakmpd.conf(5)\n"
@@ -50,6 +52,8 @@ typedef struct Args {
         const char *service;
         const char *level;
         bool verbose;
+        bool follow;
+        const char *seconds;
 } Args;
 
 /* AIX style: PARAMETER=VALUE pairs and bare keywords, in any order. */
@@ -60,6 +64,8 @@ static void parse_words(int argc, char **argv, int first, Args *a) {
                 if (!eq) {
                         if (strcmp(w, "verbose") == 0)
                                 a->verbose = true;
+                        else if (strcmp(w, "follow") == 0)
+                                a->follow = true;
                         else
                                 cli_usage_error("ike", "unknown keyword \"%s\"", w);
                         continue;
@@ -75,6 +81,8 @@ static void parse_words(int argc, char **argv, int first, Args *a) {
                         slot = &a->numlist;
                 else if (strcmp(w, "namelist") == 0)
                         slot = &a->namelist;
+                else if (strcmp(w, "seconds") == 0)
+                        slot = &a->seconds;
                 else if (strcmp(w, "service") == 0)
                         slot = &a->service;
                 else if (strcmp(w, "level") == 0)
@@ -239,6 +247,90 @@ static int cmd_list(Cli *cli, const Args *a) {
                 g_string_append(out, a->numlist || a->namelist ? "No defined tunnel matches the selection.\n"
                                                                : "No tunnels are defined.\n");
         fputs(out->str, stdout);
+        return CLI_EXIT_OK;
+}
+
+/* cmd=list follow: after the list, one line per change of a tunnel's
+ * state, as tmd announces it (PropertiesChanged of org.bulkhead.Tunnel1),
+ * until interrupted or, with seconds=N, for N seconds. */
+static int cmd_follow(Cli *cli, const Args *a) {
+        long limit = -1;
+        if (a->seconds) {
+                char *end;
+                limit = strtol(a->seconds, &end, 10);
+                if (*end || limit <= 0 || limit > 86400)
+                        cli_usage_error("ike", "seconds= must be 1 to 86400");
+        }
+        DBusError err = DBUS_ERROR_INIT;
+        const BhSuiteEntry *tmd = &bh_suite[BH_SERVICE_TMD];
+        g_autofree char *rule = g_strdup_printf("type='signal',sender='%s',interface='org.freedesktop.DBus.Properties',"
+                                                "member='PropertiesChanged',path_namespace='/org/bulkhead/Tmd/tunnel',"
+                                                "arg0='%s'",
+                                                tmd->bus_name, bh_iface_tunnel1.name);
+        dbus_bus_add_match(cli->conn, rule, &err);
+        if (dbus_error_is_set(&err)) {
+                int r = cli_fail(cli, CLI_EXIT_FAILED, "cannot follow the tunnels: %s", err.message);
+                dbus_error_free(&err);
+                return r;
+        }
+        int r = cmd_list(cli, a);
+        if (r != 0)
+                return r;
+        fflush(stdout);
+        gint64 end = limit > 0 ? g_get_monotonic_time() + limit * G_USEC_PER_SEC : G_MAXINT64;
+        while (g_get_monotonic_time() < end) {
+                gint64 left_ms = (end - g_get_monotonic_time()) / 1000;
+                if (!dbus_connection_read_write(cli->conn, (int) MIN(left_ms, 1000)))
+                        return cli_fail(cli, CLI_EXIT_UNREACHABLE, "the bus connection closed");
+                DBusMessage *m;
+                while ((m = dbus_connection_pop_message(cli->conn))) {
+                        const char *path = dbus_message_get_path(m);
+                        if (!dbus_message_is_signal(m, "org.freedesktop.DBus.Properties", "PropertiesChanged") || !path ||
+                            !g_str_has_prefix(path, "/org/bulkhead/Tmd/tunnel/")) {
+                                dbus_message_unref(m);
+                                continue;
+                        }
+                        g_autofree char *name = bh_object_path_unescape(path + strlen("/org/bulkhead/Tmd/tunnel/"));
+                        DBusMessageIter it, arr, ent, var;
+                        dbus_message_iter_init(m, &it);
+                        dbus_message_iter_next(&it);
+                        if (!name || dbus_message_iter_get_arg_type(&it) != DBUS_TYPE_ARRAY ||
+                            (a->namelist && !selected(a, 0, name))) {
+                                dbus_message_unref(m);
+                                continue;
+                        }
+                        g_autoptr(GDateTime) now = g_date_time_new_now_local();
+                        g_autofree char *stamp = g_date_time_format(now, "%H:%M:%S");
+                        dbus_message_iter_recurse(&it, &arr);
+                        for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_DICT_ENTRY; dbus_message_iter_next(&arr)) {
+                                const char *prop;
+                                dbus_message_iter_recurse(&arr, &ent);
+                                dbus_message_iter_get_basic(&ent, &prop);
+                                dbus_message_iter_next(&ent);
+                                dbus_message_iter_recurse(&ent, &var);
+                                if (dbus_message_iter_get_arg_type(&var) != DBUS_TYPE_STRING)
+                                        continue;       /* Info: see verbose */
+                                const char *value;
+                                dbus_message_iter_get_basic(&var, &value);
+                                if (cli->json) {
+                                        g_autoptr(GString) out = g_string_new("{\"time\":");
+                                        cli_json_string(out, stamp);
+                                        g_string_append(out, ",\"tunnel\":");
+                                        cli_json_string(out, name);
+                                        g_string_append(out, ",\"property\":");
+                                        cli_json_string(out, prop);
+                                        g_string_append(out, ",\"value\":");
+                                        cli_json_string(out, value);
+                                        g_string_append(out, "}\n");
+                                        fputs(out->str, stdout);
+                                } else {
+                                        printf("%s %-16s %-8s %s\n", stamp, name, prop, *value ? value : "(none)");
+                                }
+                        }
+                        fflush(stdout);
+                        dbus_message_unref(m);
+                }
+        }
         return CLI_EXIT_OK;
 }
 
@@ -411,17 +503,19 @@ int main(int argc, char **argv) {
         if (strcmp(a.cmd, "list") == 0) {
                 if (a.service || a.level)
                         cli_usage_error("ike", "cmd=list takes phase=, numlist=, namelist= and verbose");
+                if (a.seconds && !a.follow)
+                        cli_usage_error("ike", "seconds= goes with follow");
                 r = cli_connect(&cli);
                 if (r == 0)
-                        r = cmd_list(&cli, &a);
+                        r = a.follow ? cmd_follow(&cli, &a) : cmd_list(&cli, &a);
         } else if (strcmp(a.cmd, "log") == 0) {
-                if (a.phase || a.numlist || a.namelist || a.verbose)
+                if (a.phase || a.numlist || a.namelist || a.verbose || a.follow || a.seconds)
                         cli_usage_error("ike", "cmd=log takes service= and level=");
                 r = cli_connect(&cli);
                 if (r == 0)
                         r = cmd_log(&cli, &a);
         } else if (strcmp(a.cmd, "activate") == 0 || strcmp(a.cmd, "remove") == 0) {
-                if (a.service || a.level || a.verbose)
+                if (a.service || a.level || a.verbose || a.follow || a.seconds)
                         cli_usage_error("ike", "cmd=%s takes phase=, numlist= and namelist=", a.cmd);
                 bool up = strcmp(a.cmd, "activate") == 0;
                 if (!a.numlist && !a.namelist)

@@ -534,6 +534,37 @@ static void emit_properties_changed(BhIpc *ipc, const char *path, const Binding 
         dbus_message_unref(sig);
 }
 
+char *bh_object_path_escape(const char *name) {
+        if (!*name)
+                return g_strdup("_");
+        GString *s = g_string_new(NULL);
+        for (const unsigned char *c = (const unsigned char *) name; *c; c++) {
+                if (g_ascii_isalnum(*c))
+                        g_string_append_c(s, (char) *c);
+                else
+                        g_string_append_printf(s, "_%02x", *c);
+        }
+        return g_string_free(s, FALSE);
+}
+
+char *bh_object_path_unescape(const char *elem) {
+        if (strcmp(elem, "_") == 0)
+                return g_strdup("");
+        GString *s = g_string_new(NULL);
+        for (const char *c = elem; *c; c++) {
+                if (g_ascii_isalnum(*c)) {
+                        g_string_append_c(s, *c);
+                } else if (*c == '_' && g_ascii_isxdigit(c[1]) && g_ascii_isxdigit(c[2])) {
+                        g_string_append_c(s, (char) (g_ascii_xdigit_value(c[1]) << 4 | g_ascii_xdigit_value(c[2])));
+                        c += 2;
+                } else {
+                        g_string_free(s, TRUE);
+                        return NULL;
+                }
+        }
+        return g_string_free(s, FALSE);
+}
+
 void bh_ipc_property_changed(BhIpc *ipc, const char *path, const char *interface, const char *property) {
         Object *o = g_hash_table_lookup(ipc->objects, path);
         const Binding *b = o ? object_binding(o, interface) : NULL;

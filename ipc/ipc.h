@@ -91,6 +91,12 @@ void bh_ipc_on_disconnect(BhIpc *ipc, void (*func)(void *userdata), void *userda
 void bh_ipc_add_object(BhIpc *ipc, const char *path, const BhInterfaceInfo *iface,
                        const BhMethodImpl *methods, const BhPropertyImpl *properties, void *userdata);
 void bh_ipc_remove_object(BhIpc *ipc, const char *path);
+/* A name as one object path element: letters and digits stay, any other
+ * octet becomes _ and two lowercase hex digits ("branch-1" -> branch_2d1;
+ * "" -> "_"). g_free() the result. */
+char *bh_object_path_escape(const char *name);
+/* The other way; NULL when elem is not such an escape. */
+char *bh_object_path_unescape(const char *elem);
 
 /* Who owns a suite name now (unique name), NULL when nobody. */
 const char *bh_ipc_owner(BhIpc *ipc, BhServiceId service);

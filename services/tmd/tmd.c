@@ -21,6 +21,8 @@ static const char *const state_names[] = {
 
 /* What tmd knows of a tunnel beyond its definition. */
 typedef struct Tunnel {
+        Tmd *tmd;
+        char *path;             /* its object, /org/bulkhead/Tmd/tunnel/NAME; NULL if not published */
         char name[BH_TUNNEL_NAME_MAX + 1];
         TunnelState state;
         char *failure;          /* the last failure, in words */
@@ -30,6 +32,8 @@ typedef struct Tunnel {
         GHashTable *info;       /* what isakmpd said of the SAs: algorithms, SPIs, IDs */
         struct Step *negotiating;       /* the activation waiting for isakmpd */
 } Tunnel;
+
+#define TUNNEL_PATH_PREFIX "/org/bulkhead/Tmd/tunnel/"
 
 struct Tmd {
         BhService *svc;
@@ -50,10 +54,126 @@ struct Step {
         char *error;
 };
 
+/* ---------------------------------------------------------------- tunnel objects */
+
+static const BhTunnel *tunnel_def(const Tunnel *t) {
+        return bh_tunnel_set_find(t->tmd->defs, t->name);
+}
+
+static void put_string(DBusMessageIter *it, const char *s) {
+        dbus_message_iter_append_basic(it, DBUS_TYPE_STRING, &s);
+}
+
+static void get_name(DBusMessageIter *it, void *userdata) {
+        const Tunnel *t = userdata;
+        put_string(it, t->name);
+}
+
+static void get_number(DBusMessageIter *it, void *userdata) {
+        const BhTunnel *d = tunnel_def(userdata);
+        dbus_uint32_t n = d ? d->number : 0;
+        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT32, &n);
+}
+
+static void get_type(DBusMessageIter *it, void *userdata) {
+        const BhTunnel *d = tunnel_def(userdata);
+        put_string(it, d ? bh_tunnel_type_to_string(d->type) : "");
+}
+
+static void get_local(DBusMessageIter *it, void *userdata) {
+        const BhTunnel *d = tunnel_def(userdata);
+        char buf[BH_ADDR_STRLEN] = "";
+        put_string(it, d ? bh_addr_to_string(&d->local, buf) : buf);
+}
+
+static void get_remote(DBusMessageIter *it, void *userdata) {
+        const BhTunnel *d = tunnel_def(userdata);
+        char buf[BH_ADDR_STRLEN] = "";
+        put_string(it, d ? bh_addr_to_string(&d->remote, buf) : buf);
+}
+
+static void get_phase1(DBusMessageIter *it, void *userdata) {
+        const Tunnel *t = userdata;
+        const BhTunnel *d = tunnel_def(t);
+        put_string(it, d && d->type == BH_TUNNEL_MANUAL ? "-" : t->phase1);
+}
+
+static void get_phase2(DBusMessageIter *it, void *userdata) {
+        const Tunnel *t = userdata;
+        put_string(it, state_names[t->state]);
+}
+
+static void get_failure(DBusMessageIter *it, void *userdata) {
+        const Tunnel *t = userdata;
+        put_string(it, t->failure ? t->failure : "");
+}
+
+static void get_info(DBusMessageIter *it, void *userdata) {
+        const Tunnel *t = userdata;
+        DBusMessageIter arr, e;
+        GHashTableIter hi;
+        gpointer k, v;
+        dbus_message_iter_open_container(it, DBUS_TYPE_ARRAY, "{ss}", &arr);
+        g_hash_table_iter_init(&hi, t->info);
+        while (g_hash_table_iter_next(&hi, &k, &v)) {
+                dbus_message_iter_open_container(&arr, DBUS_TYPE_DICT_ENTRY, NULL, &e);
+                put_string(&e, k);
+                put_string(&e, v);
+                dbus_message_iter_close_container(&arr, &e);
+        }
+        dbus_message_iter_close_container(it, &arr);
+}
+
+static const BhPropertyImpl tunnel_properties[] = {
+        { "Name", get_name, NULL },
+        { "Number", get_number, NULL },
+        { "Type", get_type, NULL },
+        { "Local", get_local, NULL },
+        { "Remote", get_remote, NULL },
+        { "Phase1", get_phase1, NULL },
+        { "Phase2", get_phase2, NULL },
+        { "Failure", get_failure, NULL },
+        { "Info", get_info, NULL },
+        {},
+};
+
+static const BhMethodImpl tunnel_methods[] = {
+        {},
+};
+
+static void tunnel_publish(Tunnel *t) {
+        if (t->path)
+                return;
+        g_autofree char *elem = bh_object_path_escape(t->name);
+        t->path = g_strconcat(TUNNEL_PATH_PREFIX, elem, NULL);
+        bh_ipc_add_object(t->tmd->svc->ipc, t->path, &bh_iface_tunnel1, tunnel_methods, tunnel_properties, t);
+}
+
+static void tunnel_unpublish(Tunnel *t) {
+        if (!t->path)
+                return;
+        bh_ipc_remove_object(t->tmd->svc->ipc, t->path);
+        g_clear_pointer(&t->path, g_free);
+}
+
+/* Tells the bus that a property of the tunnel changed. */
+static void tunnel_changed(Tunnel *t, const char *property) {
+        if (t->path)
+                bh_ipc_property_changed(t->tmd->svc->ipc, t->path, bh_iface_tunnel1.name, property);
+}
+
+static void set_phase1(Tunnel *t, const char *phase1) {
+        if (t->phase1 == phase1 || (t->phase1 && strcmp(t->phase1, phase1) == 0))
+                return;
+        t->phase1 = phase1;
+        tunnel_changed(t, "Phase1");
+}
+
 static Tunnel *tunnel_state(Tmd *tmd, const char *name) {
         Tunnel *t = g_hash_table_lookup(tmd->tunnels, name);
         if (!t) {
                 t = g_new0(Tunnel, 1);
+                t->tmd = tmd;
                 g_strlcpy(t->name, name, sizeof t->name);
                 t->routes = g_ptr_array_new_with_free_func(g_free);
                 t->phase1 = "inactive";
@@ -65,6 +185,7 @@ static Tunnel *tunnel_state(Tmd *tmd, const char *name) {
 
 static void tunnel_free(void *p) {
         Tunnel *t = p;
+        tunnel_unpublish(t);
         g_free(t->failure);
         g_ptr_array_free(t->routes, TRUE);
         g_hash_table_destroy(t->info);
@@ -72,11 +193,15 @@ static void tunnel_free(void *p) {
 }
 
 static void set_state(Tmd *tmd, Tunnel *t, TunnelState state, const char *failure) {
+        bool changed = t->state != state;
         t->state = state;
         if (failure) {
                 g_free(t->failure);
                 t->failure = g_strdup(failure);
+                tunnel_changed(t, "Failure");
         }
+        if (changed)
+                tunnel_changed(t, "Phase2");
         bh_log_tunnel(state == TUNNEL_FAILED ? BH_LOG_ERRORS : BH_LOG_EVENTS, t->name, "%s%s%s", state_names[state],
                       failure ? ": " : "", failure ? failure : "");
 }
@@ -96,6 +221,16 @@ static void load(Tmd *tmd, const BhTunnelSet *previous, GPtrArray *errors) {
                 bh_log_error("%s", (const char *) g_ptr_array_index(errors, i));
         tmd->defs = set;
         bh_log_info("%u tunnel definitions loaded from %s", bh_tunnel_set_size(set), tmd->dir);
+        /* One object per defined tunnel; a tunnel no longer defined goes
+         * from the bus (its state stays until it is inactive). */
+        for (guint i = 0; i < bh_tunnel_set_size(set); i++)
+                tunnel_publish(tunnel_state(tmd, bh_tunnel_set_get(set, i)->name));
+        GHashTableIter it;
+        gpointer value;
+        g_hash_table_iter_init(&it, tmd->tunnels);
+        while (g_hash_table_iter_next(&it, NULL, &value))
+                if (!tunnel_def(value))
+                        tunnel_unpublish(value);
 }
 
 /* ---------------------------------------------------------------- steps */
@@ -191,7 +326,7 @@ static void teardown(Step *s) {
                 dbus_message_unref(m);
         }
         if (s->def->type == BH_TUNNEL_IKE)
-                t->phase1 = s->error ? "failed" : "inactive";
+                set_phase1(t, s->error ? "failed" : "inactive");
         m = bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, "RemoveManual");
         dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
         s->waiting++;
@@ -242,6 +377,7 @@ static void activate_done(Step *s) {
         }
         set_state(s->tmd, t, TUNNEL_ACTIVE, NULL);
         g_clear_pointer(&t->failure, g_free);
+        tunnel_changed(t, "Failure");
         if (s->call)
                 bh_call_return_empty(s->call);
         step_free(s);
@@ -329,8 +465,9 @@ static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def) {
         Tunnel *t = tunnel_state(tmd, def->name);
         Step *s = step_new(tmd, call, def);
         set_state(tmd, t, TUNNEL_ACTIVATING, NULL);
-        t->phase1 = "negotiating";
+        set_phase1(t, "negotiating");
         g_hash_table_remove_all(t->info);
+        tunnel_changed(t, "Info");
         t->negotiating = s;
         g_autofree char *text = bh_tunnel_format(def);
         const char *tx = text;
@@ -626,7 +763,8 @@ static void tmd_handle_tunnel_up(BhCall *call, void *userdata) {
                 dbus_message_iter_get_basic(&e, &v);
                 g_hash_table_replace(t->info, g_strdup(k), g_strdup(v));
         }
-        t->phase1 = "active";
+        tunnel_changed(t, "Info");
+        set_phase1(t, "active");
         bh_call_return_empty(call);
         Step *s = t->negotiating;
         t->negotiating = NULL;
@@ -661,7 +799,7 @@ static void tmd_handle_tunnel_down(BhCall *call, void *userdata) {
         Tunnel *t = tunnel_state(tmd, d->name);
         Step *s = t->negotiating;
         t->negotiating = NULL;
-        t->phase1 = "inactive";
+        set_phase1(t, "inactive");
         if (s) {
                 step_note(s, "negotiation", cause);
                 teardown(s);
@@ -685,12 +823,13 @@ static void tmd_handle_negotiation_failed(BhCall *call, void *userdata) {
         Tunnel *t = tunnel_state(tmd, d->name);
         if (t->state == TUNNEL_INACTIVE || t->state == TUNNEL_FAILED) {
                 set_state(tmd, t, TUNNEL_FAILED, cause);
-                t->phase1 = "failed";
+                set_phase1(t, "failed");
                 return;
         }
         /* Up or on its way: the peer's failed attempt changes nothing. */
         g_free(t->failure);
         t->failure = g_strdup(cause);
+        tunnel_changed(t, "Failure");
         bh_log_tunnel(BH_LOG_ERRORS, d->name, "a negotiation from the peer failed (the tunnel stays %s): %s",
                       state_names[t->state], cause);
 }

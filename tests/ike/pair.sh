@@ -21,12 +21,28 @@ done
 host_suite_start a
 host_suite_start b
 
+# The tunnel is an object on the bus, and its changes can be followed.
+bctl_on a tree org.bulkhead.Tmd | grep -q "/org/bulkhead/Tmd/tunnel/gw" || fail "busctl tree does not show the tunnel object"
+[ "$(bctl_on a get-property org.bulkhead.Tmd /org/bulkhead/Tmd/tunnel/gw org.bulkhead.Tunnel1 Phase2)" = 's "inactive"' ] ||
+        fail "Tunnel1.Phase2 before activation: $(bctl_on a get-property org.bulkhead.Tmd /org/bulkhead/Tmd/tunnel/gw org.bulkhead.Tunnel1 Phase2)"
+ike_on a cmd=list follow seconds=8 namelist=gw >"$WORK/follow" 2>&1 &
+follower=$!
+following() { grep -q "^1 *gw" "$WORK/follow"; }
+wait_for 5 following || fail "ike cmd=list follow printed no list: $(cat "$WORK/follow")"
+
 ike_on a cmd=activate namelist=gw >/dev/null || fail "activation failed: $(ike_on a cmd=list verbose namelist=gw)"
 [ "$(tunnel_field a gw phase1)" = active ] && [ "$(tunnel_field a gw phase2)" = active ] ||
         fail "a after activation: $(ike_on a cmd=list verbose namelist=gw)"
 b_active() { [ "$(tunnel_field b gw phase2)" = active ]; }
 wait_for 5 b_active || fail "b did not bring the tunnel up: $(ike_on b cmd=list verbose namelist=gw)"
 pass "IKE SA and CHILD SA up ($IKE_P, $ESP_P), a initiator, b responder"
+wait "$follower" || fail "ike cmd=list follow failed: $(cat "$WORK/follow")"
+for change in "Phase1 *negotiating" "Phase2 *activating" "Phase1 *active" "Phase2 *active"; do
+        grep -qE "^[0-9:]+ gw +$change" "$WORK/follow" || fail "ike cmd=list follow did not show $change: $(cat "$WORK/follow")"
+done
+[ "$(bctl_on a get-property org.bulkhead.Tmd /org/bulkhead/Tmd/tunnel/gw org.bulkhead.Tunnel1 Phase1)" = 's "active"' ] ||
+        fail "Tunnel1.Phase1 after activation"
+pass "the tunnel's object and ike cmd=list follow showed it negotiating, then active"
 
 # What each side says was negotiated.
 [ "$(tunnel_field a gw role)" = initiator ] && [ "$(tunnel_field b gw role)" = responder ] || fail "roles"
