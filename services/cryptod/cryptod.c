@@ -18,8 +18,9 @@ typedef struct Install {
         Cryptod *c;
         BhCall *call;
         char *tunnel;
-        uint64_t handle;        /* IkeChildOutbound: the IKE SA, and the keys it kept */
+        uint64_t handle;        /* IKE installs: the IKE SA; IkeChildOutbound: and the keys it kept */
         BhSecret *keymat;
+        uint32_t spi_in;        /* IKE installs: the inbound SA to take back on failure */
         unsigned waiting;
         unsigned installed;
         char *error;
@@ -55,6 +56,7 @@ typedef struct IkeHandle {
         BhIkeSa *sa;
         BhIkeSuite suite;
         GArray *spis_in;        /* uint32_t: inbound SPIs of its CHILD SAs */
+        uint64_t rekey_of;      /* made by IkeRekeyNew for this IKE SA's rekey; 0 otherwise */
         GHashTable *exchanges;  /* xid -> ChildExchange: CREATE_CHILD_SA under way */
         uint32_t next_xid;
         /* A rekey's outbound SA kept back (IkeChildInstall with defer_out). */
@@ -190,13 +192,23 @@ static DBusMessage *install_message(const SaArgs *a, const BhSecret *key) {
 static void install_finish(Install *in) {
         Cryptod *c = in->c;
         if (in->error) {
-                /* All or nothing: take back what did get in. */
-                DBusMessage *m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemoveSAs");
-                dbus_message_append_args(m, DBUS_TYPE_STRING, &in->tunnel, DBUS_TYPE_INVALID);
+                /* All or nothing: take back what did get in. A negotiated
+                 * CHILD SA takes back its own inbound SA only: the tunnel's
+                 * current one (a rekey's predecessor) stays. */
+                DBusMessage *m;
+                if (in->handle) {
+                        m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemoveSA");
+                        dbus_uint32_t spi = in->spi_in;
+                        dbus_message_append_args(m, DBUS_TYPE_STRING, &in->tunnel, DBUS_TYPE_UINT32, &spi, DBUS_TYPE_INVALID);
+                } else {
+                        m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemoveSAs");
+                        dbus_message_append_args(m, DBUS_TYPE_STRING, &in->tunnel, DBUS_TYPE_INVALID);
+                }
                 if (c->filterd)
                         bh_conn_call(c->filterd, m, BH_CALL_TIMEOUT_MS, NULL, NULL);
                 dbus_message_unref(m);
-                bh_log_tunnel(BH_LOG_ERRORS, in->tunnel, "manual SAs not installed: %s", in->error);
+                bh_log_tunnel(BH_LOG_ERRORS, in->tunnel, "%s not installed: %s", in->handle ? "CHILD SA" : "manual SAs",
+                              in->error);
                 bh_call_error(in->call, in->error_name, "%s", in->error);
         } else {
                 if (!in->handle)        /* manual SAs are counted as handles */
@@ -381,7 +393,7 @@ static void ike_error(BhCall *call, IkeHandle *h, const char *what, int r) {
         bh_call_error(call, name, "%s: %s", what, why);
 }
 
-static void ike_handle_new(Cryptod *c, BhCall *call, const char *tunnel, bool initiator, uint16_t group);
+static IkeHandle *ike_handle_new(Cryptod *c, BhCall *call, const char *tunnel, bool initiator, uint16_t group);
 
 static void cryptod_handle_ike_new(BhCall *call, void *userdata) {
         Cryptod *c = userdata;
@@ -403,13 +415,13 @@ static void cryptod_handle_ike_new(BhCall *call, void *userdata) {
 }
 
 /* A new handle with a fresh key exchange value and nonce, answered. */
-static void ike_handle_new(Cryptod *c, BhCall *call, const char *tunnel, bool initiator, uint16_t group) {
+static IkeHandle *ike_handle_new(Cryptod *c, BhCall *call, const char *tunnel, bool initiator, uint16_t group) {
         BhIkeSa *sa = NULL;
         int r = bh_ike_sa_new(initiator, group, &sa);
         if (r < 0) {
                 bh_call_error(call, r == -EOPNOTSUPP ? BH_ERROR_NOT_SUPPORTED : BH_ERROR_FAILED,
                               "key exchange group %u: %s", group, g_strerror(-r));
-                return;
+                return NULL;
         }
         IkeHandle *h = g_new0(IkeHandle, 1);
         h->id = ++c->next_handle;
@@ -430,6 +442,7 @@ static void ike_handle_new(Cryptod *c, BhCall *call, const char *tunnel, bool in
         append_bytes(&it, ke, ke_len);
         append_bytes(&it, nonce, nonce_len);
         bh_call_return_message(call, reply);
+        return h;
 }
 
 static void cryptod_handle_ike_derive(BhCall *call, void *userdata) {
@@ -480,7 +493,9 @@ static void cryptod_handle_ike_rekey_new(BhCall *call, void *userdata) {
                 ike_error(call, old, "an IKE SA rekey", -EPERM);
                 return;
         }
-        ike_handle_new(c, call, old->tunnel, initiated, group);
+        IkeHandle *h = ike_handle_new(c, call, old->tunnel, initiated, group);
+        if (h)
+                h->rekey_of = old->id;
 }
 
 static void cryptod_handle_ike_rekey_derive(BhCall *call, void *userdata) {
@@ -493,7 +508,8 @@ static void cryptod_handle_ike_rekey_derive(BhCall *call, void *userdata) {
         dbus_message_iter_get_basic(&it, &old_id);
         dbus_message_iter_next(&it);
         IkeHandle *old = g_hash_table_lookup(c->ike, &old_id);
-        if (!old || old == h || strcmp(old->tunnel, h->tunnel) != 0) {
+        /* Only a handle IkeRekeyNew made for this very rekey. */
+        if (!old || old == h || h->rekey_of != old->id) {
                 bh_call_error(call, BH_ERROR_NOT_FOUND, "no IKE SA handle %" G_GUINT64_FORMAT " of tunnel %s",
                               (guint64) old_id, h->tunnel);
                 return;
@@ -763,6 +779,7 @@ static void child_send(Cryptod *c, BhCall *call, IkeHandle *h, ChildInstall *ci)
         in->call = bh_call_ref(call);
         in->tunnel = g_strdup(h->tunnel);
         in->handle = h->id;
+        in->spi_in = ci->sa[1].spi;
         ci->in = in;
         with_filterd(c, child_with, ci);
 }

@@ -66,7 +66,9 @@ struct Isakmpd {
         GHashTable *sas;        /* our SPI -> Sa */
         GHashTable *tunnels;    /* tunnel name -> Sa (the tunnel's current IKE SA) */
         unsigned half_open;
-        uint64_t dropped;       /* datagrams dropped: malformed, unknown SPI, busy */
+        uint64_t dropped;
+        BhConn *cryptod;        /* the direct connection to cryptod, once open */
+        bool opening;       /* datagrams dropped: malformed, unknown SPI, busy */
 };
 
 struct Sa {
@@ -590,6 +592,37 @@ static void crypto_reply(DBusMessage *reply, const char *error_name, const char 
         g_free(cc);
 }
 
+static void cryptod_opened(BhConn *peer, const char *error, void *userdata) {
+        Isakmpd *d = userdata;
+        d->opening = false;
+        if (!peer) {
+                bh_log_info("no direct connection to cryptod (%s): calls go through the bus", error);
+                return;
+        }
+        d->cryptod = peer;
+}
+
+/* The connection a call to cryptod takes: the direct one (no dbus-daemon
+ * hop, the same typed messages and caller checks) once it is open, the bus
+ * until then and whenever cryptod restarted; opening one is started here.
+ * A call to one SA waits for the answer to the one before, so the two
+ * paths never reorder an SA's steps. */
+static BhConn *crypto_conn(Isakmpd *d, DBusMessage *m) {
+        if (d->cryptod && !bh_conn_is_open(d->cryptod)) {
+                bh_conn_close(d->cryptod);
+                d->cryptod = NULL;
+        }
+        if (d->cryptod) {
+                dbus_message_set_destination(m, NULL);
+                return d->cryptod;
+        }
+        if (!d->opening) {
+                d->opening = true;
+                bh_ipc_open_peer(d->svc->ipc, BH_SERVICE_CRYPTOD, cryptod_opened, d);
+        }
+        return bh_ipc_bus(d->svc->ipc);
+}
+
 static DBusMessage *crypto_method(const char *member) {
         return bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, member);
 }
@@ -599,7 +632,7 @@ static void crypto_call(Sa *sa, DBusMessage *m, CryptoReply func) {
         cc->sa = sa_ref(sa);
         cc->func = func;
         sa->busy++;
-        bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), m, BH_CALL_TIMEOUT_MS, crypto_reply, cc);
+        bh_conn_call(crypto_conn(sa->d, m), m, BH_CALL_TIMEOUT_MS, crypto_reply, cc);
         dbus_message_unref(m);
 }
 
@@ -704,14 +737,14 @@ static void sa_drop(Sa *sa) {
                 DBusMessage *m = crypto_method("IkeFree");
                 dbus_uint64_t h = sa->ik.handle;
                 dbus_message_append_args(m, DBUS_TYPE_UINT64, &h, DBUS_TYPE_INVALID);
-                bh_conn_call(bh_ipc_bus(d->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                bh_conn_call(crypto_conn(d, m), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
                 dbus_message_unref(m);
                 sa->ik.handle = 0;
         }
         if (sa->handle) {
                 DBusMessageIter it;
                 DBusMessage *m = handle_method(sa, "IkeFree", &it);
-                bh_conn_call(bh_ipc_bus(d->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                bh_conn_call(crypto_conn(d, m), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
                 dbus_message_unref(m);
                 sa->handle = 0;
         }
@@ -1091,7 +1124,7 @@ static void initiator_init_response(Sa *sa, const IkeMsg *m, GBytes *raw) {
                 sa->ke_retried = true;
                 DBusMessageIter it;
                 DBusMessage *fm = handle_method(sa, "IkeFree", &it);
-                bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), fm, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                bh_conn_call(crypto_conn(sa->d, fm), fm, BH_CALL_TIMEOUT_MS, NULL, NULL);
                 dbus_message_unref(fm);
                 sa->handle = 0;
                 sa->group = group;
@@ -1975,6 +2008,14 @@ static void child_request(Sa *sa, const IkeMsg *m) {
 
 /* --- timers */
 
+/* A rekey timer: the IKE SA's responder waits a tenth longer (see above).
+ * Times of a day or more in whole seconds, so that no count wraps. */
+static guint add_rekey_timer(Sa *sa, unsigned seconds, GSourceFunc func) {
+        if (seconds >= 86400)
+                return g_timeout_add_seconds(seconds + (sa->initiator ? 0 : seconds / 10u), func, sa);
+        return g_timeout_add(seconds * 1000u + (sa->initiator ? 0 : seconds * 100u), func, sa);
+}
+
 static gboolean rekey_due(gpointer userdata) {
         Sa *sa = userdata;
         sa->rekey_timer = 0;
@@ -1998,9 +2039,7 @@ static void rekey_schedule(Sa *sa, unsigned seconds) {
         sa->rekey_timer = 0;
         if (seconds == 0 || sa->state == SA_DEAD)
                 return;
-        /* The IKE SA's responder waits a tenth longer (see above). */
-        guint ms = seconds * 1000u + (sa->initiator ? 0 : seconds * 100u);
-        sa->rekey_timer = g_timeout_add(ms, rekey_due, sa);
+        sa->rekey_timer = add_rekey_timer(sa, seconds, rekey_due);
 }
 
 /* Dead peer detection: an empty INFORMATIONAL every dpd_delay seconds;
@@ -2207,7 +2246,7 @@ static void ike_rekey_response(Sa *sa, const IkeMsg *m) {
                 DBusMessage *fm = crypto_method("IkeFree");
                 dbus_uint64_t h = sa->ik.handle;
                 dbus_message_append_args(fm, DBUS_TYPE_UINT64, &h, DBUS_TYPE_INVALID);
-                bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), fm, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                bh_conn_call(crypto_conn(sa->d, fm), fm, BH_CALL_TIMEOUT_MS, NULL, NULL);
                 dbus_message_unref(fm);
                 ike_rekey_clear(sa);
                 uint8_t r;
@@ -2262,8 +2301,7 @@ static void ike_rekey_schedule(Sa *sa, unsigned seconds) {
         sa->ike_rekey_timer = 0;
         if (seconds == 0 || sa->state == SA_DEAD || sa->superseded)
                 return;
-        guint ms = seconds * 1000u + (sa->initiator ? 0 : seconds * 100u);
-        sa->ike_rekey_timer = g_timeout_add(ms, ike_rekey_due, sa);
+        sa->ike_rekey_timer = add_rekey_timer(sa, seconds, ike_rekey_due);
 }
 
 /* --- the peer asks */
@@ -2282,7 +2320,7 @@ static void ike_rekey_derived_responder(Sa *sa, DBusMessage *reply, const char *
                 DBusMessage *fm = crypto_method("IkeFree");
                 dbus_uint64_t h = sa->ik.handle;
                 dbus_message_append_args(fm, DBUS_TYPE_UINT64, &h, DBUS_TYPE_INVALID);
-                bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), fm, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                bh_conn_call(crypto_conn(sa->d, fm), fm, BH_CALL_TIMEOUT_MS, NULL, NULL);
                 dbus_message_unref(fm);
                 ike_rekey_clear(sa);
                 respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_NO_PROPOSAL_CHOSEN, NULL);
@@ -2871,5 +2909,7 @@ void isakmpd_free(Isakmpd *d) {
                 }
         g_hash_table_destroy(d->tunnels);
         g_hash_table_destroy(d->sas);
+        if (d->cryptod)
+                bh_conn_close(d->cryptod);
         g_free(d);
 }
