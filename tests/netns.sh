@@ -235,16 +235,20 @@ s.close()
 }
 
 # ike_define H NAME IKE_PROPOSALS ESP_PROPOSALS [LINES...]: an IKE tunnel
-# NAME from host H to the other (outer IPv4, inner 10.x.0.1/32), identities
+# NAME from host H to the other (outer IPv4, inner 10.x.0.1/32; with
+# IKE_OUTER=6, outer 2001:db8::x and inner fd0x::1/128), identities
 # fqdn:a.bulkhead.test and fqdn:b.bulkhead.test. Extra lines go in as they are.
 ike_define() {
-        local h=$1 name=$2 ike=$3 esp=$4 o l r lt rt
+        local h=$1 name=$2 ike=$3 esp=$4 o l r lt rt n m
         shift 4
         o=$([ "$h" = a ] && echo b || echo a)
-        l=192.0.2.$([ "$h" = a ] && echo 1 || echo 2)
-        r=192.0.2.$([ "$h" = a ] && echo 2 || echo 1)
-        lt=10.$([ "$h" = a ] && echo 1 || echo 2).0.1/32
-        rt=10.$([ "$h" = a ] && echo 2 || echo 1).0.1/32
+        n=$([ "$h" = a ] && echo 1 || echo 2)
+        m=$([ "$h" = a ] && echo 2 || echo 1)
+        if [ "${IKE_OUTER:-4}" = 6 ]; then
+                l=2001:db8::$n r=2001:db8::$m lt=fd0$n::1/128 rt=fd0$m::1/128
+        else
+                l=192.0.2.$n r=192.0.2.$m lt=10.$n.0.1/32 rt=10.$m.0.1/32
+        fi
         mkdir -p "$WORK/$h/etc/tunnels.d"
         chmod 755 "$WORK/$h" "$WORK/$h/etc" "$WORK/$h/etc/tunnels.d"
         {

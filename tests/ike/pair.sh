@@ -3,12 +3,15 @@
 # with a pre-shared key: activated from one side, ping and a TCP transfer
 # through it, what both sides report, removal from the responder's side,
 # and activation again.
-#   pair.sh [IKE_PROPOSAL [ESP_PROPOSAL]]
+#   pair.sh [IKE_PROPOSAL [ESP_PROPOSAL [4|6]]]
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../netns.sh"
 
 IKE_P=${1:-aes256gcm16-prfsha256-x25519}
 ESP_P=${2:-aes256gcm16}
+# IPv6 outside and inside with a third argument of 6.
+export IKE_OUTER=${3:-4}
+if [ "$IKE_OUTER" = 6 ]; then A_IN=fd01::1 B_IN=fd02::1; else A_IN=10.1.0.1 B_IN=10.2.0.1; fi
 WORK=$(mktemp -d /tmp/bulkhead-test.XXXXXX)
 chmod 755 "$WORK"
 trap 'rc=$?; netns_cleanup; rm -rf "$WORK"; exit $rc' EXIT
@@ -61,8 +64,8 @@ sas=$(bctl_on a call org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filte
 grep -q "\"gw\" \"out\" \"esp\" $((16#$(tunnel_field a gw esp_spi_out)))" <<<"$sas" || fail "a's filterd has not the CHILD SA: $sas"
 pass "both sides report the same proposal, SPIs and each other's identity; the CHILD SA is in filterd"
 
-in_host a ping -c 3 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "ping through the negotiated tunnel failed"
-ms=$(tcp_transfer a b 10.1.0.1 10.2.0.1 20)
+in_host a ping -c 3 -i 0.2 -W 2 -I "$A_IN" "$B_IN" >/dev/null || fail "ping through the negotiated tunnel failed"
+ms=$(tcp_transfer a b "$A_IN" "$B_IN" 20)
 pass "ping and 20 MB over TCP through the tunnel ($ms ms)"
 
 # An active tunnel cannot be activated again; an unknown one is an error.
@@ -78,11 +81,11 @@ wait_for 5 a_down || fail "a still has the tunnel after b removed it: $(ike_on a
 [ "$(bctl_on a get-property org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 SAs)" = "u 0" ] ||
         fail "SAs left in a's filterd"
 grep -q "IKE SA deleted by the peer" "$WORK/a/out" || fail "a's log does not say the peer deleted the IKE SA"
-! in_host a ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1 >/dev/null 2>&1 || fail "ping still works after remove"
+! in_host a ping -c 1 -W 1 -I "$A_IN" "$B_IN" >/dev/null 2>&1 || fail "ping still works after remove"
 pass "removed from the responder's side: the initiator's tunnel went down with it, no SA left"
 
 ike_on a cmd=activate namelist=gw >/dev/null || fail "activation again failed: $(ike_on a cmd=list verbose namelist=gw)"
-in_host a ping -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "ping after activating again failed"
+in_host a ping -c 2 -i 0.2 -W 2 -I "$A_IN" "$B_IN" >/dev/null || fail "ping after activating again failed"
 ike_on a cmd=remove namelist=gw >/dev/null || fail "remove on a failed"
 b_down() { [ "$(tunnel_field b gw phase2)" = inactive ]; }
 wait_for 5 b_down || fail "b kept the tunnel after a removed it"
