@@ -534,17 +534,22 @@ static void synced(DBusMessage *reply, const char *error_name, const char *error
         for (guint i = 0; i < bh_tunnel_set_size(tmd->defs); i++) {
                 const BhTunnel *d = bh_tunnel_set_get(tmd->defs, i);
                 Tunnel *t = tunnel_state(tmd, d->name);
-                if (d->start == BH_START_START && d->type == BH_TUNNEL_MANUAL && !(d->has_ah && d->has_esp) &&
-                    t->state == TUNNEL_INACTIVE) {
+                if (d->start != BH_START_START || t->state != TUNNEL_INACTIVE)
+                        continue;
+                if (d->type == BH_TUNNEL_MANUAL && !(d->has_ah && d->has_esp)) {
                         bh_log_tunnel(BH_LOG_EVENTS, d->name, "starting (start = start)");
                         activate(tmd, NULL, d);
+                } else if (d->type == BH_TUNNEL_IKE && !bh_addr_is_any(&d->remote)) {
+                        bh_log_tunnel(BH_LOG_EVENTS, d->name, "negotiating (start = start)");
+                        negotiate(tmd, NULL, d);
                 }
         }
 }
 
 static void sync_once(Tmd *tmd) {
         BhIpc *ipc = tmd->svc->ipc;
-        if (tmd->synced || !bh_ipc_owner(ipc, BH_SERVICE_FILTERD) || !bh_ipc_owner(ipc, BH_SERVICE_CRYPTOD))
+        if (tmd->synced || !bh_ipc_owner(ipc, BH_SERVICE_FILTERD) || !bh_ipc_owner(ipc, BH_SERVICE_CRYPTOD) ||
+            !bh_ipc_owner(ipc, BH_SERVICE_ISAKMPD))
                 return;
         tmd->synced = true;
         DBusMessage *m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "ListSAs");
