@@ -52,6 +52,7 @@ struct Step {
         BhTunnel *def;          /* a copy: a reload may replace the set meanwhile */
         unsigned waiting;
         char *error;
+        bool renegotiate;       /* an IKE tunnel taken down to come back at once */
 };
 
 /* ---------------------------------------------------------------- tunnel objects */
@@ -310,6 +311,7 @@ static void append_ts(DBusMessageIter *it, const BhTs *ts, size_t n) {
 /* Taking a tunnel down, also after a failed activation: every step is
  * tried, whatever the others answer. */
 static void teardown_reply(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata);
+static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def);
 
 static void teardown(Step *s) {
         Tmd *tmd = s->tmd;
@@ -360,6 +362,8 @@ static void teardown_reply(DBusMessage *reply, const char *error_name, const cha
                 set_state(s->tmd, t, TUNNEL_INACTIVE, NULL);
                 if (s->call)
                         bh_call_return_empty(s->call);
+                if (s->renegotiate)
+                        negotiate(s->tmd, NULL, s->def);
         } else {
                 /* After a failed activation: say why it failed. */
                 set_state(s->tmd, t, TUNNEL_FAILED, s->error);
@@ -577,11 +581,14 @@ static void filterd_owner_changed(BhServiceId service, const char *owner, void *
                 if (t->state != TUNNEL_ACTIVE || !d)
                         continue;
                 if (d->type == BH_TUNNEL_IKE) {
-                        /* Its keys were derived once and are gone with filterd's
-                         * SAD: negotiate anew. */
-                        bh_log_tunnel(BH_LOG_EVENTS, t->name, "filterd restarted: its negotiated SAs are gone; taking it down (activate it again)");
+                        /* Its CHILD SA's keys were derived once and went with
+                         * filterd's SAD (cryptod keeps no copy): the tunnel is
+                         * taken down, then negotiated anew. */
+                        bh_log_tunnel(BH_LOG_EVENTS, t->name, "filterd restarted: negotiating the tunnel again");
                         set_state(tmd, t, TUNNEL_REMOVING, "filterd restarted");
-                        teardown(step_new(tmd, NULL, d));
+                        Step *s = step_new(tmd, NULL, d);
+                        s->renegotiate = true;
+                        teardown(s);
                         continue;
                 }
                 bh_log_tunnel(BH_LOG_EVENTS, t->name, "filterd restarted: installing the tunnel again");
