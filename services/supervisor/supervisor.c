@@ -16,6 +16,7 @@
 #include "buspolicy.h"
 #include "config.h"
 #include "resources.h"
+#include "route.h"
 #include "ts.h"
 #include "sandbox.h"
 #include "supervisor.h"
@@ -488,66 +489,29 @@ static void supervisor_handle_restart_service(BhCall *call, void *userdata) {
         bh_call_return_empty(call);
 }
 
-/* Routes through the TUN device: `ip route`, run as root, with arguments
- * checked first (tmd may ask, nobody else). */
-typedef struct RouteJob {
-        BhCall *call;
-        char *what;
-} RouteJob;
-
-static void route_done(GPid pid, gint status, gpointer data) {
-        RouteJob *j = data;
-        g_spawn_close_pid(pid);
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-                bh_log_info("%s", j->what);
-                bh_call_return_empty(j->call);
-        } else {
-                g_autofree char *why = describe_status(status);
-                bh_log_error("%s: ip %s", j->what, why);
-                bh_call_error(j->call, BH_ERROR_FAILED, "%s: ip %s", j->what, why);
-        }
-        bh_call_unref(j->call);
-        g_free(j->what);
-        g_free(j);
-}
-
-static void run_ip(Supervisor *sup, BhCall *call, const char *const *argv, char *what) {
-        g_autofree char *ip = g_find_program_in_path("ip");
-        if (!ip && g_file_test("/usr/sbin/ip", G_FILE_TEST_IS_EXECUTABLE))
-                ip = g_strdup("/usr/sbin/ip");
-        if (!ip) {
-                bh_call_error(call, BH_ERROR_FAILED, "ip (iproute2) not found");
-                g_free(what);
-                return;
-        }
-        g_autoptr(GPtrArray) args = g_ptr_array_new();
-        g_ptr_array_add(args, ip);
-        for (const char *const *a = argv; *a; a++)
-                g_ptr_array_add(args, (char *) *a);
-        g_ptr_array_add(args, NULL);
-        GPid pid;
-        g_autoptr(GError) error = NULL;
-        if (!g_spawn_async(NULL, (char **) args->pdata, NULL, G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL,
-                           NULL, NULL, &pid, &error)) {
-                bh_call_error(call, BH_ERROR_FAILED, "%s: %s", what, error->message);
-                g_free(what);
-                return;
-        }
-        RouteJob *j = g_new0(RouteJob, 1);
-        j->call = bh_call_ref(call);
-        j->what = what;
-        g_child_watch_add(pid, route_done, j);
-}
-
-static bool parse_prefix(BhCall *call, const char *prefix, char *out, size_t size) {
-        BhTs ts;
+/* Routes through the TUN device (route.c: one rtnetlink request each), with
+ * arguments checked first (tmd may ask, nobody else). */
+static void change_route(BhCall *call, bool add, const BhTs *prefix, const BhAddr *src, const char *tun) {
+        char p[BH_TS_STRLEN], a[BH_ADDR_STRLEN] = "";
+        bh_ts_to_string(prefix, p);
+        if (src)
+                bh_addr_to_string(src, a);
         g_autofree char *why = NULL;
-        if (bh_ts_parse(prefix, &ts, &why) < 0 || ts.proto != 0) {
-                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "not a prefix: %s", why ? why : "protocol given");
+        if (route_change(add, prefix, src, tun, &why) < 0) {
+                bh_log_error("route %s via %s: %s", p, tun, why);
+                bh_call_error(call, BH_ERROR_FAILED, "route %s via %s: %s", p, tun, why);
+                return;
+        }
+        bh_log_info("route %s via %s%s%s%s", p, tun, *a ? " from " : "", a, add ? "" : " removed");
+        bh_call_return_empty(call);
+}
+
+static bool parse_prefix(BhCall *call, const char *prefix, BhTs *ret) {
+        g_autofree char *why = NULL;
+        if (bh_ts_parse(prefix, ret, &why) < 0 || ret->proto != 0 || ret->port_from != 0 || ret->port_to != 65535) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "not a prefix: %s", why ? why : "protocol or ports given");
                 return false;
         }
-        char a[BH_ADDR_STRLEN];
-        snprintf(out, size, "%s/%u", bh_addr_to_string(&ts.addr, a), ts.prefix_len);
         return true;
 }
 
@@ -556,32 +520,27 @@ static void supervisor_handle_add_route(BhCall *call, void *userdata) {
         const char *prefix, *source;
         dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &prefix, DBUS_TYPE_STRING, &source,
                               DBUS_TYPE_INVALID);
-        char p[BH_TS_STRLEN], src[BH_ADDR_STRLEN] = "";
-        if (!parse_prefix(call, prefix, p, sizeof p))
+        BhTs p;
+        BhAddr a;
+        if (!parse_prefix(call, prefix, &p))
                 return;
-        if (*source) {
-                BhAddr a;
-                if (bh_addr_parse(source, false, &a) < 0) {
-                        bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "not an address: %s", source);
-                        return;
-                }
-                bh_addr_to_string(&a, src);
+        if (*source && (bh_addr_parse(source, false, &a) < 0 || a.family != p.addr.family)) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "not an address of the prefix's family: %s", source);
+                return;
         }
         const char *tun = sup->opt->tun_name ? sup->opt->tun_name : "bulkhead0";
-        const char *argv[] = { "route", "replace", p, "dev", tun, *src ? "src" : NULL, src, NULL };
-        run_ip(sup, call, argv, g_strdup_printf("route %s via %s%s%s", p, tun, *src ? " from " : "", src));
+        change_route(call, true, &p, *source ? &a : NULL, tun);
 }
 
 static void supervisor_handle_del_route(BhCall *call, void *userdata) {
         Supervisor *sup = userdata;
         const char *prefix;
         dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &prefix, DBUS_TYPE_INVALID);
-        char p[BH_TS_STRLEN];
-        if (!parse_prefix(call, prefix, p, sizeof p))
+        BhTs p;
+        if (!parse_prefix(call, prefix, &p))
                 return;
         const char *tun = sup->opt->tun_name ? sup->opt->tun_name : "bulkhead0";
-        const char *argv[] = { "route", "del", p, "dev", tun, NULL };
-        run_ip(sup, call, argv, g_strdup_printf("route %s via %s removed", p, tun));
+        change_route(call, false, &p, NULL, tun);
 }
 
 static void supervisor_handle_shutdown(BhCall *call, void *userdata) {
