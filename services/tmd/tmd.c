@@ -40,6 +40,7 @@ struct Tmd {
         char *dir;
         BhTunnelSet *defs;
         GHashTable *tunnels;    /* name -> Tunnel */
+        GHashTable *by_peer;    /* "LOCAL REMOTE" -> const BhTunnel * (IKE tunnels, first defined), for Match */
         bool synced;            /* learnt from filterd what is up, started what should be */
 };
 
@@ -222,6 +223,19 @@ static void load(Tmd *tmd, const BhTunnelSet *previous, GPtrArray *errors) {
                 bh_log_error("%s", (const char *) g_ptr_array_index(errors, i));
         tmd->defs = set;
         bh_log_info("%u tunnel definitions loaded from %s", bh_tunnel_set_size(set), tmd->dir);
+        /* Match finds a responder's tunnel by its two addresses at once. */
+        g_hash_table_remove_all(tmd->by_peer);
+        for (guint i = 0; i < bh_tunnel_set_size(set); i++) {
+                const BhTunnel *d = bh_tunnel_set_get(set, i);
+                if (d->type != BH_TUNNEL_IKE)
+                        continue;
+                char lb[BH_ADDR_STRLEN], rb[BH_ADDR_STRLEN];
+                char *key = g_strdup_printf("%s %s", bh_addr_to_string(&d->local, lb), bh_addr_to_string(&d->remote, rb));
+                if (g_hash_table_contains(tmd->by_peer, key))
+                        g_free(key);
+                else
+                        g_hash_table_insert(tmd->by_peer, key, (gpointer) d);
+        }
         /* One object per defined tunnel; a tunnel no longer defined goes
          * from the bus (its state stays until it is inactive). */
         for (guint i = 0; i < bh_tunnel_set_size(set); i++)
@@ -732,18 +746,12 @@ static void tmd_handle_match(BhCall *call, void *userdata) {
                 return;
         }
         /* A tunnel naming the peer comes before one open to %any. */
-        const BhTunnel *found = NULL;
-        for (guint i = 0; i < bh_tunnel_set_size(tmd->defs); i++) {
-                const BhTunnel *d = bh_tunnel_set_get(tmd->defs, i);
-                if (d->type != BH_TUNNEL_IKE || !bh_addr_equal(&d->local, &l))
-                        continue;
-                if (bh_addr_equal(&d->remote, &r)) {
-                        found = d;
-                        break;
-                }
-                if (bh_addr_is_any(&d->remote) && !found)
-                        found = d;
-        }
+        char lb[BH_ADDR_STRLEN], rb[BH_ADDR_STRLEN];
+        g_autofree char *exact = g_strdup_printf("%s %s", bh_addr_to_string(&l, lb), bh_addr_to_string(&r, rb));
+        g_autofree char *any = g_strdup_printf("%s %%any", lb);
+        const BhTunnel *found = g_hash_table_lookup(tmd->by_peer, exact);
+        if (!found)
+                found = g_hash_table_lookup(tmd->by_peer, any);
         if (!found) {
                 bh_call_error(call, BH_ERROR_NOT_FOUND, "no IKE tunnel from %s to %s is defined", local, remote);
                 return;
@@ -926,6 +934,7 @@ Tmd *tmd_new(BhService *svc) {
         tmd->svc = svc;
         tmd->dir = bh_service_config_path(svc, "tunnels.d");
         tmd->tunnels = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, tunnel_free);
+        tmd->by_peer = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
         load(tmd, NULL, errors);
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_tmd1, tmd_methods, tmd_properties, tmd);
@@ -937,6 +946,7 @@ Tmd *tmd_new(BhService *svc) {
 void tmd_free(Tmd *tmd) {
         if (!tmd)
                 return;
+        g_hash_table_destroy(tmd->by_peer);
         bh_tunnel_set_free(tmd->defs);
         g_hash_table_destroy(tmd->tunnels);
         g_free(tmd->dir);
