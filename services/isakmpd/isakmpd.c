@@ -68,6 +68,9 @@ struct Isakmpd {
         unsigned half_open;
         uint64_t dropped;
         BhConn *cryptod;        /* the direct connection to cryptod, once open */
+        GSequence *timers;      /* Timer, by when it is due */
+        GHashTable *by_spi_i;   /* responder SAs by the initiator's SPI: a retransmitted IKE_SA_INIT */
+        guint timer_source;     /* one GLib timeout, for the first of them */
         bool opening;       /* datagrams dropped: malformed, unknown SPI, busy */
 };
 
@@ -99,7 +102,7 @@ struct Sa {
         unsigned tries;
         guint retransmit_timer;
         GBytes *response;       /* our last response, for the peer's retransmission */
-        guint timeout;
+        GSequenceIter *timeout;         /* timers of the isakmpd queue (timer_add) */
         unsigned busy;          /* cryptod calls out */
         bool up;                /* tmd was told TunnelUp */
         uint8_t ike_prop_num;   /* responder: the numbers of the peer's proposals chosen */
@@ -136,12 +139,12 @@ struct Sa {
         } ik;
         bool superseded;        /* a rekey replaced this IKE SA: it only waits for its Delete */
         gint64 child_since;     /* when the current CHILD SA came (monotonic µs): its rekey is due from then */
-        guint ike_rekey_timer;
+        GSequenceIter *ike_rekey_timer;
         uint32_t old_spi_in, old_spi_out;       /* the CHILD SA a rekey replaced, until deleted */
         bool out_deferred;      /* filterd still sends on old_spi_out (we answered the rekey) */
         uint32_t delete_msg_id; /* the peer's Delete of the old CHILD SA, being answered */
         bool deleting_old;      /* our Delete of it is out */
-        guint rekey_timer, dpd_timer;
+        GSequenceIter *rekey_timer, *dpd_timer;
         struct SealCtx *sealing;        /* a protected message cryptod is sealing */
         struct Opening *opening;        /* a protected message cryptod is opening */
 };
@@ -166,6 +169,77 @@ static void rekey_clear(Sa *sa) {
         g_clear_pointer(&sa->rk.peer_nonce, g_bytes_unref);
         g_clear_pointer(&sa->rk.peer_ke, g_bytes_unref);
         sa->rk.active = sa->rk.answering = false;
+}
+
+/*
+ * The timers of the IKE SAs (rekeys, liveness checks, the half-open
+ * timeout) wait in one queue ordered by when they are due, behind one GLib
+ * timeout for the first: GLib walks every source of its loop at every turn,
+ * which costs in proportion to the SAs when each has sources of its own. A
+ * timer is cancelled through the handle timer_add returned; its function
+ * runs once, after the timer has left the queue.
+ */
+typedef struct Timer {
+        gint64 due;             /* monotonic µs */
+        GSourceFunc func;
+        void *data;
+} Timer;
+
+static gint timer_compare(gconstpointer a, gconstpointer b, gpointer userdata) {
+        const Timer *x = a, *y = b;
+        return x->due < y->due ? -1 : x->due > y->due;
+}
+
+static gboolean timers_fire(gpointer userdata);
+
+static void timers_arm(Isakmpd *d) {
+        if (d->timer_source) {
+                g_source_remove(d->timer_source);
+                d->timer_source = 0;
+        }
+        if (g_sequence_is_empty(d->timers))
+                return;
+        const Timer *first = g_sequence_get(g_sequence_get_begin_iter(d->timers));
+        gint64 wait = first->due - g_get_monotonic_time();
+        gint64 ms = wait <= 0 ? 0 : (wait + 999) / 1000;
+        d->timer_source = g_timeout_add((guint) MIN(ms, (gint64) G_MAXUINT), timers_fire, d);
+}
+
+static gboolean timers_fire(gpointer userdata) {
+        Isakmpd *d = userdata;
+        d->timer_source = 0;
+        gint64 now = g_get_monotonic_time();
+        while (!g_sequence_is_empty(d->timers)) {
+                GSequenceIter *it = g_sequence_get_begin_iter(d->timers);
+                Timer t = *(const Timer *) g_sequence_get(it);
+                if (t.due > now)
+                        break;
+                g_sequence_remove(it);
+                t.func(t.data);
+        }
+        timers_arm(d);
+        return G_SOURCE_REMOVE;
+}
+
+static GSequenceIter *timer_add(Isakmpd *d, gint64 ms, GSourceFunc func, void *data) {
+        Timer *t = g_new(Timer, 1);
+        t->due = g_get_monotonic_time() + ms * 1000;
+        t->func = func;
+        t->data = data;
+        GSequenceIter *it = g_sequence_insert_sorted(d->timers, t, timer_compare, NULL);
+        if (g_sequence_iter_is_begin(it))
+                timers_arm(d);
+        return it;
+}
+
+static void timer_cancel(Isakmpd *d, GSequenceIter **it) {
+        if (!*it)
+                return;
+        bool first = g_sequence_iter_is_begin(*it);
+        g_sequence_remove(*it);
+        *it = NULL;
+        if (first)
+                timers_arm(d);
 }
 
 static Sa *sa_ref(Sa *sa) {
@@ -716,22 +790,10 @@ static void sa_drop(Sa *sa) {
                 d->half_open--;
         sa->state = SA_DEAD;
         sa_answered(sa);
-        if (sa->timeout) {
-                g_source_remove(sa->timeout);
-                sa->timeout = 0;
-        }
-        if (sa->rekey_timer) {
-                g_source_remove(sa->rekey_timer);
-                sa->rekey_timer = 0;
-        }
-        if (sa->dpd_timer) {
-                g_source_remove(sa->dpd_timer);
-                sa->dpd_timer = 0;
-        }
-        if (sa->ike_rekey_timer) {
-                g_source_remove(sa->ike_rekey_timer);
-                sa->ike_rekey_timer = 0;
-        }
+        timer_cancel(sa->d, &sa->timeout);
+        timer_cancel(sa->d, &sa->rekey_timer);
+        timer_cancel(sa->d, &sa->dpd_timer);
+        timer_cancel(sa->d, &sa->ike_rekey_timer);
         if (sa->ik.handle) {
                 /* A rekey that did not finish: its new handle goes too. */
                 DBusMessage *m = crypto_method("IkeFree");
@@ -749,6 +811,8 @@ static void sa_drop(Sa *sa) {
                 sa->handle = 0;
         }
         sa_ref(sa);
+        if (!sa->initiator && g_hash_table_lookup(d->by_spi_i, &sa->spi_i) == sa)
+                g_hash_table_remove(d->by_spi_i, &sa->spi_i);
         if (g_hash_table_lookup(d->tunnels, sa->tunnel) == sa)
                 g_hash_table_remove(d->tunnels, sa->tunnel);
         uint64_t spi = sa_local_spi(sa);
@@ -1471,8 +1535,9 @@ static void responder_init(Isakmpd *d, const BhTunnel *def, GBytes *raw, const I
         sa->nat = nat_detected(sa, &m, 0);
         sa->state = SA_HALF_OPEN;
         sa_register(sa);
+        g_hash_table_replace(d->by_spi_i, &sa->spi_i, sa);
         d->half_open++;
-        sa->timeout = g_timeout_add_seconds(HALF_OPEN_TIMEOUT_S, half_open_expired, sa);
+        sa->timeout = timer_add(d, HALF_OPEN_TIMEOUT_S * 1000, half_open_expired, sa);
         ike_new(sa, responder_new_made);
         sa_unref(sa);
 }
@@ -1555,10 +1620,7 @@ static void responder_auth_reply_sent(Sa *sa) {
                 sa->d->half_open--;
         sa_make_current(sa);
         sa_established(sa);
-        if (sa->timeout) {
-                g_source_remove(sa->timeout);
-                sa->timeout = 0;
-        }
+        timer_cancel(sa->d, &sa->timeout);
         sa->peer_request = 2;
         g_autofree char *esp = bh_proposal_to_string(&sa->esp);
         char r[64];
@@ -2008,12 +2070,10 @@ static void child_request(Sa *sa, const IkeMsg *m) {
 
 /* --- timers */
 
-/* A rekey timer: the IKE SA's responder waits a tenth longer (see above).
- * Times of a day or more in whole seconds, so that no count wraps. */
-static guint add_rekey_timer(Sa *sa, unsigned seconds, GSourceFunc func) {
-        if (seconds >= 86400)
-                return g_timeout_add_seconds(seconds + (sa->initiator ? 0 : seconds / 10u), func, sa);
-        return g_timeout_add(seconds * 1000u + (sa->initiator ? 0 : seconds * 100u), func, sa);
+/* A rekey timer: the IKE SA's responder waits a tenth longer (see above). */
+static GSequenceIter *add_rekey_timer(Sa *sa, unsigned seconds, GSourceFunc func) {
+        gint64 ms = (gint64) seconds * 1000 + (sa->initiator ? 0 : (gint64) seconds * 100);
+        return timer_add(sa->d, ms, func, sa);
 }
 
 static gboolean rekey_due(gpointer userdata) {
@@ -2034,9 +2094,7 @@ static gboolean rekey_due(gpointer userdata) {
 }
 
 static void rekey_schedule(Sa *sa, unsigned seconds) {
-        if (sa->rekey_timer)
-                g_source_remove(sa->rekey_timer);
-        sa->rekey_timer = 0;
+        timer_cancel(sa->d, &sa->rekey_timer);
         if (seconds == 0 || sa->state == SA_DEAD)
                 return;
         sa->rekey_timer = add_rekey_timer(sa, seconds, rekey_due);
@@ -2062,11 +2120,9 @@ static gboolean dpd_due(gpointer userdata) {
 }
 
 static void dpd_schedule(Sa *sa) {
-        if (sa->dpd_timer)
-                g_source_remove(sa->dpd_timer);
-        sa->dpd_timer = sa->def->dpd_delay && sa->state == SA_ESTABLISHED
-                                ? g_timeout_add_seconds(sa->def->dpd_delay, dpd_due, sa)
-                                : 0;
+        timer_cancel(sa->d, &sa->dpd_timer);
+        if (sa->def->dpd_delay && sa->state == SA_ESTABLISHED)
+                sa->dpd_timer = timer_add(sa->d, (gint64) sa->def->dpd_delay * 1000, dpd_due, sa);
 }
 
 static void ike_rekey_schedule(Sa *sa, unsigned seconds);
@@ -2134,18 +2190,9 @@ static Sa *sa_successor(Sa *old, bool initiator) {
         n->peer_id = g_strdup(old->peer_id);
         n->child_since = old->child_since;
         old->superseded = true;
-        if (old->rekey_timer) {
-                g_source_remove(old->rekey_timer);
-                old->rekey_timer = 0;
-        }
-        if (old->dpd_timer) {
-                g_source_remove(old->dpd_timer);
-                old->dpd_timer = 0;
-        }
-        if (old->ike_rekey_timer) {
-                g_source_remove(old->ike_rekey_timer);
-                old->ike_rekey_timer = 0;
-        }
+        timer_cancel(old->d, &old->rekey_timer);
+        timer_cancel(old->d, &old->dpd_timer);
+        timer_cancel(old->d, &old->ike_rekey_timer);
         sa_register(n);
         sa_make_current(n);
         sa_established(n);
@@ -2296,9 +2343,7 @@ static gboolean ike_rekey_due(gpointer userdata) {
 }
 
 static void ike_rekey_schedule(Sa *sa, unsigned seconds) {
-        if (sa->ike_rekey_timer)
-                g_source_remove(sa->ike_rekey_timer);
-        sa->ike_rekey_timer = 0;
+        timer_cancel(sa->d, &sa->ike_rekey_timer);
         if (seconds == 0 || sa->state == SA_DEAD || sa->superseded)
                 return;
         sa->ike_rekey_timer = add_rekey_timer(sa, seconds, ike_rekey_due);
@@ -2648,16 +2693,11 @@ static void receive(Isakmpd *d, const uint8_t *data, size_t len, const Incoming 
         g_autoptr(GBytes) raw = g_bytes_new(data, len);
         if (m.hdr.exchange == IKE_EXCH_IKE_SA_INIT && !response) {
                 /* A retransmitted IKE_SA_INIT: answer from the half-open SA. */
-                GHashTableIter it;
-                gpointer value;
-                g_hash_table_iter_init(&it, d->sas);
-                while (g_hash_table_iter_next(&it, NULL, &value)) {
-                        Sa *s = value;
-                        if (!s->initiator && s->spi_i == m.hdr.spi_i && bh_addr_equal(&s->remote.addr, &in->remote.addr)) {
-                                if (s->response)
-                                        sa_send(s, s->response);
-                                return;
-                        }
+                Sa *s = g_hash_table_lookup(d->by_spi_i, &m.hdr.spi_i);
+                if (s && bh_addr_equal(&s->remote.addr, &in->remote.addr)) {
+                        if (s->response && s->state == SA_HALF_OPEN)
+                                sa_send(s, s->response);
+                        return;
                 }
                 if (e == IKE_OK && (e = ike_msg_check_exchange(&m, NULL)) != IKE_OK && e != IKE_ERR_KE_GROUP &&
                     e != IKE_ERR_PROPOSAL_UNSUPPORTED) {
@@ -2886,6 +2926,8 @@ Isakmpd *isakmpd_new(BhService *svc) {
         d->svc = svc;
         d->sas = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, sa_table_unref);
         d->tunnels = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, sa_table_unref);
+        d->timers = g_sequence_new(g_free);
+        d->by_spi_i = g_hash_table_new(g_int64_hash, g_int64_equal);
         /* OpenSSL reads its configuration on first use: before the sandbox. */
         uint8_t hash[IKE_NATD_HASH_LEN];
         natd_hash(1, 0, &(Endpoint){ .addr.family = AF_INET }, hash);
@@ -2911,5 +2953,9 @@ void isakmpd_free(Isakmpd *d) {
         g_hash_table_destroy(d->sas);
         if (d->cryptod)
                 bh_conn_close(d->cryptod);
+        if (d->timer_source)
+                g_source_remove(d->timer_source);
+        g_sequence_free(d->timers);
+        g_hash_table_destroy(d->by_spi_i);
         g_free(d);
 }
