@@ -445,36 +445,51 @@ static IkeHandle *ike_handle_new(Cryptod *c, BhCall *call, const char *tunnel, b
         return h;
 }
 
-static void cryptod_handle_ike_derive(BhCall *call, void *userdata) {
-        DBusMessageIter it, st;
-        IkeHandle *h = ike_lookup(userdata, call, &it);
-        if (!h)
-                return;
+/* What IkeDerive and IkeRekeyDerive both take after their handles: the
+ * peer's KE value and nonce, the SPIs and the suite (answered NotSupported,
+ * false, when this library does not implement it). */
+typedef struct DeriveArgs {
         const uint8_t *ke, *nonce;
         size_t ke_len, nonce_len;
         dbus_uint64_t spi_i, spi_r;
-        read_bytes(&it, &ke, &ke_len);
-        read_bytes(&it, &nonce, &nonce_len);
-        dbus_message_iter_get_basic(&it, &spi_i);
-        dbus_message_iter_next(&it);
-        dbus_message_iter_get_basic(&it, &spi_r);
-        dbus_message_iter_next(&it);
+        BhIkeSuite suite;
+} DeriveArgs;
+
+static bool read_derive_args(BhCall *call, DBusMessageIter *it, DeriveArgs *a) {
+        DBusMessageIter st;
+        read_bytes(it, &a->ke, &a->ke_len);
+        read_bytes(it, &a->nonce, &a->nonce_len);
+        dbus_message_iter_get_basic(it, &a->spi_i);
+        dbus_message_iter_next(it);
+        dbus_message_iter_get_basic(it, &a->spi_r);
+        dbus_message_iter_next(it);
         dbus_uint16_t v[5];
-        dbus_message_iter_recurse(&it, &st);
+        dbus_message_iter_recurse(it, &st);
         for (int i = 0; i < 5; i++, dbus_message_iter_next(&st))
                 dbus_message_iter_get_basic(&st, &v[i]);
-        BhIkeSuite suite = { .encr = v[0], .encr_bits = v[1], .prf = v[2], .integ = v[3], .dh = v[4] };
-        if (!bh_ike_suite_supported(&suite)) {
+        a->suite = (BhIkeSuite){ .encr = v[0], .encr_bits = v[1], .prf = v[2], .integ = v[3], .dh = v[4] };
+        if (!bh_ike_suite_supported(&a->suite)) {
                 bh_call_error(call, BH_ERROR_NOT_SUPPORTED, "transforms %u/%u/%u/%u/%u are not implemented", v[0],
                               v[1], v[2], v[3], v[4]);
-                return;
+                return false;
         }
-        int r = bh_ike_sa_derive(h->sa, ke, ke_len, nonce, nonce_len, spi_i, spi_r, &suite);
+        return true;
+}
+
+static void cryptod_handle_ike_derive(BhCall *call, void *userdata) {
+        DBusMessageIter it;
+        IkeHandle *h = ike_lookup(userdata, call, &it);
+        if (!h)
+                return;
+        DeriveArgs a;
+        if (!read_derive_args(call, &it, &a))
+                return;
+        int r = bh_ike_sa_derive(h->sa, a.ke, a.ke_len, a.nonce, a.nonce_len, a.spi_i, a.spi_r, &a.suite);
         if (r < 0) {
                 ike_error(call, h, "key derivation", r);
                 return;
         }
-        h->suite = suite;
+        h->suite = a.suite;
         bh_call_return_empty(call);
 }
 
@@ -500,11 +515,11 @@ static void cryptod_handle_ike_rekey_new(BhCall *call, void *userdata) {
 
 static void cryptod_handle_ike_rekey_derive(BhCall *call, void *userdata) {
         Cryptod *c = userdata;
-        DBusMessageIter it, st;
+        DBusMessageIter it;
         IkeHandle *h = ike_lookup(c, call, &it);
         if (!h)
                 return;
-        dbus_uint64_t old_id, spi_i, spi_r;
+        dbus_uint64_t old_id;
         dbus_message_iter_get_basic(&it, &old_id);
         dbus_message_iter_next(&it);
         IkeHandle *old = g_hash_table_lookup(c->ike, &old_id);
@@ -514,30 +529,15 @@ static void cryptod_handle_ike_rekey_derive(BhCall *call, void *userdata) {
                               (guint64) old_id, h->tunnel);
                 return;
         }
-        const uint8_t *ke, *nonce;
-        size_t ke_len, nonce_len;
-        read_bytes(&it, &ke, &ke_len);
-        read_bytes(&it, &nonce, &nonce_len);
-        dbus_message_iter_get_basic(&it, &spi_i);
-        dbus_message_iter_next(&it);
-        dbus_message_iter_get_basic(&it, &spi_r);
-        dbus_message_iter_next(&it);
-        dbus_uint16_t v[5];
-        dbus_message_iter_recurse(&it, &st);
-        for (int i = 0; i < 5; i++, dbus_message_iter_next(&st))
-                dbus_message_iter_get_basic(&st, &v[i]);
-        BhIkeSuite suite = { .encr = v[0], .encr_bits = v[1], .prf = v[2], .integ = v[3], .dh = v[4] };
-        if (!bh_ike_suite_supported(&suite)) {
-                bh_call_error(call, BH_ERROR_NOT_SUPPORTED, "transforms %u/%u/%u/%u/%u are not implemented", v[0],
-                              v[1], v[2], v[3], v[4]);
+        DeriveArgs a;
+        if (!read_derive_args(call, &it, &a))
                 return;
-        }
-        int r = bh_ike_sa_rekey_ike(h->sa, old->sa, ke, ke_len, nonce, nonce_len, spi_i, spi_r, &suite);
+        int r = bh_ike_sa_rekey_ike(h->sa, old->sa, a.ke, a.ke_len, a.nonce, a.nonce_len, a.spi_i, a.spi_r, &a.suite);
         if (r < 0) {
                 ike_error(call, h, "the rekeyed IKE SA's keys", r);
                 return;
         }
-        h->suite = suite;
+        h->suite = a.suite;
         /* The CHILD SAs now belong to the new IKE SA. */
         g_array_append_vals(h->spis_in, old->spis_in->data, old->spis_in->len);
         g_array_set_size(old->spis_in, 0);

@@ -468,8 +468,7 @@ static void ts_from_def(const BhTs *ts, size_t n, IkeTsList *ret) {
 
 /* ---------------------------------------------------------------- sending */
 
-static int socket_for(Isakmpd *d, const Sa *sa_or_null, int family, bool natt) {
-        (void) sa_or_null;
+static int socket_for(Isakmpd *d, int family, bool natt) {
         if (family == AF_INET6)
                 return natt ? d->natt6 : d->udp6;
         return natt ? d->natt4 : d->udp4;
@@ -478,7 +477,7 @@ static int socket_for(Isakmpd *d, const Sa *sa_or_null, int family, bool natt) {
 /* One datagram from local to remote, with the non-ESP marker on 4500. */
 static void send_datagram(Isakmpd *d, const Endpoint *local, const Endpoint *remote, bool natt, const uint8_t *msg,
                           size_t len) {
-        int fd = socket_for(d, NULL, remote->addr.family, natt);
+        int fd = socket_for(d, remote->addr.family, natt);
         if (fd < 0) {
                 bh_log_error("no %s socket for %s", natt ? "UDP 4500" : "UDP 500", bh_family_name(remote->addr.family));
                 return;
@@ -591,26 +590,22 @@ static void sa_respond(Sa *sa, GBytes *msg) {
 
 /* ---------------------------------------------------------------- tmd, cryptod */
 
-static void call_tmd(Isakmpd *d, const char *member, const char *tunnel, DBusMessage **ret) {
+static DBusMessage *tmd_method(const char *member, const char *tunnel) {
         DBusMessage *m = bh_method_new(BH_SERVICE_TMD, &bh_iface_tmd1, member);
         dbus_message_append_args(m, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_INVALID);
-        *ret = m;
+        return m;
+}
+
+/* TunnelDown or NegotiationFailed: the tunnel and the cause in words. */
+static void tell_tmd(Sa *sa, const char *member, const char *cause) {
+        DBusMessage *m = tmd_method(member, sa->tunnel);
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &cause, DBUS_TYPE_INVALID);
+        bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+        dbus_message_unref(m);
 }
 
 static void tell_down(Sa *sa, const char *cause) {
-        DBusMessage *m;
-        call_tmd(sa->d, "TunnelDown", sa->tunnel, &m);
-        dbus_message_append_args(m, DBUS_TYPE_STRING, &cause, DBUS_TYPE_INVALID);
-        bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
-        dbus_message_unref(m);
-}
-
-static void tell_failed(Sa *sa, const char *cause) {
-        DBusMessage *m;
-        call_tmd(sa->d, "NegotiationFailed", sa->tunnel, &m);
-        dbus_message_append_args(m, DBUS_TYPE_STRING, &cause, DBUS_TYPE_INVALID);
-        bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
-        dbus_message_unref(m);
+        tell_tmd(sa, "TunnelDown", cause);
 }
 
 static void add_info(DBusMessageIter *arr, const char *key, const char *value) {
@@ -622,8 +617,7 @@ static void add_info(DBusMessageIter *arr, const char *key, const char *value) {
 }
 
 static void tell_up(Sa *sa, const char *remote_id) {
-        DBusMessage *m;
-        call_tmd(sa->d, "TunnelUp", sa->tunnel, &m);
+        DBusMessage *m = tmd_method("TunnelUp", sa->tunnel);
         DBusMessageIter it, arr;
         dbus_message_iter_init_append(m, &it);
         dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{ss}", &arr);
@@ -699,6 +693,28 @@ static BhConn *crypto_conn(Isakmpd *d, DBusMessage *m) {
 
 static DBusMessage *crypto_method(const char *member) {
         return bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, member);
+}
+
+/* IkeFree, answer unheard: cryptod wipes the handle's keys. */
+static void free_handle(Isakmpd *d, uint64_t *handle) {
+        if (!*handle)
+                return;
+        DBusMessage *m = crypto_method("IkeFree");
+        dbus_uint64_t h = *handle;
+        dbus_message_append_args(m, DBUS_TYPE_UINT64, &h, DBUS_TYPE_INVALID);
+        bh_conn_call(crypto_conn(d, m), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+        dbus_message_unref(m);
+        *handle = 0;
+}
+
+/* The negotiated IKE SA transforms, as IkeDerive and IkeRekeyDerive take them. */
+static void append_suite(DBusMessageIter *it, const BhIkeSuite *s) {
+        DBusMessageIter st;
+        dbus_uint16_t v[5] = { s->encr, s->encr_bits, s->prf, s->integ, s->dh };
+        dbus_message_iter_open_container(it, DBUS_TYPE_STRUCT, NULL, &st);
+        for (int k = 0; k < 5; k++)
+                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &v[k]);
+        dbus_message_iter_close_container(it, &st);
 }
 
 static void crypto_call(Sa *sa, DBusMessage *m, CryptoReply func) {
@@ -794,22 +810,8 @@ static void sa_drop(Sa *sa) {
         timer_cancel(sa->d, &sa->rekey_timer);
         timer_cancel(sa->d, &sa->dpd_timer);
         timer_cancel(sa->d, &sa->ike_rekey_timer);
-        if (sa->ik.handle) {
-                /* A rekey that did not finish: its new handle goes too. */
-                DBusMessage *m = crypto_method("IkeFree");
-                dbus_uint64_t h = sa->ik.handle;
-                dbus_message_append_args(m, DBUS_TYPE_UINT64, &h, DBUS_TYPE_INVALID);
-                bh_conn_call(crypto_conn(d, m), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
-                dbus_message_unref(m);
-                sa->ik.handle = 0;
-        }
-        if (sa->handle) {
-                DBusMessageIter it;
-                DBusMessage *m = handle_method(sa, "IkeFree", &it);
-                bh_conn_call(crypto_conn(d, m), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
-                dbus_message_unref(m);
-                sa->handle = 0;
-        }
+        free_handle(d, &sa->ik.handle);        /* a rekey that did not finish */
+        free_handle(d, &sa->handle);
         sa_ref(sa);
         if (!sa->initiator && g_hash_table_lookup(d->by_spi_i, &sa->spi_i) == sa)
                 g_hash_table_remove(d->by_spi_i, &sa->spi_i);
@@ -833,7 +835,7 @@ static void sa_fail(Sa *sa, const char *format, ...) {
         if (sa_is_current(sa))
                 tell_down(sa, why);
         else
-                tell_failed(sa, why);
+                tell_tmd(sa, "NegotiationFailed", why);
         sa_drop(sa);
 }
 
@@ -1022,18 +1024,14 @@ static void initiator_start(Sa *sa) {
 }
 
 static void derive(Sa *sa, CryptoReply then) {
-        DBusMessageIter it, st;
+        DBusMessageIter it;
         DBusMessage *m = handle_method(sa, "IkeDerive", &it);
         append_gbytes(&it, sa->peer_ke);
         append_gbytes(&it, sa->peer_nonce);
         dbus_uint64_t i = sa->spi_i, r = sa->spi_r;
         dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &i);
         dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &r);
-        dbus_uint16_t v[5] = { sa->suite.encr, sa->suite.encr_bits, sa->suite.prf, sa->suite.integ, sa->suite.dh };
-        dbus_message_iter_open_container(&it, DBUS_TYPE_STRUCT, NULL, &st);
-        for (int k = 0; k < 5; k++)
-                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &v[k]);
-        dbus_message_iter_close_container(&it, &st);
+        append_suite(&it, &sa->suite);
         crypto_call(sa, m, then);
 }
 
@@ -1186,11 +1184,7 @@ static void initiator_init_response(Sa *sa, const IkeMsg *m, GBytes *raw) {
                               ike_dh_name(group));
                 sa_answered(sa);
                 sa->ke_retried = true;
-                DBusMessageIter it;
-                DBusMessage *fm = handle_method(sa, "IkeFree", &it);
-                bh_conn_call(crypto_conn(sa->d, fm), fm, BH_CALL_TIMEOUT_MS, NULL, NULL);
-                dbus_message_unref(fm);
-                sa->handle = 0;
+                free_handle(sa->d, &sa->handle);
                 sa->group = group;
                 ike_new(sa, new_made);
                 return;
@@ -2207,7 +2201,7 @@ static Sa *sa_successor(Sa *old, bool initiator) {
 }
 
 static void ike_rekey_derive(Sa *sa, CryptoReply then) {
-        DBusMessageIter it, st;
+        DBusMessageIter it;
         DBusMessage *m = crypto_method("IkeRekeyDerive");
         dbus_uint64_t h = sa->ik.handle, old = sa->handle;
         dbus_message_iter_init_append(m, &it);
@@ -2220,11 +2214,7 @@ static void ike_rekey_derive(Sa *sa, CryptoReply then) {
         dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &spi_i);
         dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &spi_r);
         BhIkeSuite suite = suite_of(&sa->ik.ike);
-        dbus_uint16_t v[5] = { suite.encr, suite.encr_bits, suite.prf, suite.integ, suite.dh };
-        dbus_message_iter_open_container(&it, DBUS_TYPE_STRUCT, NULL, &st);
-        for (int k = 0; k < 5; k++)
-                dbus_message_iter_append_basic(&st, DBUS_TYPE_UINT16, &v[k]);
-        dbus_message_iter_close_container(&it, &st);
+        append_suite(&it, &suite);
         crypto_call(sa, m, then);
 }
 
@@ -2290,11 +2280,7 @@ static void ike_rekey_response(Sa *sa, const IkeMsg *m) {
                 bh_log_tunnel(err == IKE_N_TEMPORARY_FAILURE ? BH_LOG_INFORMATION : BH_LOG_ERRORS, sa->tunnel,
                               "IKE SA rekey %s", err ? ike_notify_name(err) : "answered with what we did not offer");
                 /* Its new handle goes; the old IKE SA stays. */
-                DBusMessage *fm = crypto_method("IkeFree");
-                dbus_uint64_t h = sa->ik.handle;
-                dbus_message_append_args(fm, DBUS_TYPE_UINT64, &h, DBUS_TYPE_INVALID);
-                bh_conn_call(crypto_conn(sa->d, fm), fm, BH_CALL_TIMEOUT_MS, NULL, NULL);
-                dbus_message_unref(fm);
+                free_handle(sa->d, &sa->ik.handle);
                 ike_rekey_clear(sa);
                 uint8_t r;
                 random_bytes(&r, 1);
@@ -2362,11 +2348,7 @@ static void ike_rekey_derived_responder(Sa *sa, DBusMessage *reply, const char *
         if (!reply) {
                 bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "the peer's rekeyed IKE SA: %s", error_message);
                 uint32_t id = sa->ik.msg_id;
-                DBusMessage *fm = crypto_method("IkeFree");
-                dbus_uint64_t h = sa->ik.handle;
-                dbus_message_append_args(fm, DBUS_TYPE_UINT64, &h, DBUS_TYPE_INVALID);
-                bh_conn_call(crypto_conn(sa->d, fm), fm, BH_CALL_TIMEOUT_MS, NULL, NULL);
-                dbus_message_unref(fm);
+                free_handle(sa->d, &sa->ik.handle);
                 ike_rekey_clear(sa);
                 respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_NO_PROPOSAL_CHOSEN, NULL);
                 return;
@@ -2812,7 +2794,7 @@ static void isakmpd_handle_initiate(BhCall *call, void *userdata) {
                 bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "tunnel %s is not an IKE tunnel with a remote address", name);
                 return;
         }
-        if (socket_for(d, NULL, def->remote.family, false) < 0) {
+        if (socket_for(d, def->remote.family, false) < 0) {
                 bh_call_error(call, BH_ERROR_UNAVAILABLE, "no UDP 500 socket for %s", bh_family_name(def->remote.family));
                 return;
         }
