@@ -20,7 +20,8 @@ typedef struct Install {
         char *tunnel;
         uint64_t handle;        /* IKE installs: the IKE SA; IkeChildOutbound: and the keys it kept */
         BhSecret *keymat;
-        uint32_t spi_in;        /* IKE installs: the inbound SA to take back on failure */
+        uint32_t spi_in;        /* IKE installs: the SAs to take back on failure */
+        uint32_t spi_out;
         unsigned waiting;
         unsigned installed;
         char *error;
@@ -56,6 +57,7 @@ typedef struct IkeHandle {
         BhIkeSa *sa;
         BhIkeSuite suite;
         GArray *spis_in;        /* uint32_t: inbound SPIs of its CHILD SAs */
+        uint32_t spi_out;       /* the outbound SA it installed last; 0 none */
         uint64_t rekey_of;      /* made by IkeRekeyNew for this IKE SA's rekey; 0 otherwise */
         GHashTable *exchanges;  /* xid -> ChildExchange: CREATE_CHILD_SA under way */
         uint32_t next_xid;
@@ -189,24 +191,25 @@ static DBusMessage *install_message(const SaArgs *a, const BhSecret *key) {
         return m;
 }
 
+static void remove_sa(Cryptod *c, BhCall *call, const char *tunnel, const char *dir, uint32_t spi);
+static DBusMessage *remove_sas_message(const char *tunnel, GArray *keep);
+
 static void install_finish(Install *in) {
         Cryptod *c = in->c;
         if (in->error) {
                 /* All or nothing: take back what did get in. A negotiated
                  * CHILD SA takes back its own inbound SA only: the tunnel's
                  * current one (a rekey's predecessor) stays. */
-                DBusMessage *m;
                 if (in->handle) {
-                        m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemoveSA");
-                        dbus_uint32_t spi = in->spi_in;
-                        dbus_message_append_args(m, DBUS_TYPE_STRING, &in->tunnel, DBUS_TYPE_UINT32, &spi, DBUS_TYPE_INVALID);
-                } else {
-                        m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemoveSAs");
-                        dbus_message_append_args(m, DBUS_TYPE_STRING, &in->tunnel, DBUS_TYPE_INVALID);
-                }
-                if (c->filterd)
+                        if (in->spi_in)
+                                remove_sa(c, NULL, in->tunnel, "in", in->spi_in);
+                        if (in->spi_out)
+                                remove_sa(c, NULL, in->tunnel, "out", in->spi_out);
+                } else if (c->filterd) {
+                        DBusMessage *m = remove_sas_message(in->tunnel, NULL);
                         bh_conn_call(c->filterd, m, BH_CALL_TIMEOUT_MS, NULL, NULL);
-                dbus_message_unref(m);
+                        dbus_message_unref(m);
+                }
                 bh_log_tunnel(BH_LOG_ERRORS, in->tunnel, "%s not installed: %s", in->handle ? "CHILD SA" : "manual SAs",
                               in->error);
                 bh_call_error(in->call, in->error_name, "%s", in->error);
@@ -315,6 +318,19 @@ static void removed(DBusMessage *reply, const char *error_name, const char *erro
         bh_call_unref(call);
 }
 
+/* RemoveSAs for the tunnel, keeping the SAs in KEEP (NULL: none). */
+static DBusMessage *remove_sas_message(const char *tunnel, GArray *keep) {
+        DBusMessage *m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemoveSAs");
+        const uint32_t *spis = keep ? (const uint32_t *) keep->data : NULL;
+        int n = keep ? (int) keep->len : 0;
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_ARRAY, DBUS_TYPE_UINT32, &spis, n,
+                                 DBUS_TYPE_INVALID);
+        return m;
+}
+
+/* Every SA of the tunnel but the CHILD SAs of its live IKE SAs: a
+ * negotiation that came up meanwhile keeps its SAs, whatever the order in
+ * which this call and its installation arrived. */
 static void remove_with(Cryptod *c, BhConn *filterd, void *userdata) {
         BhCall *call = userdata;
         const char *tunnel;
@@ -325,8 +341,19 @@ static void remove_with(Cryptod *c, BhConn *filterd, void *userdata) {
                 bh_call_unref(call);
                 return;
         }
-        DBusMessage *m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemoveSAs");
-        dbus_message_append_args(m, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_INVALID);
+        g_autoptr(GArray) keep = g_array_new(FALSE, FALSE, sizeof(uint32_t));
+        GHashTableIter hi;
+        gpointer value;
+        g_hash_table_iter_init(&hi, c->ike);
+        while (g_hash_table_iter_next(&hi, NULL, &value)) {
+                const IkeHandle *h = value;
+                if (strcmp(h->tunnel, tunnel) != 0)
+                        continue;
+                g_array_append_vals(keep, h->spis_in->data, h->spis_in->len);
+                if (h->spi_out)
+                        g_array_append_val(keep, h->spi_out);
+        }
+        DBusMessage *m = remove_sas_message(tunnel, keep);
         bh_conn_call(filterd, m, BH_CALL_TIMEOUT_MS, removed, call);
         dbus_message_unref(m);
 }
@@ -541,6 +568,8 @@ static void cryptod_handle_ike_rekey_derive(BhCall *call, void *userdata) {
         /* The CHILD SAs now belong to the new IKE SA. */
         g_array_append_vals(h->spis_in, old->spis_in->data, old->spis_in->len);
         g_array_set_size(old->spis_in, 0);
+        h->spi_out = old->spi_out;
+        old->spi_out = 0;
         bh_log_tunnel(BH_LOG_INFORMATION, h->tunnel, "IKE SA handle %" G_GUINT64_FORMAT " rekeyed as %" G_GUINT64_FORMAT,
                       (guint64) old->id, (guint64) h->id);
         bh_call_return_empty(call);
@@ -716,6 +745,8 @@ static void child_with(Cryptod *c, BhConn *filterd, void *userdata) {
                                 defer_outbound(h, &ci->sa[0], km);
                                 continue;
                         }
+                        if (k == 0)
+                                h->spi_out = in->spi_out = ci->sa[0].spi;
                         DBusMessage *m = install_message(&ci->sa[k], km);
                         bh_secret_free(km);
                         in->waiting++;
@@ -929,6 +960,7 @@ static void outbound_with(Cryptod *c, BhConn *filterd, void *userdata) {
         else if (!filterd)
                 fail_install(in, BH_ERROR_UNAVAILABLE, g_strdup("filterd cannot be reached"));
         else {
+                h->spi_out = in->spi_out = h->deferred.args.spi;
                 DBusMessage *m = install_message(&h->deferred.args, km);
                 in->waiting++;
                 bh_conn_call(filterd, m, BH_CALL_TIMEOUT_MS, install_reply, in);
@@ -969,26 +1001,52 @@ static void child_removed(DBusMessage *reply, const char *error_name, const char
         bh_call_unref(call);
 }
 
-typedef struct ChildRemoval {
+/* One SA of a negotiated CHILD SA leaving filterd; CALL, if any, is
+ * answered with filterd's answer. */
+typedef struct SaRemoval {
         BhCall *call;
         char tunnel[BH_TUNNEL_NAME_MAX + 1];
+        const char *dir;
         uint32_t spi;
-} ChildRemoval;
+} SaRemoval;
 
-static void child_remove_with(Cryptod *c, BhConn *filterd, void *userdata) {
-        ChildRemoval *cr = userdata;
+static void remove_sa_with(Cryptod *c, BhConn *filterd, void *userdata) {
+        SaRemoval *r = userdata;
         if (!filterd) {
-                bh_call_error(cr->call, BH_ERROR_UNAVAILABLE, "filterd cannot be reached");
-                bh_call_unref(cr->call);
+                if (r->call) {
+                        bh_call_error(r->call, BH_ERROR_UNAVAILABLE, "filterd cannot be reached");
+                        bh_call_unref(r->call);
+                }
         } else {
                 DBusMessage *m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemoveSA");
-                const char *t = cr->tunnel;
-                dbus_uint32_t spi = cr->spi;
-                dbus_message_append_args(m, DBUS_TYPE_STRING, &t, DBUS_TYPE_UINT32, &spi, DBUS_TYPE_INVALID);
-                bh_conn_call(filterd, m, BH_CALL_TIMEOUT_MS, child_removed, cr->call);
+                const char *t = r->tunnel;
+                dbus_uint32_t spi = r->spi;
+                dbus_message_append_args(m, DBUS_TYPE_STRING, &t, DBUS_TYPE_STRING, &r->dir, DBUS_TYPE_UINT32, &spi,
+                                         DBUS_TYPE_INVALID);
+                bh_conn_call(filterd, m, BH_CALL_TIMEOUT_MS, r->call ? child_removed : NULL, r->call);
                 dbus_message_unref(m);
         }
-        g_free(cr);
+        g_free(r);
+}
+
+static void remove_sa(Cryptod *c, BhCall *call, const char *tunnel, const char *dir, uint32_t spi) {
+        SaRemoval *r = g_new0(SaRemoval, 1);
+        r->call = call ? bh_call_ref(call) : NULL;
+        g_strlcpy(r->tunnel, tunnel, sizeof r->tunnel);
+        r->dir = dir;
+        r->spi = spi;
+        with_filterd(c, remove_sa_with, r);
+}
+
+/* An IKE SA's CHILD SAs go with it: filterd no longer holds them (an
+ * outbound SA that a newer one replaced is not touched). */
+static void remove_children(Cryptod *c, IkeHandle *h) {
+        for (guint i = 0; i < h->spis_in->len; i++)
+                remove_sa(c, NULL, h->tunnel, "in", g_array_index(h->spis_in, uint32_t, i));
+        if (h->spi_out)
+                remove_sa(c, NULL, h->tunnel, "out", h->spi_out);
+        g_array_set_size(h->spis_in, 0);
+        h->spi_out = 0;
 }
 
 static void cryptod_handle_ike_child_remove(BhCall *call, void *userdata) {
@@ -1009,11 +1067,7 @@ static void cryptod_handle_ike_child_remove(BhCall *call, void *userdata) {
                 return;
         }
         g_array_remove_index_fast(h->spis_in, i);
-        ChildRemoval *cr = g_new0(ChildRemoval, 1);
-        cr->call = bh_call_ref(call);
-        g_strlcpy(cr->tunnel, h->tunnel, sizeof cr->tunnel);
-        cr->spi = spi;
-        with_filterd(c, child_remove_with, cr);
+        remove_sa(c, call, h->tunnel, "in", spi);
 }
 
 static void cryptod_handle_ike_free(BhCall *call, void *userdata) {
@@ -1022,8 +1076,25 @@ static void cryptod_handle_ike_free(BhCall *call, void *userdata) {
         IkeHandle *h = ike_lookup(c, call, &it);
         if (!h)
                 return;
+        remove_children(c, h);
         g_hash_table_remove(c->ike, &h->id);
         bh_call_return_empty(call);
+}
+
+/* isakmpd went away (a crash, a restart): the IKE SAs it held are gone
+ * with it, and so are their keys and CHILD SAs. tmd negotiates again. */
+static void owner_changed(BhServiceId service, const char *owner, void *userdata) {
+        Cryptod *c = userdata;
+        if (service != BH_SERVICE_ISAKMPD || owner || g_hash_table_size(c->ike) == 0)
+                return;
+        bh_log_event("isakmpd went away: its %u IKE SAs end, with their CHILD SAs", g_hash_table_size(c->ike));
+        GHashTableIter hi;
+        gpointer value;
+        g_hash_table_iter_init(&hi, c->ike);
+        while (g_hash_table_iter_next(&hi, NULL, &value)) {
+                remove_children(c, value);
+                g_hash_table_iter_remove(&hi);
+        }
 }
 
 static void cryptod_handle_reload(BhCall *call, void *userdata) {
@@ -1078,6 +1149,7 @@ Cryptod *cryptod_new(BhService *svc) {
         c->secrets_path = bh_service_config_path(svc, "secrets.conf");
         load_secrets(c);
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_crypto1, cryptod_methods, cryptod_properties, c);
+        bh_ipc_watch_owners(svc->ipc, owner_changed, c);
         return c;
 }
 

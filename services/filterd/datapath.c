@@ -656,33 +656,52 @@ int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, ch
         return 0;
 }
 
-unsigned dp_remove_sas(Datapath *dp, const char *tunnel) {
+static bool spi_kept(uint32_t spi, const uint32_t *keep, size_t n_keep) {
+        for (size_t i = 0; i < n_keep; i++)
+                if (keep[i] == spi)
+                        return true;
+        return false;
+}
+
+unsigned dp_remove_sas(Datapath *dp, const char *tunnel, const uint32_t *keep, size_t n_keep) {
         unsigned n = 0;
-        if (g_hash_table_remove(dp->out_sas, tunnel))
+        DpSa *out = g_hash_table_lookup(dp->out_sas, tunnel);
+        if (out && !spi_kept(out->spec.spi, keep, n_keep)) {
+                g_hash_table_remove(dp->out_sas, tunnel);
                 n++;
+        }
         GHashTableIter it;
         gpointer value;
         GHashTable *tables[] = { dp->in_sas, dp->in_ah_sas };
         for (size_t k = 0; k < G_N_ELEMENTS(tables); k++) {
                 g_hash_table_iter_init(&it, tables[k]);
-                while (g_hash_table_iter_next(&it, NULL, &value))
-                        if (strcmp(((DpSa *) value)->spec.tunnel, tunnel) == 0) {
+                while (g_hash_table_iter_next(&it, NULL, &value)) {
+                        const DpSa *sa = value;
+                        if (strcmp(sa->spec.tunnel, tunnel) == 0 && !spi_kept(sa->spec.spi, keep, n_keep)) {
                                 g_hash_table_iter_remove(&it);
                                 n++;
                         }
+                }
         }
         dp->c.cache_deleted += n;
-        TRACE(TRACE_TUNNEL, "tunnel %s: %u SAs deleted", tunnel, n);
+        TRACE(TRACE_TUNNEL, "tunnel %s: %u SAs deleted, %zu kept", tunnel, n, n_keep);
         return n;
 }
 
-bool dp_remove_inbound_sa(Datapath *dp, const char *tunnel, uint32_t spi) {
-        DpSa *sa = g_hash_table_lookup(dp->in_sas, GUINT_TO_POINTER(spi));
-        if (!sa || strcmp(sa->spec.tunnel, tunnel) != 0)
-                return false;
-        g_hash_table_remove(dp->in_sas, GUINT_TO_POINTER(spi));
+bool dp_remove_sa(Datapath *dp, const char *tunnel, DpDirection direction, uint32_t spi) {
+        if (direction == DP_OUT) {
+                DpSa *sa = g_hash_table_lookup(dp->out_sas, tunnel);
+                if (!sa || sa->spec.spi != spi)
+                        return false;
+                g_hash_table_remove(dp->out_sas, tunnel);
+        } else {
+                DpSa *sa = g_hash_table_lookup(dp->in_sas, GUINT_TO_POINTER(spi));
+                if (!sa || strcmp(sa->spec.tunnel, tunnel) != 0)
+                        return false;
+                g_hash_table_remove(dp->in_sas, GUINT_TO_POINTER(spi));
+        }
         dp->c.cache_deleted++;
-        TRACE(TRACE_TUNNEL, "tunnel %s: inbound SA 0x%08x deleted", tunnel, spi);
+        TRACE(TRACE_TUNNEL, "tunnel %s: %s SA 0x%08x deleted", tunnel, direction == DP_IN ? "inbound" : "outbound", spi);
         return true;
 }
 

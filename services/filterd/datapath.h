@@ -73,11 +73,12 @@ bool dp_ready(const Datapath *dp, char **ret_why);
  * wipes its own). An inbound SA replaces the one with its SPI; an outbound
  * SA replaces its tunnel's outbound SA, whatever that one's SPI. */
 int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, char **ret_error);
-/* Every SA of the tunnel; returns how many went. Keys are wiped. */
-unsigned dp_remove_sas(Datapath *dp, const char *tunnel);
-/* The tunnel's inbound ESP SA with this SPI (a rekeyed CHILD SA's old one);
- * false if there is none. */
-bool dp_remove_inbound_sa(Datapath *dp, const char *tunnel, uint32_t spi);
+/* Every SA of the tunnel but those whose SPI is in KEEP; returns how many
+ * went. Keys are wiped. */
+unsigned dp_remove_sas(Datapath *dp, const char *tunnel, const uint32_t *keep, size_t n_keep);
+/* The tunnel's inbound ESP SA with this SPI, or its outbound SA if that
+ * has this SPI; false if there is none. */
+bool dp_remove_sa(Datapath *dp, const char *tunnel, DpDirection direction, uint32_t spi);
 int dp_set_policy(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_local, const BhTs *remote,
                   size_t n_remote);
 bool dp_remove_policy(Datapath *dp, const char *tunnel);

@@ -208,23 +208,40 @@ static void filterd_handle_install_sa(BhCall *call, void *userdata) {
 static void filterd_handle_remove_sas(BhCall *call, void *userdata) {
         Filterd *f = userdata;
         const char *tunnel;
-        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_INVALID);
-        unsigned n = dp_remove_sas(f->dp, tunnel);
-        bh_log_tunnel(BH_LOG_INFORMATION, tunnel, "%u SAs removed, keys wiped", n);
+        const uint32_t *keep = NULL;
+        int n_keep = 0;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_ARRAY, DBUS_TYPE_UINT32,
+                              &keep, &n_keep, DBUS_TYPE_INVALID);
+        unsigned n = dp_remove_sas(f->dp, tunnel, keep, (size_t) n_keep);
+        if (n_keep > 0)
+                bh_log_tunnel(BH_LOG_INFORMATION, tunnel, "%u SAs removed, keys wiped; %d kept", n, n_keep);
+        else
+                bh_log_tunnel(BH_LOG_INFORMATION, tunnel, "%u SAs removed, keys wiped", n);
         bh_call_return_empty(call);
 }
 
 static void filterd_handle_remove_sa(BhCall *call, void *userdata) {
         Filterd *f = userdata;
-        const char *tunnel;
+        const char *tunnel, *direction;
         dbus_uint32_t spi;
-        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_UINT32, &spi,
-                              DBUS_TYPE_INVALID);
-        if (!dp_remove_inbound_sa(f->dp, tunnel, spi)) {
-                bh_call_error(call, BH_ERROR_NOT_FOUND, "tunnel %s has no inbound SA 0x%08x", tunnel, spi);
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_STRING, &direction,
+                              DBUS_TYPE_UINT32, &spi, DBUS_TYPE_INVALID);
+        DpDirection dir;
+        if (strcmp(direction, "in") == 0)
+                dir = DP_IN;
+        else if (strcmp(direction, "out") == 0)
+                dir = DP_OUT;
+        else {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "direction must be in or out");
                 return;
         }
-        bh_log_tunnel(BH_LOG_INFORMATION, tunnel, "inbound SA 0x%08x removed, keys wiped", spi);
+        if (!dp_remove_sa(f->dp, tunnel, dir, spi)) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "tunnel %s has no %s SA 0x%08x", tunnel,
+                              dir == DP_IN ? "inbound" : "outbound", spi);
+                return;
+        }
+        bh_log_tunnel(BH_LOG_INFORMATION, tunnel, "%s SA 0x%08x removed, keys wiped", dir == DP_IN ? "inbound" : "outbound",
+                      spi);
         bh_call_return_empty(call);
 }
 

@@ -2419,8 +2419,17 @@ static void ike_rekey_request(Sa *sa, const IkeMsg *m) {
 
 /* ---------------------------------------------------------------- informational */
 
+/* Our Delete is out, sealed once for every retransmission: the keys and
+ * the CHILD SAs go now (cryptod takes them out of filterd with the handle),
+ * so that a new IKE SA of the tunnel never meets them. The answer, or the
+ * end of the retransmissions, ends the SA. */
 static void delete_sent(Sa *sa) {
         sa->state = SA_DELETING;
+        timer_cancel(sa->d, &sa->rekey_timer);
+        timer_cancel(sa->d, &sa->dpd_timer);
+        timer_cancel(sa->d, &sa->ike_rekey_timer);
+        free_handle(sa->d, &sa->ik.handle);
+        free_handle(sa->d, &sa->handle);
 }
 
 static void sa_delete(Sa *sa, bool tell_peer) {
@@ -2566,11 +2575,7 @@ static void opened(Sa *sa, DBusMessage *reply, const char *error_name, const cha
                 responder_auth(sa, m);
         else if (m->hdr.exchange == IKE_EXCH_INFORMATIONAL && !response && sa->state >= SA_ESTABLISHED)
                 informational_request(sa, m);
-        else if (m->hdr.exchange == IKE_EXCH_INFORMATIONAL && response && sa->state == SA_DELETING) {
-                sa_answered(sa);
-                bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "IKE SA deleted");
-                sa_drop(sa);
-        } else if (m->hdr.exchange == IKE_EXCH_INFORMATIONAL && response) {
+        else if (m->hdr.exchange == IKE_EXCH_INFORMATIONAL && response) {
                 sa_answered(sa);
                 if (sa->deleting_old) {
                         sa->deleting_old = false;
@@ -2633,6 +2638,18 @@ static void sa_receive(Sa *sa, GBytes *raw, const IkeMsg *m, const Incoming *in)
         }
         if (!m->sk.present || sa->state == SA_INIT_SENT) {
                 sa->d->dropped++;
+                return;
+        }
+        if (sa->state == SA_DELETING) {
+                /* The keys went with our Delete (delete_sent): its answer,
+                 * known by its message ID, ends the SA unread. */
+                if (response && m->hdr.exchange == IKE_EXCH_INFORMATIONAL) {
+                        sa_answered(sa);
+                        bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "IKE SA deleted");
+                        sa_drop(sa);
+                } else {
+                        sa->d->dropped++;
+                }
                 return;
         }
         Opening *op = g_new0(Opening, 1);

@@ -31,6 +31,8 @@ typedef struct Tunnel {
         const char *phase1;     /* "inactive", "negotiating", "active", "failed" */
         GHashTable *info;       /* what isakmpd said of the SAs: algorithms, SPIs, IDs */
         struct Step *negotiating;       /* the activation waiting for isakmpd */
+        struct Step *tearing;           /* a teardown under way */
+        bool up_pending;                /* the peer brought it up during that teardown */
 } Tunnel;
 
 #define TUNNEL_PATH_PREFIX "/org/bulkhead/Tmd/tunnel/"
@@ -326,11 +328,14 @@ static void append_ts(DBusMessageIter *it, const BhTs *ts, size_t n) {
  * tried, whatever the others answer. */
 static void teardown_reply(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata);
 static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def);
+static void set_policy(Step *s);
 
 static void teardown(Step *s) {
         Tmd *tmd = s->tmd;
         Tunnel *t = tunnel_state(tmd, s->name);
         BhIpc *ipc = tmd->svc->ipc;
+        t->tearing = s;
+        t->up_pending = false;
         s->waiting = 1;
         DBusMessage *m;
         if (s->def->type == BH_TUNNEL_IKE && t->phase1 != NULL && strcmp(t->phase1, "inactive") != 0 &&
@@ -372,17 +377,26 @@ static void teardown_reply(DBusMessage *reply, const char *error_name, const cha
         if (--s->waiting > 0)
                 return;
         Tunnel *t = tunnel_state(s->tmd, s->name);
+        t->tearing = NULL;
         if (t->state == TUNNEL_REMOVING) {
                 set_state(s->tmd, t, TUNNEL_INACTIVE, NULL);
                 if (s->call)
                         bh_call_return_empty(s->call);
-                if (s->renegotiate)
-                        negotiate(s->tmd, NULL, s->def);
         } else {
                 /* After a failed activation: say why it failed. */
                 set_state(s->tmd, t, TUNNEL_FAILED, s->error);
                 if (s->call)
                         bh_call_error(s->call, BH_ERROR_FAILED, "%s", s->error);
+        }
+        if (t->up_pending) {
+                /* The peer negotiated it anew while it was taken down:
+                 * its SAs are in filterd; the policy and routes follow. */
+                t->up_pending = false;
+                bh_log_tunnel(BH_LOG_EVENTS, t->name, "negotiated by the peer while being taken down");
+                set_state(s->tmd, t, TUNNEL_ACTIVATING, NULL);
+                set_policy(step_new(s->tmd, NULL, s->def));
+        } else if (s->renegotiate) {
+                negotiate(s->tmd, NULL, s->def);
         }
         step_free(s);
 }
@@ -575,31 +589,44 @@ static void sync_once(Tmd *tmd) {
         dbus_message_unref(m);
 }
 
-/* filterd came back after a restart with an empty SAD: put back every
- * tunnel that was up. The routes stayed (the TUN device is the
+/* A service that holds tunnel state came back after a restart. filterd
+ * starts with an empty SAD: every tunnel that was up is put back. cryptod
+ * forgot the IKE SAs' keys and isakmpd the IKE SAs: the IKE tunnels are
+ * negotiated again (a CHILD SA's keys were derived once and went with the
+ * IKE SA; cryptod keeps no copy). Manual tunnels keep their SAs in filterd
+ * through restarts of the others. The routes stayed (the TUN device is the
  * supervisor's); cryptod opens a new peer connection by itself. */
-static void filterd_owner_changed(BhServiceId service, const char *owner, void *userdata) {
+static void owner_changed(BhServiceId service, const char *owner, void *userdata) {
         Tmd *tmd = userdata;
         if (!tmd->synced) {
                 sync_once(tmd);
                 return;
         }
-        if (service != BH_SERVICE_FILTERD || !owner)
+        if (!owner || (service != BH_SERVICE_FILTERD && service != BH_SERVICE_CRYPTOD && service != BH_SERVICE_ISAKMPD))
                 return;
+        const char *who = bh_suite[service].name;
         GHashTableIter it;
         gpointer value;
         g_hash_table_iter_init(&it, tmd->tunnels);
         while (g_hash_table_iter_next(&it, NULL, &value)) {
                 Tunnel *t = value;
                 const BhTunnel *d = bh_tunnel_set_find(tmd->defs, t->name);
-                if (t->state != TUNNEL_ACTIVE || !d)
+                if (!d || (d->type != BH_TUNNEL_IKE && service != BH_SERVICE_FILTERD))
+                        continue;
+                if (d->type == BH_TUNNEL_IKE && service == BH_SERVICE_ISAKMPD && t->negotiating) {
+                        /* Its answer will never come. */
+                        Step *s = t->negotiating;
+                        t->negotiating = NULL;
+                        step_note(s, "isakmpd", "restarted during the negotiation");
+                        teardown(s);
+                        continue;
+                }
+                if (t->state != TUNNEL_ACTIVE)
                         continue;
                 if (d->type == BH_TUNNEL_IKE) {
-                        /* Its CHILD SA's keys were derived once and went with
-                         * filterd's SAD (cryptod keeps no copy): the tunnel is
-                         * taken down, then negotiated anew. */
-                        bh_log_tunnel(BH_LOG_EVENTS, t->name, "filterd restarted: negotiating the tunnel again");
-                        set_state(tmd, t, TUNNEL_REMOVING, "filterd restarted");
+                        bh_log_tunnel(BH_LOG_EVENTS, t->name, "%s restarted: negotiating the tunnel again", who);
+                        g_autofree char *cause = g_strdup_printf("%s restarted", who);
+                        set_state(tmd, t, TUNNEL_REMOVING, cause);
                         Step *s = step_new(tmd, NULL, d);
                         s->renegotiate = true;
                         teardown(s);
@@ -788,6 +815,12 @@ static void tmd_handle_tunnel_up(BhCall *call, void *userdata) {
         bh_call_return_empty(call);
         Step *s = t->negotiating;
         t->negotiating = NULL;
+        if (!s && t->tearing) {
+                /* The policy and routes are on their way out: they go in
+                 * again once they are out (teardown_reply). */
+                t->up_pending = true;
+                return;
+        }
         if (!s) {
                 /* As responder: the peer started it. */
                 if (t->state == TUNNEL_ACTIVE) {
@@ -820,7 +853,10 @@ static void tmd_handle_tunnel_down(BhCall *call, void *userdata) {
         Step *s = t->negotiating;
         t->negotiating = NULL;
         set_phase1(t, "inactive");
-        if (s) {
+        if (t->tearing) {
+                /* Already on its way down; an SA that came up meanwhile is gone again. */
+                t->up_pending = false;
+        } else if (s) {
                 step_note(s, "negotiation", cause);
                 teardown(s);
         } else if (t->state == TUNNEL_ACTIVE || t->state == TUNNEL_ACTIVATING) {
@@ -938,7 +974,7 @@ Tmd *tmd_new(BhService *svc) {
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
         load(tmd, NULL, errors);
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_tmd1, tmd_methods, tmd_properties, tmd);
-        bh_ipc_watch_owners(svc->ipc, filterd_owner_changed, tmd);
+        bh_ipc_watch_owners(svc->ipc, owner_changed, tmd);
         sync_once(tmd);
         return tmd;
 }
