@@ -36,6 +36,9 @@
 #define RETRANSMIT_TRIES 5
 /* A responder's IKE SA that does not complete IKE_AUTH in this time goes. */
 #define HALF_OPEN_TIMEOUT_S 30
+#define COOKIE_THRESHOLD_DEFAULT 10
+#define COOKIE_SECRET_LIFETIME_S 120
+#define COOKIE_HASH_LEN 16      /* COOKIE: secret version, then this much of the HMAC */
 #define NONESP_MARKER_LEN 4
 
 typedef enum SaState {
@@ -67,6 +70,15 @@ struct Isakmpd {
         GHashTable *tunnels;    /* tunnel name -> Sa (the tunnel's current IKE SA) */
         unsigned half_open;
         uint64_t dropped;
+        /* COOKIEs (RFC 7296 2.6): asked for above cookie_threshold half-open
+         * SAs; made with the current secret, the one before still accepted. */
+        unsigned cookie_threshold;
+        uint64_t cookies_sent;
+        struct {
+                uint8_t key[32];
+                uint8_t version;
+                gint64 since;           /* monotonic, microseconds */
+        } cookie_secret[2];             /* [0] current, [1] the one before */
         BhConn *cryptod;        /* the direct connection to cryptod, once open */
         GSequence *timers;      /* Timer, by when it is due */
         GHashTable *by_spi_i;   /* responder SAs by the initiator's SPI: a retransmitted IKE_SA_INIT */
@@ -1384,6 +1396,75 @@ typedef struct Incoming {
         bool natt;
 } Incoming;
 
+/* ---------------------------------------------------------------- cookies */
+
+/* A new secret every COOKIE_SECRET_LIFETIME_S; the one before stays valid
+ * so that a COOKIE handed out just before the change still works. */
+static void cookie_secret_refresh(Isakmpd *d) {
+        gint64 now = g_get_monotonic_time();
+        if (d->cookie_secret[0].since && now - d->cookie_secret[0].since < COOKIE_SECRET_LIFETIME_S * G_USEC_PER_SEC)
+                return;
+        d->cookie_secret[1] = d->cookie_secret[0];
+        random_bytes(d->cookie_secret[0].key, sizeof d->cookie_secret[0].key);
+        d->cookie_secret[0].version = (uint8_t) (d->cookie_secret[1].version + 1);
+        d->cookie_secret[0].since = now;
+}
+
+/* COOKIE = version | HMAC-SHA-256(secret, Ni | IPi | SPIi), truncated: it
+ * binds the initiator's nonce, address and SPI, so that only who receives
+ * at that address can send it back. */
+static void cookie_make(const Isakmpd *d, int which, const IkeMsg *m, const Endpoint *remote,
+                        uint8_t out[1 + COOKIE_HASH_LEN]) {
+        const IkePayload *np = ike_msg_find(m, IKE_PL_NONCE);
+        GHmac *h = g_hmac_new(G_CHECKSUM_SHA256, d->cookie_secret[which].key, sizeof d->cookie_secret[which].key);
+        if (np)
+                g_hmac_update(h, np->body, (gssize) np->len);
+        g_hmac_update(h, remote->addr.bytes, remote->addr.family == AF_INET ? 4 : 16);
+        uint8_t spi[8];
+        for (int i = 0; i < 8; i++)
+                spi[i] = (uint8_t) (m->hdr.spi_i >> (56 - 8 * i));
+        g_hmac_update(h, spi, sizeof spi);
+        uint8_t digest[32];
+        gsize len = sizeof digest;
+        g_hmac_get_digest(h, digest, &len);
+        g_hmac_unref(h);
+        out[0] = d->cookie_secret[which].version;
+        memcpy(out + 1, digest, COOKIE_HASH_LEN);
+}
+
+/* Whether an IKE_SA_INIT may make state: below the threshold, or with a
+ * valid COOKIE as its first payload. Otherwise it is answered with a COOKIE
+ * and forgotten. */
+static bool cookie_passes(Isakmpd *d, const IkeMsg *m, const Incoming *in) {
+        if (d->half_open < d->cookie_threshold)
+                return true;
+        cookie_secret_refresh(d);
+        const IkePayload *cp = ike_msg_find_notify(m, IKE_N_COOKIE);
+        IkeNotify n;
+        if (cp && cp == &m->pl[0] && ike_notify_decode(cp->body, cp->len, &n) == IKE_OK &&
+            n.data_len == 1 + COOKIE_HASH_LEN) {
+                for (int which = 0; which < 2; which++) {
+                        uint8_t want[1 + COOKIE_HASH_LEN];
+                        if (!d->cookie_secret[which].since || n.data[0] != d->cookie_secret[which].version)
+                                continue;
+                        cookie_make(d, which, m, &in->remote, want);
+                        uint8_t diff = 0;
+                        for (size_t i = 0; i < sizeof want; i++)
+                                diff |= (uint8_t) (want[i] ^ n.data[i]);
+                        if (diff == 0)
+                                return true;
+                }
+        }
+        uint8_t cookie[1 + COOKIE_HASH_LEN];
+        cookie_make(d, 0, m, &in->remote, cookie);
+        char buf[64];
+        bh_log_debug("IKE_SA_INIT from %s: %u half-open SAs, %s COOKIE: answered with one",
+                     endpoint_string(&in->remote, buf, sizeof buf), d->half_open, cp ? "a stale or wrong" : "no");
+        d->cookies_sent++;
+        respond_clear_notify(d, &m->hdr, &in->local, &in->remote, in->natt, IKE_N_COOKIE, cookie, sizeof cookie);
+        return false;
+}
+
 static void responder_auth_reply_sent(Sa *sa);
 
 /* A refusal we answered: the SA ends once the answer is out. */
@@ -2424,7 +2505,6 @@ static void ike_rekey_request(Sa *sa, const IkeMsg *m) {
  * so that a new IKE SA of the tunnel never meets them. The answer, or the
  * end of the retransmissions, ends the SA. */
 static void delete_sent(Sa *sa) {
-        sa->state = SA_DELETING;
         timer_cancel(sa->d, &sa->rekey_timer);
         timer_cancel(sa->d, &sa->dpd_timer);
         timer_cancel(sa->d, &sa->ike_rekey_timer);
@@ -2442,6 +2522,9 @@ static void sa_delete(Sa *sa, bool tell_peer) {
                 ike_build_delete(&b, BH_PROTO_IKE, NULL, 0);
                 uint32_t id = sa->next_request++;
                 sa_answered(sa);
+                /* Deleting from now on, while cryptod seals: the tunnel may
+                 * be negotiated again at once (Initiate). */
+                sa->state = SA_DELETING;
                 send_protected(sa, IKE_EXCH_INFORMATIONAL, false, id, &b, delete_sent);
                 return;
         }
@@ -2683,6 +2766,10 @@ static void receive(Isakmpd *d, const uint8_t *data, size_t len, const Incoming 
                         respond_clear_notify(d, &m.hdr, &in->local, &in->remote, in->natt,
                                              IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD, &t, 1);
                 }
+                /* A later IKE (1.5): our version, 2, is in the answer's header. */
+                if (e == IKE_ERR_MAJOR_VERSION && m.hdr.major > IKE_MAJOR_VERSION && !ike_header_is_response(&m.hdr))
+                        respond_clear_notify(d, &m.hdr, &in->local, &in->remote, in->natt,
+                                             IKE_N_INVALID_MAJOR_VERSION, NULL, 0);
                 return;
         }
         bool response = ike_header_is_response(&m.hdr);
@@ -2708,6 +2795,8 @@ static void receive(Isakmpd *d, const uint8_t *data, size_t len, const Incoming 
                                 respond_clear_notify(d, &m.hdr, &in->local, &in->remote, in->natt, n, NULL, 0);
                         return;
                 }
+                if (!cookie_passes(d, &m, in))
+                        return;
                 MatchCtx *mc = g_new0(MatchCtx, 1);
                 mc->d = d;
                 mc->raw = g_bytes_ref(raw);
@@ -2881,6 +2970,27 @@ static void get_half_open(DBusMessageIter *it, void *userdata) {
         dbus_message_iter_append_basic(it, DBUS_TYPE_UINT32, &n);
 }
 
+static void get_cookie_threshold(DBusMessageIter *it, void *userdata) {
+        Isakmpd *d = userdata;
+        dbus_uint32_t n = d->cookie_threshold;
+        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT32, &n);
+}
+
+static void set_cookie_threshold(BhCall *call, DBusMessageIter *value, void *userdata) {
+        Isakmpd *d = userdata;
+        dbus_uint32_t n;
+        dbus_message_iter_get_basic(value, &n);
+        d->cookie_threshold = n;
+        bh_log_event("COOKIEs asked for above %u half-open IKE SAs", n);
+        bh_call_return_empty(call);
+}
+
+static void get_cookies_sent(DBusMessageIter *it, void *userdata) {
+        Isakmpd *d = userdata;
+        dbus_uint64_t n = d->cookies_sent;
+        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT64, &n);
+}
+
 static void get_dropped(DBusMessageIter *it, void *userdata) {
         Isakmpd *d = userdata;
         dbus_uint64_t n = d->dropped;
@@ -2896,6 +3006,8 @@ static const BhMethodImpl isakmpd_methods[] = {
 
 static const BhPropertyImpl isakmpd_properties[] = {
         { "HalfOpen", get_half_open, NULL },
+        { "CookieThreshold", get_cookie_threshold, set_cookie_threshold },
+        { "CookiesSent", get_cookies_sent, NULL },
         { "Dropped", get_dropped, NULL },
         {},
 };
@@ -2926,6 +3038,7 @@ Isakmpd *isakmpd_new(BhService *svc) {
         d->sas = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, sa_table_unref);
         d->tunnels = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, sa_table_unref);
         d->timers = g_sequence_new(g_free);
+        d->cookie_threshold = COOKIE_THRESHOLD_DEFAULT;
         d->by_spi_i = g_hash_table_new(g_int64_hash, g_int64_equal);
         /* OpenSSL reads its configuration on first use: before the sandbox. */
         uint8_t hash[IKE_NATD_HASH_LEN];

@@ -74,7 +74,7 @@ N_NAMES = {
     43: "TEMPORARY_FAILURE", 44: "CHILD_SA_NOT_FOUND",
     16388: "NAT_DETECTION_SOURCE_IP", 16389: "NAT_DETECTION_DESTINATION_IP", 16390: "COOKIE",
 }
-N_NAT_SOURCE, N_NAT_DESTINATION = 16388, 16389
+N_NAT_SOURCE, N_NAT_DESTINATION, N_COOKIE = 16388, 16389, 16390
 N_ERROR_MAX = 16383
 
 KEY_PAD = b"Key Pad for IKEv2"
@@ -381,11 +381,16 @@ class Peer:
         ])
         return m, priv, ni
 
-    def init(self, mutation):
+    def init(self, mutation, cookie=None, retry_cookie=False):
+        """IKE_SA_INIT; with COOKIE (bytes) as its first payload. An answer
+        with a COOKIE is "cookie HEX", or with RETRY_COOKIE the same
+        request again with that COOKIE first, answered "cookie, then ..."."""
         m, priv, ni = self.init_message()
         marker = True
         if mutation:
             marker = INIT_MUTATIONS[mutation][1](m) is not False
+        if cookie is not None:
+            m.payloads.insert(0, Payload(PL_N, notify_body(N_COOKIE, cookie)))
         self.st = dict(spi_i=m.spi_i, natt=self.natt)
         raw = m.encode() + m.trailing
         self.send(raw, marker)
@@ -393,6 +398,21 @@ class Peer:
         if answer is None:
             return "none"
         r = parse_message(answer)
+        cookies = [parse_notify(b)[1] for t, _, b in r["payloads"] if t == PL_N and parse_notify(b)[0] == N_COOKIE]
+        if cookies:
+            if r["spi_r"] != 0 or len(r["payloads"]) != 1:
+                raise Bad("a COOKIE answer with a responder SPI or other payloads")
+            if not retry_cookie:
+                return "cookie %s" % cookies[0].hex()
+            m.payloads.insert(0, Payload(PL_N, notify_body(N_COOKIE, cookies[0])))
+            raw = m.encode() + m.trailing
+            self.send(raw, marker)
+            answer = self.receive(IKE_SA_INIT, m.msg_id, self.args.timeout)
+            if answer is None:
+                return "cookie, then none"
+            r = parse_message(answer)
+            if any(t == PL_N and parse_notify(b)[0] == N_COOKIE for t, _, b in r["payloads"]):
+                return "cookie, then cookie again"
         errors = [parse_notify(b) for t, _, b in r["payloads"] if t == PL_N and parse_notify(b)[0] <= N_ERROR_MAX]
         if errors:
             if r["spi_r"] != 0:
@@ -420,7 +440,7 @@ class Peer:
         self.st.update(spi_r=r["spi_r"], ni=ni, nr=nr, init_req=raw, init_resp=answer, next_id=1,
                        **derive(ni, nr, shared, m.spi_i, r["spi_r"]))
         self.save()
-        return "ok"
+        return "cookie, then ok" if retry_cookie and cookies else "ok"
 
     # -------------------------------------------------------- protected messages
 
@@ -721,6 +741,8 @@ def main():
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("init")
     p.add_argument("--mutate", choices=sorted(INIT_MUTATIONS))
+    p.add_argument("--cookie", help="a COOKIE (hex) to send first")
+    p.add_argument("--retry-cookie", action="store_true", help="send again with the COOKIE the responder asks for")
     # Requests after IKE_SA_INIT: the next message ID unless told.
     after = argparse.ArgumentParser(add_help=False)
     after.add_argument("--msg-id", type=int, help="the request's message ID instead of the next one")
@@ -750,7 +772,7 @@ def main():
     peer = Peer(args)
     try:
         if args.command == "init":
-            result = peer.init(args.mutate)
+            result = peer.init(args.mutate, bytes.fromhex(args.cookie) if args.cookie else None, args.retry_cookie)
         elif args.command == "auth":
             result = peer.auth(args.mutate)
         elif args.command == "info":

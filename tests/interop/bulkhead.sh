@@ -3,6 +3,8 @@
 # charon in host b. One side initiates, the tunnel comes up on both with the
 # proposal asked for, ping and a TCP transfer pass through it, and
 # ike cmd=remove takes it down on both (Bulkhead's Delete reaches charon).
+# When charon initiates, Bulkhead asks it for a COOKIE (CookieThreshold 0,
+# RFC 7296 2.6) and charon must send it back.
 #   bulkhead.sh INITIATOR IKE ESP IKE_ALGS ESP_ALGS
 #     INITIATOR  bulkhead (ike cmd=activate) or charon (swanctl --initiate)
 #     IKE, ESP   the proposals of both sides (aes256gcm16-prfsha256-x25519 aes256gcm16)
@@ -34,6 +36,8 @@ if [ "$INITIATOR" = bulkhead ]; then
         wait_for "$T_SETTLE" charon_child_up b ss "$IKE_ALGS" "$ESP_ALGS" ||
                 { charon_sas b >&2; fail "charon: no SA with $IKE_ALGS, ESP:$ESP_ALGS"; }
 else
+        bctl_on a set-property org.bulkhead.Isakmpd /org/bulkhead/Isakmpd org.bulkhead.Isakmpd1 CookieThreshold u 0 ||
+                fail "CookieThreshold could not be set"
         if ! charon_initiate b ss; then
                 cat "$WORK/b/charon/initiate.log" >&2
                 ! grep -q "retransmit 3 of request with message ID 0" "$WORK/b/charon/initiate.log" ||
@@ -43,6 +47,9 @@ else
         charon_child_up b ss "$IKE_ALGS" "$ESP_ALGS" || { charon_sas b >&2; fail "charon: no SA with $IKE_ALGS, ESP:$ESP_ALGS"; }
         wait_for "$T_SETTLE" bulkhead_active a ss ||
                 fail "charon's SA is up, the list on Bulkhead's side says: $(ike_t a --json cmd=list namelist=ss)"
+        cookies=$(bctl_on a get-property org.bulkhead.Isakmpd /org/bulkhead/Isakmpd org.bulkhead.Isakmpd1 CookiesSent | cut -d' ' -f2)
+        [ "$cookies" -ge 1 ] || fail "Bulkhead sent charon no COOKIE (CookiesSent $cookies)"
+        pass "charon sent Bulkhead's COOKIE back ($cookies COOKIE answer(s))"
 fi
 pass "$INITIATOR initiated: $IKE_P / $ESP_P active in Bulkhead; charon lists $IKE_ALGS, ESP:$ESP_ALGS in UDP"
 
