@@ -41,6 +41,7 @@ struct Cryptod {
         GQueue *tasks;          /* PeerTask + userdata waiting for it */
         GHashTable *ike;        /* handle -> IkeHandle: isakmpd's IKE SAs */
         uint64_t next_handle;
+        bool lock_failure_reported;
 };
 
 typedef struct SaArgs {
@@ -77,6 +78,17 @@ typedef struct Task {
 
 /* ---------------------------------------------------------------- secrets */
 
+/* Says once that key memory could not be locked (it may then be swapped
+ * out; it is still wiped and left out of core dumps). */
+static void report_secmem(Cryptod *c) {
+        BhSecmemStats st = bh_secmem_stats();
+        if (st.lock_failures == 0 || c->lock_failure_reported)
+                return;
+        c->lock_failure_reported = true;
+        bh_log_error("key memory could not be locked in RAM (%s): raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK",
+                     g_strerror(st.last_lock_errno));
+}
+
 static void load_secrets(Cryptod *c) {
         g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func(g_free);
         BhSecrets *s = bh_secrets_new();
@@ -93,6 +105,7 @@ static void load_secrets(Cryptod *c) {
         bh_secrets_free(c->secrets);
         c->secrets = s;
         bh_log_info("%zu secrets loaded", bh_secrets_size(s));
+        report_secmem(c);
 }
 
 /* ---------------------------------------------------------------- filterd */
