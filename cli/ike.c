@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: ISC */
 /* ike(8): the AIX-style command line of the suite. It talks to tmd, logd
  * and the other services over D-Bus; it holds no state of its own. */
+#include <arpa/inet.h>
 #include <dbus/dbus.h>
 #include <glib.h>
 #include <stdio.h>
@@ -19,9 +20,10 @@ static G_NORETURN void usage(int code) {
                 "Usage: ike [OPTION...] cmd=COMMAND [PARAMETER=VALUE...] [KEYWORD...]\n"
                 "Manages the IKE tunnels of the Bulkhead IPsec suite.\n\n"
                 "Commands:\n"
-                "  cmd=activate [phase=1|2] numlist=N,... | namelist=NAME,...\n"
-                "          bring tunnels up (manual tunnels: both directions at once)\n"
-                "  cmd=remove [phase=1|2] numlist=N,... | namelist=NAME,...\n"
+                "  cmd=activate [phase=2] SELECTION\n"
+                "          bring tunnels up (manual tunnels: both directions at once; IKE\n"
+                "          tunnels: phase 1 and phase 2 together)\n"
+                "  cmd=remove [phase=1] SELECTION\n"
                 "          take tunnels down; their keys are wiped\n"
                 "  cmd=list [phase=1|2] [numlist=N,...] [namelist=NAME,...] [verbose]\n"
                 "          [follow [seconds=N]]\n"
@@ -33,6 +35,9 @@ static G_NORETURN void usage(int code) {
                 "          LEVEL is none, errors, events, information or debug\n"
                 "  cmd=log service=NAME\n"
                 "          show a service's log level\n\n"
+                "SELECTION: any of numlist=N,... namelist=NAME,... remid=ID\n"
+                "ipaddr=LOCAL,REMOTE autostart (the tunnels with start = start); a tunnel\n"
+                "is taken when one of them names it.\n\n"
                 "Options:\n"
                 "  --bus ADDRESS   the suite's bus (default: $BULKHEAD_BUS_ADDRESS, else the\n"
                 "                  system bus)\n"
@@ -49,6 +54,9 @@ typedef struct Args {
         const char *phase;
         const char *numlist;
         const char *namelist;
+        const char *remid;
+        const char *ipaddr;
+        bool autostart;
         const char *service;
         const char *level;
         bool verbose;
@@ -66,6 +74,8 @@ static void parse_words(int argc, char **argv, int first, Args *a) {
                                 a->verbose = true;
                         else if (strcmp(w, "follow") == 0)
                                 a->follow = true;
+                        else if (strcmp(w, "autostart") == 0)
+                                a->autostart = true;
                         else
                                 cli_usage_error("ike", "unknown keyword \"%s\"", w);
                         continue;
@@ -81,6 +91,10 @@ static void parse_words(int argc, char **argv, int first, Args *a) {
                         slot = &a->numlist;
                 else if (strcmp(w, "namelist") == 0)
                         slot = &a->namelist;
+                else if (strcmp(w, "remid") == 0)
+                        slot = &a->remid;
+                else if (strcmp(w, "ipaddr") == 0)
+                        slot = &a->ipaddr;
                 else if (strcmp(w, "seconds") == 0)
                         slot = &a->seconds;
                 else if (strcmp(w, "service") == 0)
@@ -419,12 +433,73 @@ static int cmd_log(Cli *cli, const Args *a) {
         return CLI_EXIT_OK;
 }
 
-/* The tunnels numlist= and namelist= name, as tmd knows them; an unknown
- * number or name is an error before anything is done. */
+/* An address of ipaddr=, or of a tunnel as ListTunnels gives it, in one
+ * form for comparing; false if it is none. */
+static bool parse_addr(const char *text, struct in6_addr *ret) {
+        struct in_addr v4;
+        if (inet_pton(AF_INET, text, &v4) == 1) {
+                memset(ret, 0, sizeof *ret);
+                ret->s6_addr[10] = ret->s6_addr[11] = 0xff;
+                memcpy(&ret->s6_addr[12], &v4, 4);
+                return true;
+        }
+        return inet_pton(AF_INET6, text, ret) == 1;
+}
+
+/* ipaddr=LOCAL,REMOTE, checked before anything is asked. */
+static void parse_ipaddr(const char *ipaddr, struct in6_addr ret[2]) {
+        g_auto(GStrv) parts = g_strsplit(ipaddr, ",", -1);
+        if (g_strv_length(parts) != 2)
+                cli_usage_error("ike", "ipaddr= takes two addresses, LOCAL,REMOTE");
+        for (int i = 0; i < 2; i++)
+                if (!parse_addr(parts[i], &ret[i]))
+                        cli_usage_error("ike", "ipaddr=: \"%s\" is not an IP address", parts[i]);
+}
+
+/* remid=ID matches a configured remote ID written TYPE:VALUE, in full or
+ * by its value alone; regardless of case. */
+static bool remid_matches(const char *remid, const char *configured) {
+        if (!*configured)
+                return false;
+        if (g_ascii_strcasecmp(remid, configured) == 0)
+                return true;
+        const char *value = strchr(configured, ':');
+        return !strchr(remid, ':') && value && g_ascii_strcasecmp(remid, value + 1) == 0;
+}
+
+/* One field of GetTunnel; NULL if absent (freed by the caller). */
+static char *tunnel_info(Cli *cli, const char *name, const char *field) {
+        DBusMessage *reply = NULL;
+        if (cli_call(cli, BH_SERVICE_TMD, &bh_iface_tmd1, "GetTunnel", &reply, DBUS_TYPE_STRING, &name,
+                     DBUS_TYPE_INVALID) != 0)
+                return NULL;
+        char *value = NULL;
+        DBusMessageIter it, arr, e;
+        dbus_message_iter_init(reply, &it);
+        dbus_message_iter_recurse(&it, &arr);
+        for (; !value && dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_DICT_ENTRY; dbus_message_iter_next(&arr)) {
+                const char *k, *v;
+                dbus_message_iter_recurse(&arr, &e);
+                dbus_message_iter_get_basic(&e, &k);
+                dbus_message_iter_next(&e);
+                dbus_message_iter_get_basic(&e, &v);
+                if (strcmp(k, field) == 0)
+                        value = g_strdup(v);
+        }
+        dbus_message_unref(reply);
+        return value;
+}
+
+/* The tunnels the selection names, as tmd knows them (see SELECTION in
+ * usage); a number, name, remote ID or address pair that matches no
+ * tunnel is an error before anything is done. */
 static int selected_names(Cli *cli, const Args *a, GPtrArray *ret_names) {
-        if (!a->numlist && !a->namelist)
-                cli_usage_error("ike", "cmd=%s needs numlist= or namelist=", a->cmd);
+        if (!a->numlist && !a->namelist && !a->remid && !a->ipaddr && !a->autostart)
+                cli_usage_error("ike", "cmd=%s needs numlist=, namelist=, remid=, ipaddr= or autostart", a->cmd);
         check_numlist(a->numlist);
+        struct in6_addr pair[2];
+        if (a->ipaddr)
+                parse_ipaddr(a->ipaddr, pair);
         DBusMessage *reply = NULL;
         int r = cli_call(cli, BH_SERVICE_TMD, &bh_iface_tmd1, "ListTunnels", &reply, DBUS_TYPE_INVALID);
         if (r != 0)
@@ -433,16 +508,21 @@ static int selected_names(Cli *cli, const Args *a, GPtrArray *ret_names) {
         g_auto(GStrv) names = a->namelist ? g_strsplit(a->namelist, ",", -1) : g_new0(char *, 1);
         g_autofree bool *num_found = g_new0(bool, g_strv_length(nums) + 1);
         g_autofree bool *name_found = g_new0(bool, g_strv_length(names) + 1);
+        bool remid_found = false, ipaddr_found = false, autostart_found = false;
         DBusMessageIter it, arr, st;
         dbus_message_iter_init(reply, &it);
         dbus_message_iter_recurse(&it, &arr);
         for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_STRUCT; dbus_message_iter_next(&arr)) {
                 dbus_uint32_t number;
-                const char *name;
+                const char *name, *local, *remote;
                 dbus_message_iter_recurse(&arr, &st);
                 dbus_message_iter_get_basic(&st, &number);
                 dbus_message_iter_next(&st);
                 dbus_message_iter_get_basic(&st, &name);
+                dbus_message_iter_next(&st);
+                dbus_message_iter_get_basic(&st, &local);
+                dbus_message_iter_next(&st);
+                dbus_message_iter_get_basic(&st, &remote);
                 bool take = false;
                 for (guint i = 0; nums[i]; i++)
                         if (strtoul(nums[i], NULL, 10) == number)
@@ -450,6 +530,20 @@ static int selected_names(Cli *cli, const Args *a, GPtrArray *ret_names) {
                 for (guint i = 0; names[i]; i++)
                         if (g_ascii_strcasecmp(names[i], name) == 0)
                                 take = name_found[i] = true;
+                struct in6_addr l, rm;
+                if (a->ipaddr && parse_addr(local, &l) && parse_addr(remote, &rm) &&
+                    memcmp(&l, &pair[0], sizeof l) == 0 && memcmp(&rm, &pair[1], sizeof rm) == 0)
+                        take = ipaddr_found = true;
+                if (a->remid) {
+                        g_autofree char *rid = tunnel_info(cli, name, "remote_id_configured");
+                        if (rid && remid_matches(a->remid, rid))
+                                take = remid_found = true;
+                }
+                if (a->autostart) {
+                        g_autofree char *start = tunnel_info(cli, name, "start");
+                        if (g_strcmp0(start, "start") == 0)
+                                take = autostart_found = true;
+                }
                 if (take)
                         g_ptr_array_add(ret_names, g_strdup(name));
         }
@@ -460,13 +554,17 @@ static int selected_names(Cli *cli, const Args *a, GPtrArray *ret_names) {
         for (guint i = 0; names[i]; i++)
                 if (!name_found[i])
                         return cli_fail(cli, CLI_EXIT_FAILED, "no tunnel named \"%s\" is defined", names[i]);
+        if (a->remid && !remid_found)
+                return cli_fail(cli, CLI_EXIT_FAILED, "no tunnel has the remote ID \"%s\"", a->remid);
+        if (a->ipaddr && !ipaddr_found)
+                return cli_fail(cli, CLI_EXIT_FAILED, "no tunnel is defined from %s", a->ipaddr);
+        if (a->autostart && !autostart_found)
+                return cli_fail(cli, CLI_EXIT_FAILED, "no tunnel has start = start");
         return 0;
 }
 
 /* cmd=activate and cmd=remove: one call to tmd per tunnel, each reported. */
 static int cmd_each(Cli *cli, const Args *a, const char *member, const char *done) {
-        if (a->phase && strcmp(a->phase, "1") != 0 && strcmp(a->phase, "2") != 0)
-                cli_usage_error("ike", "phase= must be 1 or 2");
         g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
         int r = selected_names(cli, a, names);
         if (r != 0)
@@ -501,7 +599,7 @@ int main(int argc, char **argv) {
 
         int r;
         if (strcmp(a.cmd, "list") == 0) {
-                if (a.service || a.level)
+                if (a.service || a.level || a.remid || a.ipaddr || a.autostart)
                         cli_usage_error("ike", "cmd=list takes phase=, numlist=, namelist= and verbose");
                 if (a.seconds && !a.follow)
                         cli_usage_error("ike", "seconds= goes with follow");
@@ -509,20 +607,34 @@ int main(int argc, char **argv) {
                 if (r == 0)
                         r = a.follow ? cmd_follow(&cli, &a) : cmd_list(&cli, &a);
         } else if (strcmp(a.cmd, "log") == 0) {
-                if (a.phase || a.numlist || a.namelist || a.verbose || a.follow || a.seconds)
+                if (a.phase || a.numlist || a.namelist || a.remid || a.ipaddr || a.autostart || a.verbose || a.follow ||
+                    a.seconds)
                         cli_usage_error("ike", "cmd=log takes service= and level=");
                 r = cli_connect(&cli);
                 if (r == 0)
                         r = cmd_log(&cli, &a);
         } else if (strcmp(a.cmd, "activate") == 0 || strcmp(a.cmd, "remove") == 0) {
                 if (a.service || a.level || a.verbose || a.follow || a.seconds)
-                        cli_usage_error("ike", "cmd=%s takes phase=, numlist= and namelist=", a.cmd);
+                        cli_usage_error("ike", "cmd=%s takes phase=, numlist=, namelist=, remid=, ipaddr= and autostart",
+                                        a.cmd);
                 bool up = strcmp(a.cmd, "activate") == 0;
-                if (!a.numlist && !a.namelist)
-                        cli_usage_error("ike", "cmd=%s needs numlist= or namelist=", a.cmd);
+                if (!a.numlist && !a.namelist && !a.remid && !a.ipaddr && !a.autostart)
+                        cli_usage_error("ike", "cmd=%s needs numlist=, namelist=, remid=, ipaddr= or autostart", a.cmd);
                 if (a.phase && strcmp(a.phase, "1") != 0 && strcmp(a.phase, "2") != 0)
                         cli_usage_error("ike", "phase= must be 1 or 2");
+                /* IKEv2 brings the IKE SA up with the first CHILD SA (RFC
+                 * 7296 1.2), and a CHILD SA goes with its IKE SA here. */
+                if (up && a.phase && strcmp(a.phase, "1") == 0)
+                        cli_usage_error("ike", "phase=1 alone cannot be activated: IKEv2 negotiates phase 1 and "
+                                        "phase 2 together (phase=2 or no phase= does both)");
+                if (!up && a.phase && strcmp(a.phase, "2") == 0)
+                        cli_usage_error("ike", "phase=2 alone cannot be removed: a CHILD SA goes with its IKE SA "
+                                        "(phase=1 or no phase= removes both)");
                 check_numlist(a.numlist);
+                if (a.ipaddr) {
+                        struct in6_addr pair[2];
+                        parse_ipaddr(a.ipaddr, pair);
+                }
                 r = cli_connect(&cli);
                 if (r == 0)
                         r = cmd_each(&cli, &a, up ? "Activate" : "Remove", up ? "activated" : "removed");

@@ -2,19 +2,11 @@
 /* IKEv2 fragmentation (RFC 7383): see frag.h. */
 #include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <glib.h>
 
 #include "frag.h"
 #include "ikev2.h"
-
-#define IPV4_HEADER_LEN 20u
-#define IPV6_HEADER_LEN 40u
-#define UDP_HEADER_LEN 8u
-#define NON_ESP_MARKER_LEN 4u
-/* Generic payload header, Fragment Number, Total Fragments (2.5). */
-#define SKF_HEADER_LEN (IKE_PAYLOAD_HEADER_LEN + 4u)
 
 G_STATIC_ASSERT(IKE_FRAG_MAX_FRAGMENTS <= UINT16_MAX);
 
@@ -119,43 +111,6 @@ const uint8_t *ike_frag_message(const IkeFragBuf *f, size_t *ret_len, uint8_t *r
 }
 
 /* ------------------------------------------------------------ splitting */
-
-size_t ike_frag_max_plain(size_t frag_size, int family, bool non_esp_marker, size_t iv_len, size_t icv_len,
-                          size_t block_len) {
-        size_t overhead;
-
-        switch (family) {
-        case AF_INET:
-                overhead = IPV4_HEADER_LEN;
-                break;
-        case AF_INET6:
-                overhead = IPV6_HEADER_LEN;
-                break;
-        default:
-                return 0;
-        }
-        overhead += UDP_HEADER_LEN + (non_esp_marker ? NON_ESP_MARKER_LEN : 0) + IKE_HEADER_LEN + SKF_HEADER_LEN;
-        if (block_len == 0)
-                block_len = 1;
-
-        /* One subtraction at a time, each checked: iv_len and icv_len may be
-         * anything the caller passes, and no sum of them must wrap. */
-        if (overhead > frag_size)
-                return 0;
-        size_t room = frag_size - overhead;
-        if (iv_len > room)
-                return 0;
-        room -= iv_len;
-        if (icv_len > room)
-                return 0;
-        room -= icv_len;
-
-        /* The ciphertext is plaintext || padding || Pad Length (RFC 7296
-         * 3.14), a whole number of blocks: with the most blocks that fit,
-         * the padding is empty and the plaintext all but the last octet. */
-        size_t cipher = room - room % block_len;
-        return cipher > 0 ? cipher - 1 : 0;
-}
 
 size_t ike_frag_count(size_t plain_len, size_t max_per_fragment) {
         if (max_per_fragment == 0)

@@ -20,11 +20,6 @@
 #define IKE_FRAG_MAX_FRAGMENTS 32u
 #define IKE_FRAG_MAX_BYTES 65536u
 
-/* The fragment sizes (IP datagram, headers included) RFC 7383 2.5.1 says to
- * use when the path MTU is not known: the minimum each IP version carries. */
-#define IKE_FRAG_SIZE_IPV4 576u
-#define IKE_FRAG_SIZE_IPV6 1280u
-
 /* ------------------------------------------------------------ reassembly */
 
 typedef enum IkeFragResult {
@@ -85,19 +80,6 @@ IkeFragResult ike_frag_add(IkeFragBuf *f, uint32_t msg_id, uint16_t number, uint
 const uint8_t *ike_frag_message(const IkeFragBuf *f, size_t *ret_len, uint8_t *ret_first_next);
 
 /* ------------------------------------------------------------ splitting */
-
-/*
- * The most plaintext one SKF fragment can carry so that its IP datagram is
- * at most frag_size octets (2.5.1): frag_size less the IP header (family
- * AF_INET 20, AF_INET6 40, no options or extension headers), UDP 8, the
- * non-ESP marker 4 when non_esp_marker (port 4500), the IKE header 28, the
- * SKF header 8, and the suite's iv_len and icv_len; what is left is
- * ciphertext, a multiple of block_len (16 for AES-CBC; 1 for the AEADs and
- * stream ciphers, which do not pad) that ends with the Pad Length octet.
- * 0 when nothing fits or family is neither.
- */
-size_t ike_frag_max_plain(size_t frag_size, int family, bool non_esp_marker, size_t iv_len, size_t icv_len,
-                          size_t block_len);
 
 /* Fragments for a plaintext of plain_len octets, at most max_per_fragment
  * each: 1 for an empty plaintext; 0 when max_per_fragment is 0 or more

@@ -10,6 +10,7 @@
 #include <glib-unix.h>
 #include <openssl/evp.h>
 
+#include "frag.h"
 #include "ike-sa.h"
 #include "isakmpd.h"
 #include "msg.h"
@@ -37,6 +38,11 @@
 /* A responder's IKE SA that does not complete IKE_AUTH in this time goes. */
 #define HALF_OPEN_TIMEOUT_S 30
 #define COOKIE_THRESHOLD_DEFAULT 10
+/* IKE fragmentation (RFC 7383): the largest IP datagram of a message sent
+ * after IKE_SA_INIT before it goes in fragments. 1280 passes every IPv6
+ * path and nearly every IPv4 one (2.5.1). */
+#define FRAGMENT_SIZE_DEFAULT 1280
+#define FRAGMENT_SIZE_MIN 128
 #define COOKIE_SECRET_LIFETIME_S 120
 #define COOKIE_HASH_LEN 16      /* COOKIE: secret version, then this much of the HMAC */
 #define NONESP_MARKER_LEN 4
@@ -74,6 +80,8 @@ struct Isakmpd {
          * SAs; made with the current secret, the one before still accepted. */
         unsigned cookie_threshold;
         uint64_t cookies_sent;
+        unsigned fragment_size;
+        uint64_t fragments_sent, fragments_received;
         struct {
                 uint8_t key[32];
                 uint8_t version;
@@ -110,10 +118,14 @@ struct Sa {
         GBytes *cookie;
         uint32_t next_request;  /* message ID of our next request */
         uint32_t peer_request;  /* message ID the peer's next request has */
-        GBytes *request;        /* our outstanding request, for retransmission */
+        GPtrArray *request;     /* of GBytes: our outstanding request (its fragments), for retransmission */
         unsigned tries;
         guint retransmit_timer;
-        GBytes *response;       /* our last response, for the peer's retransmission */
+        GPtrArray *response;    /* of GBytes: our last response (its fragments), for the peer's retransmission */
+        bool frag;              /* both sides announced IKEV2_FRAGMENTATION_SUPPORTED */
+        IkeFragBuf frags;       /* the peer's fragmented message being collected */
+        GQueue frag_queue;      /* Queued: fragments that came while cryptod worked */
+        struct FragSend *frag_sending;
         GSequenceIter *timeout;         /* timers of the isakmpd queue (timer_add) */
         unsigned busy;          /* cryptod calls out */
         bool up;                /* tmd was told TunnelUp */
@@ -259,6 +271,10 @@ static Sa *sa_ref(Sa *sa) {
         return sa;
 }
 
+static void queued_clear(Sa *sa);
+static void drain_fragments(Sa *sa);
+static void frag_send_free(struct FragSend *fs);
+
 static void sa_unref(Sa *sa) {
         if (!sa || --sa->refs > 0)
                 return;
@@ -269,9 +285,12 @@ static void sa_unref(Sa *sa) {
         g_clear_pointer(&sa->peer_nonce, g_bytes_unref);
         g_clear_pointer(&sa->our_nonce, g_bytes_unref);
         g_clear_pointer(&sa->cookie, g_bytes_unref);
-        g_clear_pointer(&sa->request, g_bytes_unref);
-        g_clear_pointer(&sa->response, g_bytes_unref);
+        g_clear_pointer(&sa->request, g_ptr_array_unref);
+        g_clear_pointer(&sa->response, g_ptr_array_unref);
         g_clear_pointer(&sa->our_auth, g_bytes_unref);
+        ike_frag_clear(&sa->frags);
+        queued_clear(sa);
+        frag_send_free(sa->frag_sending);
         rekey_clear(sa);
         ike_rekey_clear(sa);
         g_free(sa->sealing);
@@ -543,10 +562,19 @@ static void send_datagram(Isakmpd *d, const Endpoint *local, const Endpoint *rem
         }
 }
 
-static void sa_send(Sa *sa, GBytes *msg) {
-        gsize len;
-        const uint8_t *data = g_bytes_get_data(msg, &len);
-        send_datagram(sa->d, &sa->local, &sa->remote, sa->natt, data, len);
+/* A message as it goes out: one datagram, or its fragments in order. */
+static GPtrArray *datagrams_of(GBytes *one) {
+        GPtrArray *a = g_ptr_array_new_with_free_func((GDestroyNotify) g_bytes_unref);
+        g_ptr_array_add(a, one);
+        return a;
+}
+
+static void sa_send(Sa *sa, GPtrArray *msg) {
+        for (guint i = 0; i < msg->len; i++) {
+                gsize len;
+                const uint8_t *data = g_bytes_get_data(g_ptr_array_index(msg, i), &len);
+                send_datagram(sa->d, &sa->local, &sa->remote, sa->natt, data, len);
+        }
 }
 
 static void sa_fail(Sa *sa, const char *format, ...) G_GNUC_PRINTF(2, 3);
@@ -576,8 +604,8 @@ static gboolean retransmit(gpointer userdata) {
 }
 
 /* Sends a request and keeps it until the answer comes. */
-static void sa_request(Sa *sa, GBytes *msg) {
-        g_clear_pointer(&sa->request, g_bytes_unref);
+static void sa_request(Sa *sa, GPtrArray *msg) {
+        g_clear_pointer(&sa->request, g_ptr_array_unref);
         if (sa->retransmit_timer)
                 g_source_remove(sa->retransmit_timer);
         sa->request = msg;
@@ -587,15 +615,15 @@ static void sa_request(Sa *sa, GBytes *msg) {
 }
 
 static void sa_answered(Sa *sa) {
-        g_clear_pointer(&sa->request, g_bytes_unref);
+        g_clear_pointer(&sa->request, g_ptr_array_unref);
         if (sa->retransmit_timer) {
                 g_source_remove(sa->retransmit_timer);
                 sa->retransmit_timer = 0;
         }
 }
 
-static void sa_respond(Sa *sa, GBytes *msg) {
-        g_clear_pointer(&sa->response, g_bytes_unref);
+static void sa_respond(Sa *sa, GPtrArray *msg) {
+        g_clear_pointer(&sa->response, g_ptr_array_unref);
         sa->response = msg;
         sa_send(sa, msg);
 }
@@ -649,6 +677,7 @@ static void tell_up(Sa *sa, const char *remote_id) {
         add_info(&arr, "remote_id", remote_id);
         add_info(&arr, "encap", sa->nat || sa->def->encap == BH_ENCAP_UDP ? "udp" : "esp");
         add_info(&arr, "nat", sa->nat ? "detected" : "none");
+        add_info(&arr, "fragmentation", sa->frag ? "yes" : "no");
         dbus_message_iter_close_container(&it, &arr);
         bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
         dbus_message_unref(m);
@@ -668,6 +697,8 @@ static void crypto_reply(DBusMessage *reply, const char *error_name, const char 
         sa->busy--;
         if (sa->state != SA_DEAD)
                 cc->func(sa, reply, error_name, error_message);
+        if (!sa->busy)
+                drain_fragments(sa);
         sa_unref(sa);
         g_free(cc);
 }
@@ -875,12 +906,28 @@ typedef struct SealCtx {
         AfterSend then;
 } SealCtx;
 
-/* Lays out header and SK around the inner chain and asks cryptod to seal. */
+static void send_fragments(Sa *sa, uint8_t exchange, bool response, uint32_t msg_id, uint8_t first,
+                           const uint8_t *plain, size_t plain_len, AfterSend then);
+
+/* The IP datagram that carries an IKE message of len octets to the peer. */
+static size_t datagram_len(const Sa *sa, size_t len) {
+        return len + (sa->remote.addr.family == AF_INET6 ? 40 : 20) + 8 + (sa->natt ? NONESP_MARKER_LEN : 0);
+}
+
+/* Lays out header and SK around the inner chain and asks cryptod to seal;
+ * a message too large for one datagram goes in fragments when the peer
+ * takes them. */
 static void send_protected(Sa *sa, uint8_t exchange, bool response, uint32_t msg_id, IkeBuilder *inner,
                            AfterSend then) {
         size_t plain_len;
         if (ike_build_finish(inner, &plain_len) < 0) {
                 sa_fail(sa, "cannot build the %s message", ike_exchange_name(exchange));
+                return;
+        }
+        size_t whole = IKE_HEADER_LEN + IKE_PAYLOAD_HEADER_LEN + bh_ike_sk_body_len(&sa->suite, plain_len);
+        if (sa->frag && datagram_len(sa, whole) > sa->d->fragment_size) {
+                send_fragments(sa, exchange, response, msg_id, ike_builder_first_type(inner), inner->buf, plain_len,
+                               then);
                 return;
         }
         SealCtx *sc = g_new0(SealCtx, 1);
@@ -926,7 +973,7 @@ static void sealed(Sa *sa, DBusMessage *reply, const char *error_name, const cha
                 return;
         }
         memcpy(sc->buf + sc->body_off, g_bytes_get_data(body, NULL), sc->body_len);
-        GBytes *msg = g_bytes_new(sc->buf, sc->len);
+        GPtrArray *msg = datagrams_of(g_bytes_new(sc->buf, sc->len));
         AfterSend then = sc->then;
         bool response = sc->response;
         if (response)
@@ -935,6 +982,124 @@ static void sealed(Sa *sa, DBusMessage *reply, const char *error_name, const cha
                 sa_request(sa, msg);
         if (then)
                 then(sa);
+}
+
+/* A message in fragments (RFC 7383 2.5): each an SKF payload of its own,
+ * sealed by cryptod in turn with the fragment's header as associated data;
+ * once all are sealed they go out together, and are kept together for
+ * retransmission. */
+typedef struct FragSend {
+        uint8_t exchange, first;
+        bool response;
+        uint32_t msg_id;
+        AfterSend then;
+        uint8_t plain[MSG_BUF];
+        size_t plain_len, per, total, number;   /* number: the fragment being sealed, from 1 */
+        GPtrArray *out;
+        uint8_t buf[MSG_BUF];
+        size_t len, body_off, body_len;
+} FragSend;
+
+static void frag_send_free(FragSend *fs) {
+        if (!fs)
+                return;
+        g_ptr_array_unref(fs->out);
+        g_free(fs);
+}
+
+static void fragment_sealed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message);
+
+static void seal_fragment(Sa *sa, FragSend *fs) {
+        size_t off, len;
+        ike_frag_piece(fs->plain_len, fs->per, fs->number, &off, &len);
+        IkeBuilder b;
+        IkeHeader h = header_for(sa, fs->exchange, fs->response, fs->msg_id);
+        uint8_t *body;
+        size_t aad_len;
+        fs->body_len = bh_ike_sk_body_len(&sa->suite, len);
+        ike_builder_init(&b, fs->buf, sizeof fs->buf);
+        ike_build_header(&b, &h);
+        /* Only the first fragment names the first inner payload (2.5). */
+        ike_build_sk(&b, fs->number == 1 ? fs->first : 0, fs->body_len, (uint16_t) fs->number, (uint16_t) fs->total,
+                     &body, &aad_len);
+        if (ike_build_finish(&b, &fs->len) < 0) {
+                size_t number = fs->number;
+                frag_send_free(fs);
+                sa_fail(sa, "cannot build fragment %zu of the %s message", number, ike_exchange_name(h.exchange));
+                return;
+        }
+        fs->body_off = (size_t) (body - fs->buf);
+        if (sa->frag_sending != fs)
+                frag_send_free(sa->frag_sending);
+        sa->frag_sending = fs;
+        DBusMessageIter it;
+        DBusMessage *m = handle_method(sa, "IkeSeal", &it);
+        append_bytes(&it, fs->buf, aad_len);
+        append_bytes(&it, fs->plain + off, len);
+        crypto_call(sa, m, fragment_sealed);
+}
+
+static void fragment_sealed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        FragSend *fs = g_steal_pointer(&sa->frag_sending);
+        if (!fs)
+                return;
+        DBusMessageIter it;
+        g_autoptr(GBytes) body = NULL;
+        if (reply) {
+                dbus_message_iter_init(reply, &it);
+                body = read_bytes(&it);
+        }
+        if (!reply || g_bytes_get_size(body) != fs->body_len) {
+                frag_send_free(fs);
+                sa_fail(sa, "cryptod could not seal a fragment: %s", reply ? "wrong length" : error_message);
+                return;
+        }
+        memcpy(fs->buf + fs->body_off, g_bytes_get_data(body, NULL), fs->body_len);
+        g_ptr_array_add(fs->out, g_bytes_new(fs->buf, fs->len));
+        if (fs->number < fs->total) {
+                fs->number++;
+                seal_fragment(sa, fs);
+                return;
+        }
+        sa->d->fragments_sent += fs->total;
+        bh_log_tunnel(BH_LOG_DEBUG, sa->tunnel, "%s %s sent in %zu fragments", ike_exchange_name(fs->exchange),
+                      fs->response ? "response" : "request", fs->total);
+        AfterSend then = fs->then;
+        if (fs->response)
+                sa_respond(sa, fs->out);
+        else
+                sa_request(sa, fs->out);
+        g_free(fs);
+        if (then)
+                then(sa);
+}
+
+static void send_fragments(Sa *sa, uint8_t exchange, bool response, uint32_t msg_id, uint8_t first,
+                           const uint8_t *plain, size_t plain_len, AfterSend then) {
+        /* The most plaintext a fragment can carry within fragment_size. */
+        size_t overhead = datagram_len(sa, IKE_HEADER_LEN + IKE_PAYLOAD_HEADER_LEN + 4);
+        size_t per = sa->d->fragment_size > overhead ? sa->d->fragment_size - overhead : 0;
+        while (per > 0 && overhead + bh_ike_sk_body_len(&sa->suite, per) > sa->d->fragment_size)
+                per--;
+        size_t total = ike_frag_count(plain_len, per);
+        if (total == 0 || plain_len > MSG_BUF) {
+                sa_fail(sa, "the %s message (%zu octets) does not fit in %u fragments of %u octets",
+                        ike_exchange_name(exchange), plain_len, IKE_FRAG_MAX_FRAGMENTS, sa->d->fragment_size);
+                return;
+        }
+        FragSend *fs = g_new0(FragSend, 1);
+        fs->exchange = exchange;
+        fs->first = first;
+        fs->response = response;
+        fs->msg_id = msg_id;
+        fs->then = then;
+        memcpy(fs->plain, plain, plain_len);
+        fs->plain_len = plain_len;
+        fs->per = per;
+        fs->total = total;
+        fs->number = 1;
+        fs->out = g_ptr_array_new_with_free_func((GDestroyNotify) g_bytes_unref);
+        seal_fragment(sa, fs);
 }
 
 /* An INFORMATIONAL (or other) response with notifications only, protected. */
@@ -988,6 +1153,7 @@ static void send_init_request(Sa *sa, GBytes *ke) {
         ike_build_nat_detection(&b, false, hash);
         natd_hash(sa->spi_i, 0, &sa->remote, hash);
         ike_build_nat_detection(&b, true, hash);
+        ike_build_notify(&b, 0, NULL, 0, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, NULL, 0);
         size_t len;
         if (ike_build_finish(&b, &len) < 0) {
                 sa_fail(sa, "cannot build IKE_SA_INIT (the proposals are too many?)");
@@ -997,7 +1163,7 @@ static void send_init_request(Sa *sa, GBytes *ke) {
         sa->our_init = g_bytes_new(buf, len);
         sa->state = SA_INIT_SENT;
         sa->next_request = 1;
-        sa_request(sa, g_bytes_ref(sa->our_init));
+        sa_request(sa, datagrams_of(g_bytes_ref(sa->our_init)));
         bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "IKE_SA_INIT sent to %s, group %s",
                       bh_addr_to_string(&sa->remote.addr, (char[BH_ADDR_STRLEN]){ 0 }), ike_dh_name(sa->group));
 }
@@ -1227,6 +1393,7 @@ static void initiator_init_response(Sa *sa, const IkeMsg *m, GBytes *raw) {
         }
         sa->spi_r = m->hdr.spi_r;
         sa->nat = nat_detected(sa, m, m->hdr.spi_r);
+        sa->frag = ike_msg_find_notify(m, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED) != NULL;
         sa->peer_ke = g_bytes_new(ke.data, ke.len);
         sa->peer_nonce = g_bytes_new(nonce.data, nonce.len);
         sa->peer_init = g_bytes_ref(raw);
@@ -1391,10 +1558,42 @@ static void initiator_auth_response(Sa *sa, const IkeMsg *m) {
 
 /* ---------------------------------------------------------------- responder */
 
-typedef struct Incoming {
+typedef struct Incoming Incoming;
+static void sa_receive(Sa *sa, GBytes *raw, const IkeMsg *m, const Incoming *in);
+
+struct Incoming {
         Endpoint local, remote;
         bool natt;
-} Incoming;
+};
+
+/* A fragment that came while cryptod worked on the SA. */
+typedef struct Queued {
+        GBytes *raw;
+        Incoming in;
+} Queued;
+
+static void queued_free(void *p) {
+        Queued *q = p;
+        g_bytes_unref(q->raw);
+        g_free(q);
+}
+
+static void queued_clear(Sa *sa) {
+        g_queue_clear_full(&sa->frag_queue, queued_free);
+}
+
+/* cryptod is done with the SA: the fragments that waited go in. */
+static void drain_fragments(Sa *sa) {
+        Queued *q;
+        while (!sa->busy && sa->state != SA_DEAD && (q = g_queue_pop_head(&sa->frag_queue))) {
+                gsize len;
+                const uint8_t *data = g_bytes_get_data(q->raw, &len);
+                IkeMsg m;
+                if (ike_msg_parse(data, len, &m) == IKE_OK)
+                        sa_receive(sa, q->raw, &m, &q->in);
+                queued_free(q);
+        }
+}
 
 /* ---------------------------------------------------------------- cookies */
 
@@ -1498,6 +1697,8 @@ static void responder_keys(Sa *sa, DBusMessage *reply, const char *error_name, c
         ike_build_nat_detection(&b, false, hash);
         natd_hash(sa->spi_i, sa->spi_r, &sa->remote, hash);
         ike_build_nat_detection(&b, true, hash);
+        if (sa->frag)
+                ike_build_notify(&b, 0, NULL, 0, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED, NULL, 0);
         size_t len;
         if (ike_build_finish(&b, &len) < 0) {
                 sa_drop(sa);
@@ -1506,7 +1707,7 @@ static void responder_keys(Sa *sa, DBusMessage *reply, const char *error_name, c
         g_bytes_unref(sa->our_init);
         sa->our_init = g_bytes_new(buf, len);
         sa->peer_request = 1;
-        sa_respond(sa, g_bytes_ref(sa->our_init));
+        sa_respond(sa, datagrams_of(g_bytes_ref(sa->our_init)));
         bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "IKE_SA_INIT answered%s", sa->nat ? " (NAT detected)" : "");
 }
 
@@ -1608,6 +1809,7 @@ static void responder_init(Isakmpd *d, const BhTunnel *def, GBytes *raw, const I
         sa->peer_nonce = g_bytes_new(nonce.data, nonce.len);
         sa->peer_init = g_bytes_ref(raw);
         sa->nat = nat_detected(sa, &m, 0);
+        sa->frag = ike_msg_find_notify(&m, IKE_N_IKEV2_FRAGMENTATION_SUPPORTED) != NULL;
         sa->state = SA_HALF_OPEN;
         sa_register(sa);
         g_hash_table_replace(d->by_spi_i, &sa->spi_i, sa);
@@ -2251,6 +2453,7 @@ static Sa *sa_successor(Sa *old, bool initiator) {
         n->remote = old->remote;
         n->natt = old->natt;
         n->nat = old->nat;
+        n->frag = old->frag;
         n->handle = old->ik.handle;
         old->ik.handle = 0;
         n->ike = old->ik.ike;
@@ -2625,7 +2828,31 @@ static void opened(Sa *sa, DBusMessage *reply, const char *error_name, const cha
         dbus_message_iter_init(reply, &it);
         GBytes *plain = read_bytes(&it);
         IkeMsg *m = &op->m;
-        IkeErr e = ike_msg_parse_inner(m, m->sk.next, g_bytes_get_data(plain, NULL), g_bytes_get_size(plain));
+        uint8_t first = m->sk.next;
+        if (m->sk.type == IKE_PL_SKF) {
+                /* One verified fragment (RFC 7383 2.6): kept until the
+                 * message is whole, which is then read as if from SK. */
+                sa->d->fragments_received++;
+                IkeFragResult r = ike_frag_add(&sa->frags, m->hdr.msg_id, m->sk.frag_number, m->sk.frag_total, m->sk.next,
+                                               g_bytes_get_data(plain, NULL), g_bytes_get_size(plain));
+                g_bytes_unref(plain);
+                if (r != IKE_FRAG_COMPLETE) {
+                        if (r == IKE_FRAG_INVALID || r == IKE_FRAG_STALE)
+                                sa->d->dropped++;
+                        bh_log_tunnel(r == IKE_FRAG_STORED ? BH_LOG_DEBUG : BH_LOG_INFORMATION, sa->tunnel,
+                                      "%s fragment %u of %u: %s", ike_exchange_name(m->hdr.exchange), m->sk.frag_number,
+                                      m->sk.frag_total, ike_frag_result_name(r));
+                        opening_free(op);
+                        return;
+                }
+                size_t len;
+                const uint8_t *whole = ike_frag_message(&sa->frags, &len, &first);
+                plain = g_bytes_new(whole, len);
+                ike_frag_clear(&sa->frags);
+                bh_log_tunnel(BH_LOG_DEBUG, sa->tunnel, "%s reassembled from %u fragments",
+                              ike_exchange_name(m->hdr.exchange), m->sk.frag_total);
+        }
+        IkeErr e = ike_msg_parse_inner(m, first, g_bytes_get_data(plain, NULL), g_bytes_get_size(plain));
         uint8_t type = 0;
         if (e == IKE_OK)
                 e = ike_msg_check_exchange(m, &type);
@@ -2690,14 +2917,25 @@ static void opening_free(Opening *op) {
 /* A message for an SA we have. */
 static void sa_receive(Sa *sa, GBytes *raw, const IkeMsg *m, const Incoming *in) {
         bool response = ike_header_is_response(&m->hdr);
+        bool fragment = m->sk.present && m->sk.type == IKE_PL_SKF;
         if (sa->busy) {
+                /* Fragments come in bursts: they wait for cryptod in turn. */
+                if (fragment && g_queue_get_length(&sa->frag_queue) < IKE_FRAG_MAX_FRAGMENTS) {
+                        Queued *q = g_new0(Queued, 1);
+                        q->raw = g_bytes_ref(raw);
+                        q->in = *in;
+                        g_queue_push_tail(&sa->frag_queue, q);
+                        return;
+                }
                 sa->d->dropped++;
                 return;
         }
         if (!response) {
-                /* The peer's retransmission of a request we answered. */
+                /* The peer's retransmission of a request we answered: once
+                 * per retransmission, on its first fragment (RFC 7383 2.6.1). */
                 if (m->hdr.msg_id + 1 == sa->peer_request && sa->response) {
-                        sa_send(sa, sa->response);
+                        if (!fragment || m->sk.frag_number == 1)
+                                sa_send(sa, sa->response);
                         return;
                 }
                 if (m->hdr.msg_id != sa->peer_request) {
@@ -2964,17 +3202,19 @@ static void isakmpd_handle_list_sas(BhCall *call, void *userdata) {
         bh_call_return_message(call, reply);
 }
 
-static void get_half_open(DBusMessageIter *it, void *userdata) {
-        Isakmpd *isakmpd = userdata;
-        dbus_uint32_t n = isakmpd->half_open;
-        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT32, &n);
-}
-
-static void get_cookie_threshold(DBusMessageIter *it, void *userdata) {
-        Isakmpd *d = userdata;
-        dbus_uint32_t n = d->cookie_threshold;
-        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT32, &n);
-}
+/* A property that is one field of Isakmpd, read as it is. */
+#define FIELD_GETTER(func, type, dbus_type, field)                          \
+        static void func(DBusMessageIter *it, void *userdata) {             \
+                type v = ((const Isakmpd *) userdata)->field;               \
+                dbus_message_iter_append_basic(it, dbus_type, &v);          \
+        }
+FIELD_GETTER(get_half_open, dbus_uint32_t, DBUS_TYPE_UINT32, half_open)
+FIELD_GETTER(get_cookie_threshold, dbus_uint32_t, DBUS_TYPE_UINT32, cookie_threshold)
+FIELD_GETTER(get_cookies_sent, dbus_uint64_t, DBUS_TYPE_UINT64, cookies_sent)
+FIELD_GETTER(get_fragment_size, dbus_uint32_t, DBUS_TYPE_UINT32, fragment_size)
+FIELD_GETTER(get_fragments_sent, dbus_uint64_t, DBUS_TYPE_UINT64, fragments_sent)
+FIELD_GETTER(get_fragments_received, dbus_uint64_t, DBUS_TYPE_UINT64, fragments_received)
+FIELD_GETTER(get_dropped, dbus_uint64_t, DBUS_TYPE_UINT64, dropped)
 
 static void set_cookie_threshold(BhCall *call, DBusMessageIter *value, void *userdata) {
         Isakmpd *d = userdata;
@@ -2985,16 +3225,18 @@ static void set_cookie_threshold(BhCall *call, DBusMessageIter *value, void *use
         bh_call_return_empty(call);
 }
 
-static void get_cookies_sent(DBusMessageIter *it, void *userdata) {
+static void set_fragment_size(BhCall *call, DBusMessageIter *value, void *userdata) {
         Isakmpd *d = userdata;
-        dbus_uint64_t n = d->cookies_sent;
-        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT64, &n);
-}
-
-static void get_dropped(DBusMessageIter *it, void *userdata) {
-        Isakmpd *d = userdata;
-        dbus_uint64_t n = d->dropped;
-        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT64, &n);
+        dbus_uint32_t n;
+        dbus_message_iter_get_basic(value, &n);
+        if (n < FRAGMENT_SIZE_MIN || n > IKE_MSG_MAX_LEN) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "a fragment size is %u to %u octets", FRAGMENT_SIZE_MIN,
+                              (unsigned) IKE_MSG_MAX_LEN);
+                return;
+        }
+        d->fragment_size = n;
+        bh_log_event("IKE messages above %u octets go in fragments where the peer takes them", n);
+        bh_call_return_empty(call);
 }
 
 static const BhMethodImpl isakmpd_methods[] = {
@@ -3008,6 +3250,9 @@ static const BhPropertyImpl isakmpd_properties[] = {
         { "HalfOpen", get_half_open, NULL },
         { "CookieThreshold", get_cookie_threshold, set_cookie_threshold },
         { "CookiesSent", get_cookies_sent, NULL },
+        { "FragmentSize", get_fragment_size, set_fragment_size },
+        { "FragmentsSent", get_fragments_sent, NULL },
+        { "FragmentsReceived", get_fragments_received, NULL },
         { "Dropped", get_dropped, NULL },
         {},
 };
@@ -3039,6 +3284,7 @@ Isakmpd *isakmpd_new(BhService *svc) {
         d->tunnels = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, sa_table_unref);
         d->timers = g_sequence_new(g_free);
         d->cookie_threshold = COOKIE_THRESHOLD_DEFAULT;
+        d->fragment_size = FRAGMENT_SIZE_DEFAULT;
         d->by_spi_i = g_hash_table_new(g_int64_hash, g_int64_equal);
         /* OpenSSL reads its configuration on first use: before the sandbox. */
         uint8_t hash[IKE_NATD_HASH_LEN];

@@ -921,6 +921,7 @@ static void tmd_handle_get_tunnel(BhCall *call, void *userdata) {
                 { "remote_id_configured", d->type == BH_TUNNEL_IKE ? rid : "" },
                 { "ike_proposals", d->type == BH_TUNNEL_IKE ? ike : "" },
                 { "esp_proposals", d->type == BH_TUNNEL_IKE ? esp : "" },
+                { "start", bh_start_to_string(d->start) },
         };
         for (size_t i = 0; i < G_N_ELEMENTS(pairs); i++) {
                 dbus_message_iter_open_container(&arr, DBUS_TYPE_DICT_ENTRY, NULL, &e);

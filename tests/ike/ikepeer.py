@@ -74,7 +74,8 @@ N_NAMES = {
     43: "TEMPORARY_FAILURE", 44: "CHILD_SA_NOT_FOUND",
     16388: "NAT_DETECTION_SOURCE_IP", 16389: "NAT_DETECTION_DESTINATION_IP", 16390: "COOKIE",
 }
-N_NAT_SOURCE, N_NAT_DESTINATION, N_COOKIE = 16388, 16389, 16390
+N_NAT_SOURCE, N_NAT_DESTINATION, N_COOKIE, N_FRAGMENTATION_SUPPORTED = 16388, 16389, 16390, 16430
+PL_SKF = 53
 N_ERROR_MAX = 16383
 
 KEY_PAD = b"Key Pad for IKEv2"
@@ -381,7 +382,7 @@ class Peer:
         ])
         return m, priv, ni
 
-    def init(self, mutation, cookie=None, retry_cookie=False):
+    def init(self, mutation, cookie=None, retry_cookie=False, fragments=False):
         """IKE_SA_INIT; with COOKIE (bytes) as its first payload. An answer
         with a COOKIE is "cookie HEX", or with RETRY_COOKIE the same
         request again with that COOKIE first, answered "cookie, then ..."."""
@@ -391,7 +392,11 @@ class Peer:
             marker = INIT_MUTATIONS[mutation][1](m) is not False
         if cookie is not None:
             m.payloads.insert(0, Payload(PL_N, notify_body(N_COOKIE, cookie)))
-        self.st = dict(spi_i=m.spi_i, natt=self.natt)
+        if fragments:
+            m.payloads.append(Payload(PL_N, notify_body(N_FRAGMENTATION_SUPPORTED)))
+        # The CHILD SA's SPI is chosen once, so that IKE_AUTH sent again has
+        # the same plaintext (as a retransmission would).
+        self.st = dict(spi_i=m.spi_i, natt=self.natt, child_spi=os.urandom(4))
         raw = m.encode() + m.trailing
         self.send(raw, marker)
         answer = self.receive(IKE_SA_INIT, m.msg_id, self.args.timeout)
@@ -437,6 +442,8 @@ class Peer:
         if not 16 <= len(nr) <= 256:
             raise Bad("Nr of %d octets" % len(nr))
         shared = priv.exchange(X25519PublicKey.from_public_bytes(by[PL_KE][4:]))
+        self.st.update(frag=any(t == PL_N and parse_notify(b)[0] == N_FRAGMENTATION_SUPPORTED
+                                for t, _, b in r["payloads"]))
         self.st.update(spi_r=r["spi_r"], ni=ni, nr=nr, init_req=raw, init_resp=answer, next_id=1,
                        **derive(ni, nr, shared, m.spi_i, r["spi_r"]))
         self.save()
@@ -458,6 +465,36 @@ class Peer:
         body = iv + AESGCM(key[:32]).encrypt(key[32:] + iv, plain, aad)
         raw = aad + body
         return tamper(raw) if tamper else raw
+
+    def protect_fragments(self, m, inner, n, mode):
+        """m's inner payloads in n SKF fragments (RFC 7383 2.5), each
+        protected as SK is, with the IKE header and the SKF header (Fragment
+        Number, Total Fragments) as associated data; then arranged as MODE
+        says: in-order, reverse, duplicate (the first twice), missing-last,
+        bad-icv (the second's ICV broken), number-zero, above-total."""
+        chain = encode_chain(inner)
+        per = -(-len(chain) // n)
+        pieces = [chain[i * per:(i + 1) * per] for i in range(n)]
+        key = self.st["sk_ei"]
+        out = []
+        for k, piece in enumerate(pieces, 1):
+            number = {"number-zero": 0, "above-total": n + 1}.get(mode, k) if k == 1 else k
+            plain = piece + b"\x00"
+            iv = os.urandom(8)
+            body_len = 8 + len(plain) + 16
+            head = m.encode(tail_type=PL_SKF, tail_len=8 + body_len)
+            aad = head + struct.pack(">BBHHH", inner[0].type if k == 1 else PL_NONE, 0, 8 + body_len, number, n)
+            raw = aad + iv + AESGCM(key[:32]).encrypt(key[32:] + iv, plain, aad)
+            if mode == "bad-icv" and k == 2:
+                raw = raw[:-1] + bytes([raw[-1] ^ 1])
+            out.append(raw)
+        if mode == "reverse":
+            out.reverse()
+        elif mode == "duplicate":
+            out.insert(1, out[0])
+        elif mode == "missing-last":
+            out.pop()
+        return out
 
     def unprotect(self, raw):
         """The inner payloads of a protected response, decrypted with SK_er."""
@@ -505,7 +542,7 @@ class Peer:
     def auth(self, mutation):
         st = self.st
         a = dict(idi=self.args.idi.encode(), idr=self.args.idr.encode(), psk=self.psk, tsi="10.1.0.1",
-                 tsr="10.2.0.1", esp_bits=256, child_spi=os.urandom(4), drop=(), cleartext=(), pad=b"",
+                 tsr="10.2.0.1", esp_bits=256, child_spi=st["child_spi"], drop=(), cleartext=(), pad=b"",
                  pad_len=None, tamper=None, lengths={})
         if mutation:
             AUTH_MUTATIONS[mutation][1](a)
@@ -526,12 +563,16 @@ class Peer:
         inner = [p for p in payloads if p.type not in a["cleartext"]]
         mid = self.next_id()
         m = Message(IKE_AUTH, st["spi_i"], st["spi_r"], mid, payloads=outer)
-        if a.get("sk_body") is not None:
-            raw = m.encode(tail_type=PL_SK, tail_len=4 + len(a["sk_body"]))
-            raw += struct.pack(">BBH", inner[0].type, 0, 4 + len(a["sk_body"])) + a["sk_body"]
+        if getattr(self.args, "fragments", None):
+            for raw in self.protect_fragments(m, inner, self.args.fragments, self.args.frag_mode):
+                self.send(raw)
         else:
-            raw = self.protect(m, inner, pad=a["pad"], pad_len=a["pad_len"], tamper=a["tamper"])
-        self.send(raw)
+            if a.get("sk_body") is not None:
+                raw = m.encode(tail_type=PL_SK, tail_len=4 + len(a["sk_body"]))
+                raw += struct.pack(">BBH", inner[0].type, 0, 4 + len(a["sk_body"])) + a["sk_body"]
+            else:
+                raw = self.protect(m, inner, pad=a["pad"], pad_len=a["pad_len"], tamper=a["tamper"])
+            self.send(raw)
         inner, result = self.protected_answer(IKE_AUTH, mid)
         if result:
             return result
@@ -743,11 +784,15 @@ def main():
     p.add_argument("--mutate", choices=sorted(INIT_MUTATIONS))
     p.add_argument("--cookie", help="a COOKIE (hex) to send first")
     p.add_argument("--retry-cookie", action="store_true", help="send again with the COOKIE the responder asks for")
+    p.add_argument("--fragments", action="store_true", help="announce IKEV2_FRAGMENTATION_SUPPORTED")
     # Requests after IKE_SA_INIT: the next message ID unless told.
     after = argparse.ArgumentParser(add_help=False)
     after.add_argument("--msg-id", type=int, help="the request's message ID instead of the next one")
     p = sub.add_parser("auth", parents=[after])
     p.add_argument("--mutate", choices=sorted(AUTH_MUTATIONS))
+    p.add_argument("--fragments", type=int, help="send IKE_AUTH in this many SKF fragments")
+    p.add_argument("--frag-mode", default="in-order",
+                   choices=["in-order", "reverse", "duplicate", "missing-last", "bad-icv", "number-zero", "above-total"])
     p = sub.add_parser("info", parents=[after])
     p.add_argument("--delete", action="store_true", help="a Delete of the IKE SA")
     p.add_argument("--clear", action="store_true", help="without SK: the payloads in cleartext")
@@ -772,7 +817,8 @@ def main():
     peer = Peer(args)
     try:
         if args.command == "init":
-            result = peer.init(args.mutate, bytes.fromhex(args.cookie) if args.cookie else None, args.retry_cookie)
+            result = peer.init(args.mutate, bytes.fromhex(args.cookie) if args.cookie else None, args.retry_cookie,
+                               args.fragments)
         elif args.command == "auth":
             result = peer.auth(args.mutate)
         elif args.command == "info":

@@ -292,6 +292,48 @@ for c in "${AUTH_CASES[@]}"; do
         same_pid "IKE_AUTH $m"
 done
 
+# ---------------------------------------------------------------- IKE_AUTH in fragments
+# RFC 7383: the peer announces fragmentation and sends IKE_AUTH in SKF
+# fragments. Any order and a duplicate reassemble; a fragment that fails
+# its ICV or numbers itself 0 or above the total is dropped and counted; a
+# missing one leaves the message incomplete. After each broken set the
+# whole set again (same plaintext, as a retransmission) completes the SA.
+fragments_received() { b_prop org.bulkhead.Isakmpd /org/bulkhead/Isakmpd org.bulkhead.Isakmpd1 FragmentsReceived; }
+for c in "in-order ok" "reverse ok" "duplicate ok" "missing-last none" "bad-icv none" "number-zero none" "above-total none"; do
+        mode=${c%% *}
+        want=${c#* }
+        s=frag-$mode
+        case_start
+        got=$(peer_with "$s" init --fragments)
+        [ "$got" = ok ] || { problem "fragments $mode: IKE_SA_INIT answered with: $got"; continue; }
+        [ "$(peer_with "$s" show frag)" = True ] || problem "fragments $mode: b did not announce fragmentation"
+        d0=$(dropped)
+        f0=$(fragments_received)
+        got=$(WAIT=$(wait_for_answer "$want") peer_with "$s" auth --fragments 3 --frag-mode "$mode")
+        if [ "$got" != "$want" ]; then
+                problem "fragments $mode: IKE_AUTH answered with '$got', want '$want'"
+        elif [ "$got" = none ]; then
+                not_active || problem "fragments $mode: no answer, yet b's tunnel is active"
+                if [ "$mode" != missing-last ] && [ "$(dropped)" -le "$d0" ]; then
+                        problem "fragments $mode: no answer, and isakmpd's Dropped did not grow ($d0)"
+                fi
+                got=$(peer_with "$s" auth --fragments 3 --msg-id 1)
+                if [ "$got" = ok ]; then
+                        finish "$s" "fragments $mode"
+                        case_pass "fragments $mode: nothing answered (Dropped $d0 -> $(dropped)); the whole set then completed the SA"
+                else
+                        problem "fragments $mode: the whole set after it was answered with: $got"
+                fi
+        else
+                [ "$(fragments_received)" -ge $((f0 + 3)) ] ||
+                        problem "fragments $mode: FragmentsReceived $f0 -> $(fragments_received)"
+                finish "$s" "fragments $mode"
+                case_pass "fragments $mode: reassembled, SA established (FragmentsReceived $f0 -> $(fragments_received))"
+        fi
+        settled "fragments $mode"
+        same_pid "fragments $mode"
+done
+
 # ---------------------------------------------------------------- no state change before authentication
 # An established tunnel, then from the same address a new IKE_SA_INIT and
 # an IKE_AUTH with the wrong key: anyone can send these (the source address

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # start = start: an IKE tunnel negotiates by itself when the suite starts;
-# nobody runs ike cmd=activate, and traffic flows.
+# nobody runs ike cmd=activate, and traffic flows. Then the AIX selections
+# of ike cmd=activate and cmd=remove other than by name or number:
+# autostart, remid= and ipaddr=, with their errors, and phase=.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../netns.sh"
 
@@ -19,3 +21,35 @@ wait_for 15 up || fail "the tunnel did not come up by itself: a $(tunnel_field a
 grep -q "negotiating (start = start)" "$WORK/a/out" || fail "a's log does not say why it negotiated"
 in_host a ping -c 2 -i 0.2 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "no traffic through the tunnel"
 pass "start = start: the tunnel came up when a's suite started, and carries traffic"
+
+# The other selections, each taking the tunnel down or up again.
+down() { [ "$(tunnel_field a gw phase2)" = inactive ] && [ "$(tunnel_field b gw phase2)" = inactive ]; }
+out=$(ike_on a cmd=remove autostart) || fail "cmd=remove autostart failed: $out"
+[ "$out" = "tunnel gw removed" ] || fail "cmd=remove autostart: $out"
+wait_for 5 down || fail "the tunnel stayed up after cmd=remove autostart"
+ike_on a cmd=activate remid=b.bulkhead.test >/dev/null || fail "cmd=activate remid=b.bulkhead.test failed"
+wait_for 5 up || fail "remid=: the tunnel did not come up"
+ike_on a cmd=remove phase=1 ipaddr=192.0.2.1,192.0.2.2 >/dev/null || fail "cmd=remove phase=1 ipaddr= failed"
+wait_for 5 down || fail "ipaddr=: the tunnel stayed up"
+ike_on a cmd=activate phase=2 remid=FQDN:B.bulkhead.test >/dev/null || fail "cmd=activate phase=2 remid=FQDN:... failed"
+wait_for 5 up || fail "phase=2 remid=TYPE:VALUE: the tunnel did not come up"
+in_host a ping -c 1 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "no traffic after activating by remid="
+pass "autostart, remid= (by value and by TYPE:VALUE, any case), ipaddr= and phase= select the tunnel"
+
+# Their errors, before anything is done.
+expect_error() {
+        local code=$1 want=$2 out rc
+        shift 2
+        out=$(ike_on a "$@" 2>&1) && fail "ike $*: succeeded ($out)"
+        rc=$?
+        [ "$rc" = "$code" ] && grep -q "$want" <<<"$out" || fail "ike $*: exit $rc, said: $out (want $code, $want)"
+}
+expect_error 1 'no tunnel has the remote ID "nobody.test"' cmd=activate remid=nobody.test
+expect_error 1 "no tunnel is defined from 192.0.2.9,192.0.2.2" cmd=remove ipaddr=192.0.2.9,192.0.2.2
+expect_error 2 '"300.1.1.1" is not an IP address' cmd=activate ipaddr=192.0.2.1,300.1.1.1
+expect_error 2 "two addresses" cmd=activate ipaddr=192.0.2.1
+expect_error 2 "phase=1 alone cannot be activated" cmd=activate phase=1 namelist=gw
+expect_error 2 "phase=2 alone cannot be removed" cmd=remove phase=2 namelist=gw
+expect_error 1 "already" cmd=activate autostart
+[ "$(tunnel_field a gw phase2)" = active ] || fail "an error took the tunnel down"
+pass "an unknown remote ID or address pair, an invalid address, phase=1 up or phase=2 down, an active tunnel: clear errors, nothing changed"

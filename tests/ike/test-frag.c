@@ -8,7 +8,6 @@
  * sanitizer build catches any read past it. */
 #include <errno.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <glib.h>
 
@@ -397,54 +396,6 @@ static void test_byte_limit(void) {
 
 /* ------------------------------------------------------------ splitting */
 
-/* The datagram of a fragment with plain octets, built as a sender would:
- * padding up to the block size with at least the Pad Length octet. */
-static size_t datagram_len(int family, bool marker, size_t iv, size_t icv, size_t block, size_t plain) {
-        size_t cipher = plain + 1;
-        if (cipher % block)
-                cipher += block - cipher % block;
-        return (family == AF_INET ? 20 : 40) + 8 + (marker ? 4 : 0) + IKE_HEADER_LEN + 8 + iv + cipher + icv;
-}
-
-static void test_max_plain(void) {
-        /* AES-GCM-16 over IPv4 with NAT-T at the RFC's default size:
-         * 576 - 20 - 8 - 4 - 28 - 8 - 8 - 16 = 484 octets of ciphertext. */
-        g_assert_cmpuint(ike_frag_max_plain(IKE_FRAG_SIZE_IPV4, AF_INET, true, 8, 16, 1), ==, 483);
-        /* AES-CBC with HMAC-SHA2-256-128: 476 rounds down to 464. */
-        g_assert_cmpuint(ike_frag_max_plain(IKE_FRAG_SIZE_IPV4, AF_INET, true, 16, 16, 16), ==, 463);
-        /* IPv6, port 500: 1280 - 40 - 8 - 28 - 8 - 8 - 16 = 1172. */
-        g_assert_cmpuint(ike_frag_max_plain(IKE_FRAG_SIZE_IPV6, AF_INET6, false, 8, 16, 1), ==, 1171);
-        /* Block 0 reads as 1. */
-        g_assert_cmpuint(ike_frag_max_plain(IKE_FRAG_SIZE_IPV6, AF_INET6, false, 8, 16, 0), ==, 1171);
-
-        /* Nothing fits, without wrapping. */
-        g_assert_cmpuint(ike_frag_max_plain(1500, AF_UNSPEC, false, 8, 16, 1), ==, 0);
-        g_assert_cmpuint(ike_frag_max_plain(0, AF_INET, false, 0, 0, 1), ==, 0);
-        /* 20 + 8 + 28 + 8 = 64 octets of headers. */
-        g_assert_cmpuint(ike_frag_max_plain(63, AF_INET, false, 0, 0, 1), ==, 0);
-        g_assert_cmpuint(ike_frag_max_plain(64, AF_INET, false, 0, 0, 1), ==, 0);
-        g_assert_cmpuint(ike_frag_max_plain(65, AF_INET, false, 0, 0, 1), ==, 0); /* the Pad Length only */
-        g_assert_cmpuint(ike_frag_max_plain(66, AF_INET, false, 0, 0, 1), ==, 1);
-        g_assert_cmpuint(ike_frag_max_plain(1500, AF_INET, false, SIZE_MAX, 16, 1), ==, 0);
-        g_assert_cmpuint(ike_frag_max_plain(1500, AF_INET, false, 8, SIZE_MAX, 1), ==, 0);
-        g_assert_cmpuint(ike_frag_max_plain(1500, AF_INET, false, 8, 16, SIZE_MAX), ==, 0);
-        g_assert_cmpuint(ike_frag_max_plain(SIZE_MAX, AF_INET, false, SIZE_MAX - 100, 60, 1), ==, 0);
-
-        /* For every size: the largest plaintext fits, one more does not. */
-        static const size_t blocks[] = { 1, 8, 16 };
-        for (size_t size = 60; size <= 1600; size++)
-                for (size_t b = 0; b < G_N_ELEMENTS(blocks); b++)
-                        for (int v6 = 0; v6 < 2; v6++) {
-                                int family = v6 ? AF_INET6 : AF_INET;
-                                bool marker = size & 1;
-                                size_t block = blocks[b];
-                                size_t m = ike_frag_max_plain(size, family, marker, 16, 12, block);
-                                if (m > 0)
-                                        g_assert_cmpuint(datagram_len(family, marker, 16, 12, block, m), <=, size);
-                                g_assert_cmpuint(datagram_len(family, marker, 16, 12, block, m + 1), >, size);
-                        }
-}
-
 static void test_count_piece(void) {
         g_assert_cmpuint(ike_frag_count(0, 100), ==, 1);
         g_assert_cmpuint(ike_frag_count(1, 100), ==, 1);
@@ -548,7 +499,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/ike/frag/invalid", test_invalid);
         g_test_add_func("/ike/frag/limit/fragments", test_fragment_limit);
         g_test_add_func("/ike/frag/limit/bytes", test_byte_limit);
-        g_test_add_func("/ike/frag/max-plain", test_max_plain);
         g_test_add_func("/ike/frag/count-piece", test_count_piece);
         g_test_add_func("/ike/frag/split-round-trip", test_split_round_trip);
         return g_test_run();

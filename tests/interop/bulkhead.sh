@@ -4,7 +4,9 @@
 # proposal asked for, ping and a TCP transfer pass through it, and
 # ike cmd=remove takes it down on both (Bulkhead's Delete reaches charon).
 # When charon initiates, Bulkhead asks it for a COOKIE (CookieThreshold 0,
-# RFC 7296 2.6) and charon must send it back.
+# RFC 7296 2.6) and charon must send it back. With FRAGMENT_SIZE in the
+# environment both sides send messages above that size in fragments
+# (RFC 7383), and both must have sent and received some.
 #   bulkhead.sh INITIATOR IKE ESP IKE_ALGS ESP_ALGS
 #     INITIATOR  bulkhead (ike cmd=activate) or charon (swanctl --initiate)
 #     IKE, ESP   the proposals of both sides (aes256gcm16-prfsha256-x25519 aes256gcm16)
@@ -22,6 +24,11 @@ interop_begin
 PSK=$(random_psk)
 bulkhead_define a ss "$IKE_P" "$ESP_P" "$PSK"
 host_suite_start a
+isakmpd_prop() { bctl_on a get-property org.bulkhead.Isakmpd /org/bulkhead/Isakmpd org.bulkhead.Isakmpd1 "$1" | cut -d' ' -f2; }
+if [ -n "${FRAGMENT_SIZE:-}" ]; then
+        bctl_on a set-property org.bulkhead.Isakmpd /org/bulkhead/Isakmpd org.bulkhead.Isakmpd1 FragmentSize u "$FRAGMENT_SIZE" ||
+                fail "FragmentSize could not be set"
+fi
 charon_start b
 charon_load b ss "$IKE_P" "$ESP_P" "$PSK"
 
@@ -52,6 +59,12 @@ else
         pass "charon sent Bulkhead's COOKIE back ($cookies COOKIE answer(s))"
 fi
 pass "$INITIATOR initiated: $IKE_P / $ESP_P active in Bulkhead; charon lists $IKE_ALGS, ESP:$ESP_ALGS in UDP"
+if [ -n "${FRAGMENT_SIZE:-}" ]; then
+        [ "$(tunnel_field a ss fragmentation)" = yes ] || fail "fragmentation not agreed with charon"
+        [ "$(isakmpd_prop FragmentsSent)" -ge 2 ] && [ "$(isakmpd_prop FragmentsReceived)" -ge 2 ] ||
+                fail "Bulkhead sent $(isakmpd_prop FragmentsSent) and received $(isakmpd_prop FragmentsReceived) fragments"
+        pass "IKE_AUTH in fragments of $FRAGMENT_SIZE octets both ways: Bulkhead sent $(isakmpd_prop FragmentsSent), received $(isakmpd_prop FragmentsReceived)"
+fi
 
 ping_through
 pass "ping 10.1.0.1 -> 10.2.0.1 through the tunnel"

@@ -114,7 +114,8 @@ interop_cleanup() {
 charon_start() {
         local h=$1 dir=$WORK/$1/charon
         mkdir -p "$dir"
-        sed "s|@DIR@|$dir|g" "$INTEROP_DIR/strongswan.conf.in" >"$dir/strongswan.conf"
+        sed -e "s|@DIR@|$dir|g" -e "s|@FRAGMENT_SIZE@|${FRAGMENT_SIZE:-1280}|g" \
+                "$INTEROP_DIR/strongswan.conf.in" >"$dir/strongswan.conf"
         # A mount namespace of its own with a private /run, for its pid file;
         # ip netns exec and unshare exec, so $! is charon itself.
         STRONGSWAN_CONF=$dir/strongswan.conf ip netns exec "$(ns_of "$h")" \
