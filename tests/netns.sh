@@ -191,47 +191,20 @@ manual_pair() {
 # that long (a connection that lives through events). Prints the
 # milliseconds it took; fails otherwise.
 tcp_transfer() {
-        local from=$1 to=$2 src=$3 dst=$4 mb=$5 spread=${6:-0} server start want got n
+        local from=$1 to=$2 src=$3 dst=$4 mb=$5 spread=${6:-0} server ms want got n
         head -c $((mb * 1024 * 1024)) /dev/urandom >"$WORK/data"
         want=$(sha256sum <"$WORK/data" | cut -d' ' -f1)
-        in_host "$to" python3 -c '
-import hashlib, socket, sys
-s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], 5001)); s.listen(1); s.settimeout(60)
-c, _ = s.accept(); c.settimeout(60)
-h = hashlib.sha256(); n = 0
-while True:
-    b = c.recv(1 << 16)
-    if not b: break
-    h.update(b); n += len(b)
-open(sys.argv[2], "w").write("%s %d\n" % (h.hexdigest(), n))
-' "$dst" "$WORK/received" &
+        rm -f "$WORK/received" "$WORK/received.ready"
+        in_host "$to" python3 "$TESTS_DIR/xfer.py" recv "$dst" 5001 "$WORK/received" &
         server=$!
-        listening() { in_host "$to" ss -ltnH "sport = :5001" | grep -q 5001; }
-        wait_for 5 listening || true
-        start=$(date +%s%N)
-        in_host "$from" python3 -c '
-import os, socket, sys, time
-s = socket.create_connection((sys.argv[1], 5001), timeout=60, source_address=(sys.argv[2], 0))
-size, spread = os.path.getsize(sys.argv[3]), float(sys.argv[4])
-start, sent = time.monotonic(), 0
-with open(sys.argv[3], "rb") as f:
-    while True:
-        b = f.read(1 << 16)
-        if not b: break
-        s.sendall(b)
-        sent += len(b)
-        if spread > 0:
-            ahead = start + spread * sent / size - time.monotonic()
-            if ahead > 0: time.sleep(ahead)
-s.close()
-' "$dst" "$src" "$WORK/data" "$spread" || fail "the TCP transfer failed"
+        wait_for 15 test -f "$WORK/received.ready" || fail "the TCP receiver in $to did not start"
+        ms=$(in_host "$from" python3 "$TESTS_DIR/xfer.py" send "$dst" 5001 "$src" "$WORK/data" "$spread") ||
+                { kill "$server" 2>/dev/null || true; fail "the TCP transfer failed"; }
         wait "$server" || fail "the receiving side of the TCP transfer failed"
         read -r got n <"$WORK/received"
         [ "$got" = "$want" ] && [ "$n" -eq $((mb * 1024 * 1024)) ] || fail "the transfer arrived damaged: $n bytes, $got"
-        rm -f "$WORK/data" "$WORK/received"
-        echo $((($(date +%s%N) - start) / 1000000))
+        rm -f "$WORK/data" "$WORK/received" "$WORK/received.ready"
+        echo "$ms"
 }
 
 # ike_define H NAME IKE_PROPOSALS ESP_PROPOSALS [LINES...]: an IKE tunnel

@@ -68,8 +68,8 @@ fi
 
 ping_through
 pass "ping 10.1.0.1 -> 10.2.0.1 through the tunnel"
-tcp_through
-pass "TCP Bulkhead -> charon intact (sha256): $TCP_SAID"
+ms=$(tcp_transfer a b 10.1.0.1 10.2.0.1 "${BULKHEAD_INTEROP_MB:-4}")
+pass "TCP Bulkhead -> charon intact (sha256): ${BULKHEAD_INTEROP_MB:-4} MB in $ms ms"
 
 ike_t a cmd=remove namelist=ss >"$WORK/remove.out" 2>"$WORK/remove.err" ||
         fail "ike cmd=remove failed: $(cat "$WORK/remove.err")"

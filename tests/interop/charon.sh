@@ -16,7 +16,7 @@
 #                           an IKE tunnel NAME in host H's suite, and its PSK
 #   ike_t H ARGS...         ike against host H's suite, bounded
 #   list_field H NAME F     a field of ike --json cmd=list for NAME
-#   ping_through / no_ping_through / tcp_through: traffic from a to b
+#   ping_through / no_ping_through: traffic from a to b (tcp_transfer: netns.sh)
 #
 # Every host's identity is fqdn:H.bulkhead.test; every wait is bounded.
 
@@ -242,20 +242,3 @@ no_ping_through() {
         ! in_host a ping -c 1 -W 1 -I 10.1.0.1 10.2.0.1 >/dev/null 2>&1
 }
 
-# tcp_through [MB]: MB (default 4) of random bytes over TCP from a to b,
-# compared by SHA-256 and length. Sets TCP_SAID ("N bytes in T ms").
-tcp_through() {
-        local mb=${1:-${BULKHEAD_INTEROP_MB:-4}} want got n server
-        head -c $((mb * 1024 * 1024)) /dev/urandom >"$WORK/data"
-        want=$(sha256sum <"$WORK/data" | cut -d' ' -f1)
-        rm -f "$WORK/received" "$WORK/received.ready"
-        in_host b python3 "$INTEROP_DIR/xfer.py" recv 10.2.0.1 5001 "$WORK/received" &
-        server=$!
-        wait_for "$T_START" test -f "$WORK/received.ready" || fail "the TCP receiver in b did not start"
-        TCP_SAID=$(in_host a python3 "$INTEROP_DIR/xfer.py" send 10.2.0.1 5001 10.1.0.1 "$WORK/data") ||
-                { kill "$server" 2>/dev/null || true; fail "the TCP transfer through the tunnel failed"; }
-        wait "$server" || fail "the TCP receiver in b failed"
-        read -r got n <"$WORK/received"
-        [ "$got" = "$want" ] && [ "$n" -eq $((mb * 1024 * 1024)) ] ||
-                fail "the TCP transfer arrived damaged: $n bytes, sha256 $got"
-}
