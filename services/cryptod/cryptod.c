@@ -40,7 +40,7 @@ struct Cryptod {
         bool opening;
         GQueue *tasks;          /* PeerTask + userdata waiting for it */
         GHashTable *ike;        /* handle -> IkeHandle: isakmpd's IKE SAs */
-        uint64_t next_handle;
+        uint64_t next_handle;   /* from a random start: see cryptod_new */
         bool lock_failure_reported;
 };
 
@@ -463,6 +463,7 @@ static IkeHandle *ike_handle_new(Cryptod *c, BhCall *call, const char *tunnel, b
                               "key exchange group %u: %s", group, g_strerror(-r));
                 return NULL;
         }
+        report_secmem(c);
         IkeHandle *h = g_new0(IkeHandle, 1);
         h->id = ++c->next_handle;
         h->sa = sa;
@@ -1159,6 +1160,12 @@ Cryptod *cryptod_new(BhService *svc) {
         c->manual = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         c->tasks = g_queue_new();
         c->ike = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, ike_handle_free);
+        /* A restarted cryptod must not hand out the numbers that isakmpd's
+         * SAs of the previous one still hold: an IkeFree or IkeSeal of
+         * theirs would reach a new IKE SA. Numbers start anywhere in 2^62. */
+        if (RAND_bytes((unsigned char *) &c->next_handle, sizeof c->next_handle) != 1)
+                c->next_handle = (uint64_t) g_get_real_time() * 1000003u;
+        c->next_handle &= (UINT64_C(1) << 62) - 1;
         c->secrets_path = bh_service_config_path(svc, "secrets.conf");
         load_secrets(c);
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_crypto1, cryptod_methods, cryptod_properties, c);

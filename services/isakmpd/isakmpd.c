@@ -123,7 +123,7 @@ struct Sa {
         guint retransmit_timer;
         GPtrArray *response;    /* of GBytes: our last response (its fragments), for the peer's retransmission */
         bool frag;              /* both sides announced IKEV2_FRAGMENTATION_SUPPORTED */
-        IkeFragBuf frags;       /* the peer's fragmented message being collected */
+        IkeFragBuf frags[2];    /* the peer's fragmented request [0] and response [1] being collected */
         GQueue frag_queue;      /* Queued: fragments that came while cryptod worked */
         struct FragSend *frag_sending;
         GSequenceIter *timeout;         /* timers of the isakmpd queue (timer_add) */
@@ -288,7 +288,8 @@ static void sa_unref(Sa *sa) {
         g_clear_pointer(&sa->request, g_ptr_array_unref);
         g_clear_pointer(&sa->response, g_ptr_array_unref);
         g_clear_pointer(&sa->our_auth, g_bytes_unref);
-        ike_frag_clear(&sa->frags);
+        ike_frag_clear(&sa->frags[0]);
+        ike_frag_clear(&sa->frags[1]);
         queued_clear(sa);
         frag_send_free(sa->frag_sending);
         rekey_clear(sa);
@@ -2833,7 +2834,9 @@ static void opened(Sa *sa, DBusMessage *reply, const char *error_name, const cha
                 /* One verified fragment (RFC 7383 2.6): kept until the
                  * message is whole, which is then read as if from SK. */
                 sa->d->fragments_received++;
-                IkeFragResult r = ike_frag_add(&sa->frags, m->hdr.msg_id, m->sk.frag_number, m->sk.frag_total, m->sk.next,
+                /* The two directions count message IDs apart (RFC 7383 2.6.2). */
+                IkeFragBuf *fb = &sa->frags[ike_header_is_response(&m->hdr)];
+                IkeFragResult r = ike_frag_add(fb, m->hdr.msg_id, m->sk.frag_number, m->sk.frag_total, m->sk.next,
                                                g_bytes_get_data(plain, NULL), g_bytes_get_size(plain));
                 g_bytes_unref(plain);
                 if (r != IKE_FRAG_COMPLETE) {
@@ -2846,9 +2849,9 @@ static void opened(Sa *sa, DBusMessage *reply, const char *error_name, const cha
                         return;
                 }
                 size_t len;
-                const uint8_t *whole = ike_frag_message(&sa->frags, &len, &first);
+                const uint8_t *whole = ike_frag_message(fb, &len, &first);
                 plain = g_bytes_new(whole, len);
-                ike_frag_clear(&sa->frags);
+                ike_frag_clear(fb);
                 bh_log_tunnel(BH_LOG_DEBUG, sa->tunnel, "%s reassembled from %u fragments",
                               ike_exchange_name(m->hdr.exchange), m->sk.frag_total);
         }

@@ -32,6 +32,7 @@ typedef struct Tunnel {
         GHashTable *info;       /* what isakmpd said of the SAs: algorithms, SPIs, IDs */
         struct Step *negotiating;       /* the activation waiting for isakmpd */
         struct Step *tearing;           /* a teardown under way */
+        bool terminating;               /* its Terminate to isakmpd not answered yet */
         bool up_pending;                /* the peer brought it up during that teardown */
 } Tunnel;
 
@@ -327,6 +328,7 @@ static void append_ts(DBusMessageIter *it, const BhTs *ts, size_t n) {
 /* Taking a tunnel down, also after a failed activation: every step is
  * tried, whatever the others answer. */
 static void teardown_reply(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata);
+static void terminated(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata);
 static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def);
 static void set_policy(Step *s);
 
@@ -343,7 +345,8 @@ static void teardown(Step *s) {
                 m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Terminate");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
                 s->waiting++;
-                bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
+                t->terminating = true;
+                bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, terminated, s);
                 dbus_message_unref(m);
         }
         if (s->def->type == BH_TUNNEL_IKE)
@@ -368,6 +371,15 @@ static void teardown(Step *s) {
         }
         g_ptr_array_set_size(t->routes, 0);
         teardown_reply(NULL, NULL, NULL, s);   /* the one held above */
+}
+
+/* isakmpd has ended the IKE SA: a TunnelUp that comes after this answer
+ * (isakmpd sends in order) is a new SA's, one before it was the old SA's
+ * (a rekey's). */
+static void terminated(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
+        Step *s = userdata;
+        tunnel_state(s->tmd, s->name)->terminating = false;
+        teardown_reply(reply, error_name, error_message, userdata);
 }
 
 static void teardown_reply(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
@@ -817,8 +829,10 @@ static void tmd_handle_tunnel_up(BhCall *call, void *userdata) {
         t->negotiating = NULL;
         if (!s && t->tearing) {
                 /* The policy and routes are on their way out: they go in
-                 * again once they are out (teardown_reply). */
-                t->up_pending = true;
+                 * again once they are out (teardown_reply), if this is a
+                 * new IKE SA, not a rekey of the one being terminated. */
+                if (!t->terminating)
+                        t->up_pending = true;
                 return;
         }
         if (!s) {
