@@ -14,6 +14,7 @@
 #include "ike-sa.h"
 #include "isakmpd.h"
 #include "msg.h"
+#include "secmem.h"
 #include "tunnel.h"
 
 /*
@@ -1648,10 +1649,7 @@ static bool cookie_passes(Isakmpd *d, const IkeMsg *m, const Incoming *in) {
                         if (!d->cookie_secret[which].since || n.data[0] != d->cookie_secret[which].version)
                                 continue;
                         cookie_make(d, which, m, &in->remote, want);
-                        uint8_t diff = 0;
-                        for (size_t i = 0; i < sizeof want; i++)
-                                diff |= (uint8_t) (want[i] ^ n.data[i]);
-                        if (diff == 0)
+                        if (bh_secure_memcmp(want, n.data, sizeof want) == 0)
                                 return true;
                 }
         }
