@@ -9,6 +9,7 @@ packages=(
         dbus-daemon dbus-bin systemd       # private bus, dbus-send, busctl
         procps psmisc iproute2 util-linux  # pgrep, netns, su
         iputils-ping                       # ping through the tunnels
+        iptables                           # the exchange tests' queued wire (tests/ike/wire.py)
         python3-cryptography               # the IKEv2 test peer (tests/ike/ikepeer.py)
         strongswan-charon strongswan-swanctl # the interop peer (tests/interop)
         libstrongswan-standard-plugins     # with its openssl and gcm,
