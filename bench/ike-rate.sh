@@ -12,7 +12,7 @@
 #
 #   bench/ike-rate.sh [--quick] [--counts 1000,10000] [--runs N] [--window W]
 #                     [--responders bulkhead,charon] [--log-level LEVEL]
-#                     [--repeat-limit S] [--perf-count N] [--no-perf]
+#                     [--repeat-limit S] [--perf-count N] [--no-perf] [--perf-data FILE]
 #                     [--build-dir DIR] [--no-build] [--no-install]
 #
 # As root. Installs strongSwan and perf from Debian if they are missing.
@@ -32,6 +32,7 @@ log_level=events
 repeat_limit=120
 perf_count=1000
 profile=1
+perf_data=
 while (($#)); do
         case $1 in
         --quick) counts=200 runs=1 perf_count=200; shift ;;
@@ -43,6 +44,7 @@ while (($#)); do
         --repeat-limit) repeat_limit=$2; shift 2 ;;
         --perf-count) perf_count=$2; shift 2 ;;
         --no-perf) profile=0; shift ;;
+        --perf-data) perf_data=$2; shift 2 ;;
         --build-dir) build_dir=$2; shift 2 ;;
         --no-build) build=0; shift ;;
         --no-install) install=0; shift ;;
@@ -442,6 +444,7 @@ if ((profile)) && [[ ,$responders, == *,bulkhead,* ]]; then
                         } >>"$WORK/perf-sym.txt" || true
                 done
                 grep -o '([0-9]* samples)' "$WORK/perf-record.log" | tr -dc 0-9 >"$WORK/perf-samples.txt" || true
+                [[ -z $perf_data ]] || cp "$WORK/perf.data" "$perf_data"
         else
                 perf_note="the profile run failed"
         fi
