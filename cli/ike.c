@@ -22,9 +22,11 @@ static G_NORETURN void usage(int code) {
                 "Commands:\n"
                 "  cmd=activate [phase=2] SELECTION\n"
                 "          bring tunnels up (manual tunnels: both directions at once; IKE\n"
-                "          tunnels: phase 1 and phase 2 together)\n"
-                "  cmd=remove [phase=1] SELECTION\n"
-                "          take tunnels down; their keys are wiped\n"
+                "          tunnels: phase 1 and phase 2 together, or phase 2 alone over a\n"
+                "          phase 1 that is still up)\n"
+                "  cmd=remove [phase=1|2] SELECTION\n"
+                "          take tunnels down; their keys are wiped (phase=2: the CHILD SA\n"
+                "          alone, the IKE SA stays up)\n"
                 "  cmd=list [phase=1|2] [numlist=N,...] [namelist=NAME,...] [verbose]\n"
                 "          [follow [seconds=N]]\n"
                 "          list tunnels and their phase 1 and phase 2 states\n"
@@ -623,13 +625,11 @@ int main(int argc, char **argv) {
                 if (a.phase && strcmp(a.phase, "1") != 0 && strcmp(a.phase, "2") != 0)
                         cli_usage_error("ike", "phase= must be 1 or 2");
                 /* IKEv2 brings the IKE SA up with the first CHILD SA (RFC
-                 * 7296 1.2), and a CHILD SA goes with its IKE SA here. */
+                 * 7296 1.2); a CHILD SA can go alone, and come again. */
                 if (up && a.phase && strcmp(a.phase, "1") == 0)
                         cli_usage_error("ike", "phase=1 alone cannot be activated: IKEv2 negotiates phase 1 and "
                                         "phase 2 together (phase=2 or no phase= does both)");
-                if (!up && a.phase && strcmp(a.phase, "2") == 0)
-                        cli_usage_error("ike", "phase=2 alone cannot be removed: a CHILD SA goes with its IKE SA "
-                                        "(phase=1 or no phase= removes both)");
+                bool phase2 = !up && a.phase && strcmp(a.phase, "2") == 0;
                 check_numlist(a.numlist);
                 if (a.ipaddr) {
                         struct in6_addr pair[2];
@@ -637,7 +637,8 @@ int main(int argc, char **argv) {
                 }
                 r = cli_connect(&cli);
                 if (r == 0)
-                        r = cmd_each(&cli, &a, up ? "Activate" : "Remove", up ? "activated" : "removed");
+                        r = cmd_each(&cli, &a, up ? "Activate" : phase2 ? "RemovePhase2" : "Remove",
+                                     up ? "activated" : phase2 ? "phase 2 removed" : "removed");
         } else {
                 cli_usage_error("ike", "unknown command \"%s\" (expected activate, remove, list or log)", a.cmd);
         }

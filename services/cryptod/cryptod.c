@@ -1069,9 +1069,11 @@ static void cryptod_handle_ike_child_remove(BhCall *call, void *userdata) {
         IkeHandle *h = ike_lookup(c, call, &it);
         if (!h)
                 return;
-        dbus_uint32_t spi;
+        dbus_uint32_t spi, out;
         dbus_message_iter_get_basic(&it, &spi);
-        /* Only an SA this IKE SA installed. */
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &out);
+        /* Only SAs this IKE SA installed. */
         guint i;
         for (i = 0; i < h->spis_in->len; i++)
                 if (g_array_index(h->spis_in, uint32_t, i) == spi)
@@ -1080,7 +1082,15 @@ static void cryptod_handle_ike_child_remove(BhCall *call, void *userdata) {
                 bh_call_error(call, BH_ERROR_NOT_FOUND, "SPI 0x%08x is not a CHILD SA of this IKE SA", spi);
                 return;
         }
+        if (out && out != h->spi_out) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "SPI 0x%08x is not this IKE SA's outbound SA", out);
+                return;
+        }
         g_array_remove_index_fast(h->spis_in, i);
+        if (out) {
+                h->spi_out = 0;
+                remove_sa(c, NULL, h->tunnel, "out", out);
+        }
         remove_sa(c, call, h->tunnel, "in", spi);
 }
 

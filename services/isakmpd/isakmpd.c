@@ -140,6 +140,7 @@ struct Sa {
         struct {
                 bool active;            /* we asked: our request is out */
                 bool answering;         /* the peer asked: our answer is being made */
+                bool fresh;             /* a CHILD SA of its own, not a rekey (phase 2 again) */
                 uint32_t xid;           /* cryptod's exchange */
                 uint32_t msg_id;        /* the peer's request */
                 uint32_t spi_in, spi_out;
@@ -169,6 +170,8 @@ struct Sa {
         bool out_deferred;      /* filterd still sends on old_spi_out (we answered the rekey) */
         uint32_t delete_msg_id; /* the peer's Delete of the old CHILD SA, being answered */
         bool deleting_old;      /* our Delete of it is out */
+        uint32_t delete_child;  /* the CHILD SA (our inbound SPI) removed by tmd, its Delete not yet sent */
+        GSequenceIter *delete_timer;
         GSequenceIter *rekey_timer, *dpd_timer;
         struct SealCtx *sealing;        /* a protected message cryptod is sealing */
         struct Opening *opening;        /* a protected message cryptod is opening */
@@ -193,7 +196,7 @@ static void rekey_clear(Sa *sa) {
         g_clear_pointer(&sa->rk.ke, g_bytes_unref);
         g_clear_pointer(&sa->rk.peer_nonce, g_bytes_unref);
         g_clear_pointer(&sa->rk.peer_ke, g_bytes_unref);
-        sa->rk.active = sa->rk.answering = false;
+        sa->rk.active = sa->rk.answering = sa->rk.fresh = false;
 }
 
 /*
@@ -650,6 +653,11 @@ static void tell_down(Sa *sa, const char *cause) {
         tell_tmd(sa, "TunnelDown", cause);
 }
 
+/* The CHILD SA alone ended or could not be made: the IKE SA stays. */
+static void tell_child_down(Sa *sa, const char *cause) {
+        tell_tmd(sa, "ChildDown", cause);
+}
+
 static void add_info(DBusMessageIter *arr, const char *key, const char *value) {
         DBusMessageIter e;
         dbus_message_iter_open_container(arr, DBUS_TYPE_DICT_ENTRY, NULL, &e);
@@ -670,10 +678,13 @@ static void tell_up(Sa *sa, const char *remote_id) {
         char l[64], r[64];
         add_info(&arr, "role", sa->initiator ? "initiator" : "responder");
         add_info(&arr, "ike_proposal", ike);
-        add_info(&arr, "esp_proposal", esp);
         add_info(&arr, "ike_spis", spis);
-        add_info(&arr, "esp_spi_in", in);
-        add_info(&arr, "esp_spi_out", out);
+        /* Without these, phase 1 alone is up (its CHILD SA was removed). */
+        if (sa->child_spi_in) {
+                add_info(&arr, "esp_proposal", esp);
+                add_info(&arr, "esp_spi_in", in);
+                add_info(&arr, "esp_spi_out", out);
+        }
         add_info(&arr, "local_endpoint", endpoint_string(&sa->local, l, sizeof l));
         add_info(&arr, "remote_endpoint", endpoint_string(&sa->remote, r, sizeof r));
         add_info(&arr, "remote_id", remote_id);
@@ -855,6 +866,7 @@ static void sa_drop(Sa *sa) {
         timer_cancel(sa->d, &sa->rekey_timer);
         timer_cancel(sa->d, &sa->dpd_timer);
         timer_cancel(sa->d, &sa->ike_rekey_timer);
+        timer_cancel(sa->d, &sa->delete_timer);
         free_handle(d, &sa->ik.handle);        /* a rekey that did not finish */
         free_handle(d, &sa->handle);
         sa_ref(sa);
@@ -2042,7 +2054,8 @@ static void child_install(Sa *sa, bool initiated, CryptoReply then) {
         DBusMessageIter it;
         DBusMessage *m = handle_method(sa, "IkeChildInstall", &it);
         dbus_uint32_t xid = sa->rk.xid;
-        dbus_bool_t i = initiated, defer = !initiated;
+        /* A CHILD SA of its own replaces nothing: it sends at once. */
+        dbus_bool_t i = initiated, defer = !initiated && !sa->rk.fresh;
         dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &xid);
         dbus_message_iter_append_basic(&it, DBUS_TYPE_BOOLEAN, &i);
         dbus_message_iter_append_basic(&it, DBUS_TYPE_BOOLEAN, &defer);
@@ -2062,12 +2075,16 @@ static void child_switch(Sa *sa) {
         sa->child_spi_in = sa->rk.spi_in;
         sa->child_spi_out = sa->rk.spi_out;
         sa->child_since = g_get_monotonic_time();
-        sa->out_deferred = !sa->rk.active;
+        sa->out_deferred = !sa->rk.active && !sa->rk.fresh;
         sa->esp = sa->rk.esp;
         g_autofree char *esp = bh_proposal_to_string(&sa->esp);
-        bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "CHILD SA rekeyed (%s by %s): %08x/%08x replaces %08x/%08x", esp,
-                      sa->rk.active ? "us" : "the peer", sa->child_spi_in, sa->child_spi_out, sa->old_spi_in,
-                      sa->old_spi_out);
+        if (sa->rk.fresh)
+                bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "CHILD SA created (%s by %s): %08x/%08x", esp,
+                              sa->rk.active ? "us" : "the peer", sa->child_spi_in, sa->child_spi_out);
+        else
+                bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "CHILD SA rekeyed (%s by %s): %08x/%08x replaces %08x/%08x",
+                              esp, sa->rk.active ? "us" : "the peer", sa->child_spi_in, sa->child_spi_out,
+                              sa->old_spi_in, sa->old_spi_out);
         tell_up(sa, sa->peer_id ? sa->peer_id : "");
 }
 
@@ -2095,8 +2112,9 @@ static gboolean retire_due(gpointer userdata) {
         if (sa && sa->state != SA_DEAD && sa->handle) {
                 DBusMessageIter it;
                 DBusMessage *m = handle_method(sa, "IkeChildRemove", &it);
-                dbus_uint32_t spi = r->spi;
+                dbus_uint32_t spi = r->spi, out = 0;    /* the new outbound SA replaced the old */
                 dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &spi);
+                dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &out);
                 crypto_call(sa, m, old_child_removed);
         }
         g_free(r);
@@ -2118,12 +2136,24 @@ static void remove_old_child(Sa *sa) {
 
 static void rekey_request_installed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
         if (!reply) {
-                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "the rekeyed CHILD SA could not be installed: %s", error_message);
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "the %s CHILD SA could not be installed: %s",
+                              sa->rk.fresh ? "new" : "rekeyed", error_message);
+                if (sa->rk.fresh) {
+                        g_autofree char *cause = g_strdup_printf("the CHILD SA could not be installed: %s", error_message);
+                        rekey_clear(sa);
+                        tell_child_down(sa, cause);
+                        return;
+                }
                 rekey_clear(sa);
                 rekey_schedule(sa, 10);
                 return;
         }
         child_switch(sa);
+        if (sa->rk.fresh) {
+                rekey_clear(sa);
+                rekey_schedule(sa, sa->def->child_rekey_time);
+                return;
+        }
         rekey_clear(sa);
         /* Delete the old one: the peer answers with its half. */
         uint8_t plain[64];
@@ -2141,6 +2171,13 @@ static void rekey_response(Sa *sa, const IkeMsg *m) {
         sa_answered(sa);
         IkeNotify n;
         uint16_t err = error_notify(m, &n);
+        if (err && sa->rk.fresh) {
+                g_autofree char *cause = g_strdup_printf("%s from the peer in CREATE_CHILD_SA", ike_notify_name(err));
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "new CHILD SA refused by the peer: %s", ike_notify_name(err));
+                rekey_clear(sa);
+                tell_child_down(sa, cause);
+                return;
+        }
         if (err) {
                 bh_log_tunnel(err == IKE_N_TEMPORARY_FAILURE ? BH_LOG_INFORMATION : BH_LOG_ERRORS, sa->tunnel,
                               "CHILD SA rekey refused by the peer: %s", ike_notify_name(err));
@@ -2163,9 +2200,26 @@ static void rekey_response(Sa *sa, const IkeMsg *m) {
             (esp_group(&sa->rk.esp) != 0) != (kep != NULL) ||
             (kep && (ike_ke_decode(kep->body, kep->len, &ke) != IKE_OK || ke.group != esp_group(&sa->rk.esp)))) {
                 bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "the peer's answer to our CHILD SA rekey is not acceptable");
+                bool fresh = sa->rk.fresh;
                 rekey_clear(sa);
-                rekey_schedule(sa, 30);
+                if (fresh)
+                        tell_child_down(sa, "the peer's answer to CREATE_CHILD_SA is not acceptable");
+                else
+                        rekey_schedule(sa, 30);
                 return;
+        }
+        if (sa->rk.fresh) {
+                /* Its selectors, as the peer narrowed them: TSi is ours. */
+                const IkePayload *tsi = ike_msg_find(m, IKE_PL_TSI), *tsr = ike_msg_find(m, IKE_PL_TSR);
+                IkeTsList ours, theirs;
+                if (!tsi || !tsr || ike_ts_decode(tsi->body, tsi->len, &ours) != IKE_OK ||
+                    ike_ts_decode(tsr->body, tsr->len, &theirs) != IKE_OK || ours.n == 0 || theirs.n == 0) {
+                        rekey_clear(sa);
+                        tell_child_down(sa, "the peer's answer to CREATE_CHILD_SA has no usable traffic selectors");
+                        return;
+                }
+                sa->tsi = sa->initiator ? ours : theirs;
+                sa->tsr = sa->initiator ? theirs : ours;
         }
         sa->rk.spi_out = proposal_spi(&child.prop[idx]);
         sa->rk.peer_nonce = g_bytes_new(nonce.data, nonce.len);
@@ -2178,20 +2232,33 @@ static void rekey_send(Sa *sa) {
         IkeBuilder b;
         uint8_t spi[4];
         ike_builder_init(&b, plain, sizeof plain);
-        ike_build_notify(&b, BH_PROTO_ESP, spi_octets(sa->child_spi_in, spi), 4, IKE_N_REKEY_SA, NULL, 0);
+        if (!sa->rk.fresh)
+                ike_build_notify(&b, BH_PROTO_ESP, spi_octets(sa->child_spi_in, spi), 4, IKE_N_REKEY_SA, NULL, 0);
         if (sa->def->mode == BH_MODE_TRANSPORT)
                 ike_build_notify(&b, 0, NULL, 0, IKE_N_USE_TRANSPORT_MODE, NULL, 0);
         ike_build_sa(&b, sa->def->esp_proposals, sa->def->n_esp_proposals, 1, spi_octets(sa->rk.spi_in, spi), 4);
         ike_build_nonce(&b, g_bytes_get_data(sa->rk.nonce, NULL), g_bytes_get_size(sa->rk.nonce));
         if (sa->rk.ke)
                 ike_build_ke(&b, sa->rk.group, g_bytes_get_data(sa->rk.ke, NULL), g_bytes_get_size(sa->rk.ke));
-        /* sa->tsi is the IKE SA initiator's side; TSi here is ours. */
-        ts_build(&b, IKE_PL_TSI, sa->initiator ? &sa->tsi : &sa->tsr);
-        ts_build(&b, IKE_PL_TSR, sa->initiator ? &sa->tsr : &sa->tsi);
+        if (sa->rk.fresh) {
+                /* A new CHILD SA asks for what the definition allows. */
+                IkeTsList ours, theirs;
+                ts_from_def(sa->def->local_ts, sa->def->n_local_ts, &ours);
+                ts_from_def(sa->def->remote_ts, sa->def->n_remote_ts, &theirs);
+                ts_build(&b, IKE_PL_TSI, &ours);
+                ts_build(&b, IKE_PL_TSR, &theirs);
+        } else {
+                /* sa->tsi is the IKE SA initiator's side; TSi here is ours. */
+                ts_build(&b, IKE_PL_TSI, sa->initiator ? &sa->tsi : &sa->tsr);
+                ts_build(&b, IKE_PL_TSR, sa->initiator ? &sa->tsr : &sa->tsi);
+        }
         uint32_t id = sa->next_request++;
         send_protected(sa, IKE_EXCH_CREATE_CHILD_SA, false, id, &b, NULL);
-        bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "rekeying the CHILD SA %08x/%08x", sa->child_spi_in,
-                      sa->child_spi_out);
+        if (sa->rk.fresh)
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "phase 2: asking the peer for a CHILD SA");
+        else
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "rekeying the CHILD SA %08x/%08x", sa->child_spi_in,
+                              sa->child_spi_out);
 }
 
 /* --- the peer asks */
@@ -2231,11 +2298,13 @@ static void rekey_answer_installed(Sa *sa, DBusMessage *reply, const char *error
 static void child_exchange_started(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
         if (!reply) {
                 bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "cryptod cannot start a CHILD SA exchange: %s", error_message);
-                bool answering = sa->rk.answering;
+                bool answering = sa->rk.answering, fresh = sa->rk.fresh;
                 uint32_t id = sa->rk.msg_id;
                 rekey_clear(sa);
                 if (answering)
                         respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_TEMPORARY_FAILURE, NULL);
+                else if (fresh)
+                        tell_child_down(sa, "cryptod cannot start a CHILD SA exchange");
                 else
                         rekey_schedule(sa, 30);
                 return;
@@ -2275,13 +2344,20 @@ static void child_request(Sa *sa, const IkeMsg *m) {
                 respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_INVALID_SYNTAX, NULL);
                 return;
         }
-        if (!rekey || ike_notify_decode(rekey->body, rekey->len, &rn) != IKE_OK || rn.spi_size != 4) {
+        /* One CHILD SA per tunnel: without REKEY_SA, a request makes it
+         * anew after it was removed (phase 2 again), and only then. */
+        bool fresh = rekey == NULL;
+        if (fresh && (sa->child_spi_in || sa->delete_child)) {
                 bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "the peer asks for a second CHILD SA: refused");
                 respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_NO_ADDITIONAL_SAS, NULL);
                 return;
         }
-        uint32_t old = (uint32_t) rn.spi[0] << 24 | (uint32_t) rn.spi[1] << 16 | (uint32_t) rn.spi[2] << 8 | rn.spi[3];
-        if (old != sa->child_spi_out) {
+        if (!fresh && (ike_notify_decode(rekey->body, rekey->len, &rn) != IKE_OK || rn.spi_size != 4)) {
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_INVALID_SYNTAX, NULL);
+                return;
+        }
+        uint32_t old = fresh ? 0 : (uint32_t) rn.spi[0] << 24 | (uint32_t) rn.spi[1] << 16 | (uint32_t) rn.spi[2] << 8 | rn.spi[3];
+        if (!fresh && old != sa->child_spi_out) {
                 bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "the peer rekeys an unknown CHILD SA %08x", old);
                 uint8_t spi[4];
                 uint8_t plain[64];
@@ -2332,9 +2408,15 @@ static void child_request(Sa *sa, const IkeMsg *m) {
                 return;
         }
         sa->rk.answering = true;
+        sa->rk.fresh = fresh;
         sa->rk.msg_id = id;
         sa->rk.tsi = ni;
         sa->rk.tsr = nr;
+        if (fresh) {
+                /* ni is the peer's side, nr ours; sa->tsi the IKE SA initiator's. */
+                sa->tsi = sa->initiator ? nr : ni;
+                sa->tsr = sa->initiator ? ni : nr;
+        }
         sa->rk.esp_num = child.prop[idx].num;
         sa->rk.group = group;
         sa->rk.spi_out = proposal_spi(&child.prop[idx]);
@@ -2358,11 +2440,12 @@ static gboolean rekey_due(gpointer userdata) {
         if (sa->state != SA_ESTABLISHED)
                 return G_SOURCE_REMOVE;
         if (sa->busy || sa->request || sa->rk.answering || sa->old_spi_in || sa->ik.active || sa->ik.answering ||
-            sa->superseded) {
+            sa->superseded || sa->delete_child) {
                 rekey_schedule(sa, 1);  /* an exchange is under way: soon */
                 return G_SOURCE_REMOVE;
         }
         sa->rk.active = true;
+        sa->rk.fresh = sa->child_spi_in == 0;
         sa->rk.group = sa->def->n_esp_proposals ? esp_group(&sa->def->esp_proposals[0]) : 0;
         sa->rk.spi_in = random_child_spi();
         child_start(sa, sa->rk.group);
@@ -2411,7 +2494,7 @@ static void sa_established(Sa *sa) {
         if (!sa->child_since)
                 sa->child_since = now;
         gint64 left = (gint64) sa->def->child_rekey_time - (now - sa->child_since) / G_USEC_PER_SEC;
-        rekey_schedule(sa, sa->def->child_rekey_time ? (unsigned) MAX(left, 1) : 0);
+        rekey_schedule(sa, sa->def->child_rekey_time && sa->child_spi_in ? (unsigned) MAX(left, 1) : 0);
         ike_rekey_schedule(sa, sa->def->rekey_time);
         dpd_schedule(sa);
 }
@@ -2700,6 +2783,52 @@ static void ike_rekey_request(Sa *sa, const IkeMsg *m) {
         ike_rekey_new(sa, ike_rekey_made_responder);
 }
 
+/* ---------------------------------------------------------------- phase 2 alone */
+
+/*
+ * ike cmd=remove phase=2 ends the CHILD SA and keeps the IKE SA; ike
+ * cmd=activate then makes a new one over it with CREATE_CHILD_SA (no
+ * REKEY_SA: rekey_due with rk.fresh). Our half leaves filterd at once; the
+ * Delete follows as soon as no other exchange of ours is out.
+ */
+
+static void child_gone(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply)
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "removing the CHILD SA: %s", error_message);
+}
+
+static void child_drop(Sa *sa) {
+        DBusMessageIter it;
+        DBusMessage *m = handle_method(sa, "IkeChildRemove", &it);
+        dbus_uint32_t in = sa->child_spi_in, out = sa->child_spi_out;
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &in);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &out);
+        crypto_call(sa, m, child_gone);
+        sa->child_spi_in = sa->child_spi_out = 0;
+        sa->child_since = 0;
+        timer_cancel(sa->d, &sa->rekey_timer);
+}
+
+static gboolean child_delete_due(gpointer userdata) {
+        Sa *sa = userdata;
+        sa->delete_timer = NULL;
+        if (sa->state != SA_ESTABLISHED || !sa->delete_child)
+                return G_SOURCE_REMOVE;
+        if (sa->busy || sa->request) {
+                sa->delete_timer = timer_add(sa->d, 100, child_delete_due, sa);
+                return G_SOURCE_REMOVE;
+        }
+        uint8_t plain[64];
+        IkeBuilder b;
+        uint32_t spi = sa->delete_child;
+        sa->delete_child = 0;
+        ike_builder_init(&b, plain, sizeof plain);
+        ike_build_delete(&b, BH_PROTO_ESP, &spi, 1);
+        uint32_t id = sa->next_request++;
+        send_protected(sa, IKE_EXCH_INFORMATIONAL, false, id, &b, NULL);
+        return G_SOURCE_REMOVE;
+}
+
 /* ---------------------------------------------------------------- informational */
 
 /* Our Delete is out, sealed once for every retransmission: the keys and
@@ -2710,6 +2839,7 @@ static void delete_sent(Sa *sa) {
         timer_cancel(sa->d, &sa->rekey_timer);
         timer_cancel(sa->d, &sa->dpd_timer);
         timer_cancel(sa->d, &sa->ike_rekey_timer);
+        timer_cancel(sa->d, &sa->delete_timer);
         free_handle(sa->d, &sa->ik.handle);
         free_handle(sa->d, &sa->handle);
 }
@@ -2792,13 +2922,22 @@ static void informational_request(Sa *sa, const IkeMsg *m) {
                 send_protected(sa, IKE_EXCH_INFORMATIONAL, true, m->hdr.msg_id, &b, sa_drop);
                 return;
         }
-        if (delete_ike || n_child) {
-                const char *what = delete_ike ? "IKE SA deleted by the peer" : "CHILD SA deleted by the peer";
+        if (n_child && !delete_ike) {
+                /* Phase 2 alone ends: our half goes too, the IKE SA stays. */
+                bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "CHILD SA %08x/%08x deleted by the peer; the IKE SA stays",
+                              sa->child_spi_in, sa->child_spi_out);
+                send_protected(sa, IKE_EXCH_INFORMATIONAL, true, m->hdr.msg_id, &b, NULL);
+                child_drop(sa);
+                tell_child_down(sa, "CHILD SA deleted by the peer");
+                return;
+        }
+        if (delete_ike) {
+                const char *what = "IKE SA deleted by the peer";
                 bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "%s", what);
                 /* tmd takes the tunnel down while cryptod seals the answer; the
                  * IKE SA goes once it is out. */
                 tell_down(sa, what);
-                send_protected(sa, IKE_EXCH_INFORMATIONAL, true, m->hdr.msg_id, &b, delete_ike ? sa_drop : NULL);
+                send_protected(sa, IKE_EXCH_INFORMATIONAL, true, m->hdr.msg_id, &b, sa_drop);
                 return;
         }
         bh_log_tunnel(BH_LOG_DEBUG, sa->tunnel, "liveness check from the peer answered");
@@ -3144,6 +3283,14 @@ static void isakmpd_handle_initiate(BhCall *call, void *userdata) {
                 return;
         }
         Sa *old = g_hash_table_lookup(d->tunnels, def->name);
+        if (old && old->state == SA_ESTABLISHED && !old->superseded && !old->child_spi_in && !old->rk.active &&
+            !old->rk.answering) {
+                /* Phase 1 stayed up: phase 2 alone, over it. */
+                timer_cancel(d, &old->rekey_timer);
+                old->rekey_timer = timer_add(d, 0, rekey_due, old);
+                bh_call_return_empty(call);
+                return;
+        }
         if (old && old->state != SA_DEAD && old->state != SA_DELETING) {
                 bh_call_error(call, BH_ERROR_EXISTS, "tunnel %s already has an IKE SA (%s)", def->name,
                               sa_state_names[old->state]);
@@ -3173,6 +3320,33 @@ static void isakmpd_handle_terminate(BhCall *call, void *userdata) {
         bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "terminating: Delete to the peer");
         sa->up = false;
         sa_delete(sa, true);
+        bh_call_return_empty(call);
+}
+
+static void isakmpd_handle_remove_child(BhCall *call, void *userdata) {
+        Isakmpd *d = userdata;
+        const char *name;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID);
+        Sa *sa = g_hash_table_lookup(d->tunnels, name);
+        if (!sa || sa->state != SA_ESTABLISHED || sa->superseded) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "tunnel %s has no established IKE SA", name);
+                return;
+        }
+        if (!sa->child_spi_in) {
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "tunnel %s has no CHILD SA", name);
+                return;
+        }
+        if (sa->rk.active || sa->rk.answering || sa->old_spi_in || sa->deleting_old || sa->ik.active ||
+            sa->ik.answering) {
+                bh_call_error(call, BH_ERROR_INVALID_STATE, "tunnel %s is being rekeyed: try again in a moment", name);
+                return;
+        }
+        bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "phase 2: removing the CHILD SA %08x/%08x; the IKE SA stays",
+                      sa->child_spi_in, sa->child_spi_out);
+        sa->delete_child = sa->child_spi_in;
+        child_drop(sa);
+        timer_cancel(d, &sa->delete_timer);
+        sa->delete_timer = timer_add(d, 0, child_delete_due, sa);
         bh_call_return_empty(call);
 }
 
@@ -3244,6 +3418,7 @@ static const BhMethodImpl isakmpd_methods[] = {
         { "ListSAs", isakmpd_handle_list_sas },
         { "Initiate", isakmpd_handle_initiate },
         { "Terminate", isakmpd_handle_terminate },
+        { "RemoveChild", isakmpd_handle_remove_child },
         {},
 };
 

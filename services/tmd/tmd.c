@@ -57,7 +57,13 @@ struct Step {
         unsigned waiting;
         char *error;
         bool renegotiate;       /* an IKE tunnel taken down to come back at once */
+        bool child_only;        /* phase 2 goes down, the IKE SA stays */
+        bool child_gone;        /* and isakmpd has already ended the CHILD SA */
 };
+
+static bool phase1_up(const Tunnel *t) {
+        return t->phase1 && strcmp(t->phase1, "active") == 0;
+}
 
 /* ---------------------------------------------------------------- tunnel objects */
 
@@ -340,8 +346,16 @@ static void teardown(Step *s) {
         t->up_pending = false;
         s->waiting = 1;
         DBusMessage *m;
-        if (s->def->type == BH_TUNNEL_IKE && t->phase1 != NULL && strcmp(t->phase1, "inactive") != 0 &&
-            strcmp(t->phase1, "failed") != 0) {
+        if (s->child_only && s->def->type == BH_TUNNEL_IKE) {
+                if (!s->child_gone) {
+                        m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "RemoveChild");
+                        dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
+                        s->waiting++;
+                        bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
+                        dbus_message_unref(m);
+                }
+        } else if (s->def->type == BH_TUNNEL_IKE && t->phase1 != NULL && strcmp(t->phase1, "inactive") != 0 &&
+                   strcmp(t->phase1, "failed") != 0) {
                 m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Terminate");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
                 s->waiting++;
@@ -349,7 +363,7 @@ static void teardown(Step *s) {
                 bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, terminated, s);
                 dbus_message_unref(m);
         }
-        if (s->def->type == BH_TUNNEL_IKE)
+        if (s->def->type == BH_TUNNEL_IKE && !s->child_only)
                 set_phase1(t, s->error ? "failed" : "inactive");
         m = bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, "RemoveManual");
         dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
@@ -509,10 +523,15 @@ static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def) {
         Tunnel *t = tunnel_state(tmd, def->name);
         Step *s = step_new(tmd, call, def);
         set_state(tmd, t, TUNNEL_ACTIVATING, NULL);
-        set_phase1(t, "negotiating");
-        g_hash_table_remove_all(t->info);
-        tunnel_changed(t, "Info");
         t->negotiating = s;
+        if (phase1_up(t)) {
+                /* isakmpd makes a CHILD SA over the IKE SA that stayed. */
+                bh_log_tunnel(BH_LOG_DEBUG, def->name, "phase 1 is up: asking isakmpd for phase 2");
+        } else {
+                set_phase1(t, "negotiating");
+                g_hash_table_remove_all(t->info);
+                tunnel_changed(t, "Info");
+        }
         g_autofree char *text = bh_tunnel_format(def);
         const char *tx = text;
         DBusMessage *m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Initiate");
@@ -704,12 +723,38 @@ static void tmd_handle_remove(BhCall *call, void *userdata) {
         if (!d)
                 return;
         Tunnel *t = tunnel_state(tmd, d->name);
-        if (t->state != TUNNEL_ACTIVE && t->state != TUNNEL_FAILED) {
+        bool phase1_alone = d->type == BH_TUNNEL_IKE && t->state == TUNNEL_INACTIVE && phase1_up(t);
+        if (t->state != TUNNEL_ACTIVE && t->state != TUNNEL_FAILED && !phase1_alone) {
                 bh_call_error(call, BH_ERROR_INVALID_STATE, "tunnel %s is %s", d->name, state_names[t->state]);
                 return;
         }
         set_state(tmd, t, TUNNEL_REMOVING, NULL);
         teardown(step_new(tmd, call, d));
+}
+
+static void tmd_handle_remove_phase2(BhCall *call, void *userdata) {
+        Tmd *tmd = userdata;
+        const char *name;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID);
+        const BhTunnel *d = find_def(tmd, call, name);
+        if (!d)
+                return;
+        if (d->type != BH_TUNNEL_IKE) {
+                tmd_handle_remove(call, userdata);
+                return;
+        }
+        Tunnel *t = tunnel_state(tmd, d->name);
+        if (t->state != TUNNEL_ACTIVE || !phase1_up(t)) {
+                bh_call_error(call, BH_ERROR_INVALID_STATE, "tunnel %s: phase 2 is %s", d->name, state_names[t->state]);
+                return;
+        }
+        char who[128];
+        bh_log_tunnel(BH_LOG_INFORMATION, d->name, "phase 2 removal asked by %s",
+                      bh_caller_describe(bh_call_caller(call), who, sizeof who));
+        set_state(tmd, t, TUNNEL_REMOVING, NULL);
+        Step *s = step_new(tmd, call, d);
+        s->child_only = true;
+        teardown(s);
 }
 
 static void tmd_handle_reload(BhCall *call, void *userdata) {
@@ -825,6 +870,8 @@ static void tmd_handle_tunnel_up(BhCall *call, void *userdata) {
         tunnel_changed(t, "Info");
         set_phase1(t, "active");
         bh_call_return_empty(call);
+        if (!g_hash_table_contains(t->info, "esp_spi_in"))
+                return;         /* the IKE SA alone, rekeyed while phase 2 is down */
         Step *s = t->negotiating;
         t->negotiating = NULL;
         if (!s && t->tearing) {
@@ -854,16 +901,33 @@ static void tmd_handle_tunnel_up(BhCall *call, void *userdata) {
         set_policy(s);
 }
 
+/* TunnelDown, ChildDown, NegotiationFailed: the tunnel (answered at once)
+ * and the cause in words; NULL when no such tunnel is defined. */
+static Tunnel *isakmpd_report(Tmd *tmd, BhCall *call, const BhTunnel **def, const char **cause) {
+        const char *name;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING, cause,
+                              DBUS_TYPE_INVALID);
+        *def = find_def(tmd, call, name);
+        if (!*def)
+                return NULL;
+        bh_call_return_empty(call);
+        return tunnel_state(tmd, (*def)->name);
+}
+
+/* The last failure, kept without a change of state. */
+static void set_failure(Tunnel *t, const char *cause) {
+        g_free(t->failure);
+        t->failure = g_strdup(cause);
+        tunnel_changed(t, "Failure");
+}
+
 static void tmd_handle_tunnel_down(BhCall *call, void *userdata) {
         Tmd *tmd = userdata;
-        const char *name, *cause;
-        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING, &cause,
-                              DBUS_TYPE_INVALID);
-        const BhTunnel *d = find_def(tmd, call, name);
-        if (!d)
+        const BhTunnel *d;
+        const char *cause;
+        Tunnel *t = isakmpd_report(tmd, call, &d, &cause);
+        if (!t)
                 return;
-        bh_call_return_empty(call);
-        Tunnel *t = tunnel_state(tmd, d->name);
         Step *s = t->negotiating;
         t->negotiating = NULL;
         set_phase1(t, "inactive");
@@ -876,30 +940,51 @@ static void tmd_handle_tunnel_down(BhCall *call, void *userdata) {
         } else if (t->state == TUNNEL_ACTIVE || t->state == TUNNEL_ACTIVATING) {
                 set_state(tmd, t, TUNNEL_REMOVING, cause);
                 teardown(step_new(tmd, NULL, d));
+        } else if (t->state == TUNNEL_INACTIVE) {
+                set_failure(t, cause);  /* phase 1 alone was up: why it ended */
         } else if (t->state != TUNNEL_REMOVING) {
                 set_state(tmd, t, TUNNEL_FAILED, cause);
         }
 }
 
+static void tmd_handle_child_down(BhCall *call, void *userdata) {
+        Tmd *tmd = userdata;
+        const BhTunnel *d;
+        const char *cause;
+        Tunnel *t = isakmpd_report(tmd, call, &d, &cause);
+        if (!t)
+                return;
+        Step *s = t->negotiating;
+        t->negotiating = NULL;
+        if (t->tearing)
+                return;
+        if (s) {
+                step_note(s, "phase 2", cause);
+        } else if (t->state == TUNNEL_ACTIVE || t->state == TUNNEL_ACTIVATING) {
+                set_state(tmd, t, TUNNEL_REMOVING, cause);
+                s = step_new(tmd, NULL, d);
+        } else {
+                return;
+        }
+        s->child_only = true;
+        s->child_gone = true;
+        teardown(s);
+}
+
 static void tmd_handle_negotiation_failed(BhCall *call, void *userdata) {
         Tmd *tmd = userdata;
-        const char *name, *cause;
-        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_STRING, &cause,
-                              DBUS_TYPE_INVALID);
-        const BhTunnel *d = find_def(tmd, call, name);
-        if (!d)
+        const BhTunnel *d;
+        const char *cause;
+        Tunnel *t = isakmpd_report(tmd, call, &d, &cause);
+        if (!t)
                 return;
-        bh_call_return_empty(call);
-        Tunnel *t = tunnel_state(tmd, d->name);
         if (t->state == TUNNEL_INACTIVE || t->state == TUNNEL_FAILED) {
                 set_state(tmd, t, TUNNEL_FAILED, cause);
                 set_phase1(t, "failed");
                 return;
         }
         /* Up or on its way: the peer's failed attempt changes nothing. */
-        g_free(t->failure);
-        t->failure = g_strdup(cause);
-        tunnel_changed(t, "Failure");
+        set_failure(t, cause);
         bh_log_tunnel(BH_LOG_ERRORS, d->name, "a negotiation from the peer failed (the tunnel stays %s): %s",
                       state_names[t->state], cause);
 }
@@ -966,10 +1051,12 @@ static const BhMethodImpl tmd_methods[] = {
         { "ListTunnels", tmd_handle_list_tunnels },
         { "Activate", tmd_handle_activate },
         { "Remove", tmd_handle_remove },
+        { "RemovePhase2", tmd_handle_remove_phase2 },
         { "Reload", tmd_handle_reload },
         { "Match", tmd_handle_match },
         { "TunnelUp", tmd_handle_tunnel_up },
         { "TunnelDown", tmd_handle_tunnel_down },
+        { "ChildDown", tmd_handle_child_down },
         { "NegotiationFailed", tmd_handle_negotiation_failed },
         { "GetTunnel", tmd_handle_get_tunnel },
         {},

@@ -318,14 +318,16 @@ def collision(kind):
         passed("%s rekey requests from a (ID %d) and b (ID %d) crossed on the wire" % (
             kind, a_req.msg_id, b_req.msg_id))
         what = "IKE SA" if kind == "IKE" else "CHILD SA"
-        if not wait(20, lambda: "%s rekey collides" % what in log("a") and "%s rekey collides" % what in log("b")):
-            fail("the collision was not noticed by both: a %r, b %r" % (
-                [l for l in log("a").splitlines() if "collides" in l],
-                [l for l in log("b").splitlines() if "collides" in l]))
-        for req in (a_req, b_req):
-            if not any(p.response and p.frm == req.to and p.msg_id == req.msg_id and p.spis == req.spis
-                       for p in wire.log):
-                fail("%s's request was not answered:\n%s" % (req.frm, wire.transcript()))
+
+        def answered(req):
+            return any(p.response and p.frm == req.to and p.msg_id == req.msg_id and p.spis == req.spis
+                       for p in wire.log)
+
+        def noticed(h):
+            return "%s rekey collides" % what in log(h)
+        if not wait(20, lambda: noticed("a") and noticed("b") and answered(a_req) and answered(b_req)):
+            fail("the collision: noticed by a %s, by b %s; a's request answered %s, b's %s:\n%s" % (
+                noticed("a"), noticed("b"), answered(a_req), answered(b_req), wire.transcript()))
         rekeyed = "%s rekeyed" % what
         before = log("a").count(rekeyed) + log("b").count(rekeyed)
         wire.run(20, until=lambda: log("a").count(rekeyed) + log("b").count(rekeyed) > before + 1 and settled())
@@ -394,7 +396,68 @@ def refused(notify, in_clear, a_cause, b_cause, ike_up=False):
     return scenario
 
 
+def phase2(wire):
+    """Phase 2 alone: ike cmd=remove phase=2 ends the CHILD SA with a
+    Delete and keeps the IKE SA; ike cmd=activate makes a new CHILD SA over
+    it with CREATE_CHILD_SA (no new IKE_SA_INIT), from either side; a full
+    remove then ends both."""
+    act = ike_bg("a", "cmd=activate", "namelist=gw")
+    wire.run(15, until=lambda: act.poll() is not None)
+    if act.returncode != 0:
+        fail("activation: %s %s" % (act.stdout.read(), state()))
+    ike_spis = tunnel("a").get("ike_spis")
+    for h, other in (("a", "b"), ("b", "a")):
+        mark = len(wire.log)
+        rem = ike_bg(h, "cmd=remove", "phase=2", "namelist=gw")
+
+        def down():
+            ta, tb = tunnel("a"), tunnel("b")
+            answered = any(p.frm == other and p.response and p.exchange == "INFORMATIONAL" for p in wire.log[mark:])
+            return (answered and rem.poll() is not None and ta.get("phase2") == "inactive"
+                    and tb.get("phase2") == "inactive"
+                    and prop("a", "Filter", "SAs") == 0 and prop("b", "Filter", "SAs") == 0)
+        if not wait(10, down):
+            fail("phase 2 removed on %s: %s %s\n%s" % (h, rem.stdout.read() if rem.poll() is not None else "",
+                                                         state(), wire.transcript()))
+        if rem.returncode != 0:
+            fail("ike cmd=remove phase=2 on %s: %s" % (h, rem.stdout.read()))
+        sent = [p for p in wire.log[mark:] if p.frm == h and not p.response]
+        if [p.exchange for p in sent] != ["INFORMATIONAL"] or not any(
+                p.frm == other and p.response and p.msg_id == sent[0].msg_id for p in wire.log[mark:]):
+            fail("remove phase=2 on %s: one Delete, answered, expected:\n%s" % (h, wire.transcript()))
+        if tunnel("a").get("phase1") != "active" or tunnel("b").get("phase1") != "active" or ike_sas("a") != 1 \
+                or ike_sas("b") != 1:
+            fail("the IKE SA did not stay: " + state())
+        if "CHILD SA deleted by the peer" not in tunnel(other).get("failure", ""):
+            fail("%s does not say why phase 2 went: %r" % (other, tunnel(other).get("failure")))
+        if ping("a", 1):
+            fail("ping works without a CHILD SA")
+        passed("remove phase=2 on %s: a Delete, answered; phase 1 stays active on both, no SA in filterd, "
+               "%s says %r" % (h, other, tunnel(other).get("failure")))
+
+        mark = len(wire.log)
+        act = ike_bg(h, "cmd=activate", "phase=2", "namelist=gw")
+        wire.run(15, until=lambda: act.poll() is not None and settled())
+        if act.poll() is None or act.returncode != 0 or not settled():
+            fail("phase 2 again from %s: %s %s\n%s" % (h, act.stdout.read() if act.poll() is not None else "",
+                                                        state(), wire.transcript()))
+        exchanges = [(p.frm, p.exchange, p.response) for p in wire.log[mark:] if p.exchange != "INFORMATIONAL"]
+        if exchanges != [(h, "CREATE_CHILD_SA", False), (other, "CREATE_CHILD_SA", True)]:
+            fail("phase 2 again from %s: one CREATE_CHILD_SA exchange expected:\n%s" % (h, wire.transcript()))
+        if tunnel("a").get("ike_spis") != ike_spis:
+            fail("the IKE SA changed: %s, was %s" % (tunnel("a").get("ike_spis"), ike_spis))
+        if not ping("a") or not ping("b"):
+            fail("no traffic over the new CHILD SA: " + state())
+        passed("activate phase=2 on %s: one CREATE_CHILD_SA over the same IKE SA, SPIs agree, ping both ways" % h)
+    check_ids(wire)
+    rem = ike_bg("b", "cmd=remove", "namelist=gw")
+    if not wait(10, lambda: rem.poll() is not None and no_state_left("a") and no_state_left("b")):
+        fail("full remove after phase 2 came again: " + state())
+    passed("remove on b ends the IKE SA too; no state left on either side")
+
+
 SCENARIOS = {
+    "phase2": phase2,
     "exchanges": exchanges,
     "retransmit": retransmit,
     "timeout": timeout,

@@ -21,7 +21,7 @@ PSK_B=$PSK_A
 A_EXTRA=() B_EXTRA=()
 case $SCENARIO in
 exchanges) B_EXTRA=("dpd_delay = 1s" "child_rekey_time = 4s") A_EXTRA=("rekey_time = 7s") ;;
-retransmit | timeout) ;;
+retransmit | timeout | phase2) ;;
 child-collision) A_EXTRA=("child_rekey_time = 3s") B_EXTRA=("child_rekey_time = 3s") ;;
 ike-collision) A_EXTRA=("rekey_time = 3s") B_EXTRA=("rekey_time = 3s") ;;
 invalid-ke) IKE_A=aes256gcm16-prfsha256-x25519-ecp256 IKE_B=aes256gcm16-prfsha256-ecp256 ;;

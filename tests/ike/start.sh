@@ -2,7 +2,8 @@
 # start = start: an IKE tunnel negotiates by itself when the suite starts;
 # nobody runs ike cmd=activate, and traffic flows. Then the AIX selections
 # of ike cmd=activate and cmd=remove other than by name or number:
-# autostart, remid= and ipaddr=, with their errors, and phase=.
+# autostart, remid= and ipaddr=, with their errors, and phase= (phase 2
+# removed alone and activated again).
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../netns.sh"
 
@@ -49,7 +50,16 @@ expect_error 1 "no tunnel is defined from 192.0.2.9,192.0.2.2" cmd=remove ipaddr
 expect_error 2 '"300.1.1.1" is not an IP address' cmd=activate ipaddr=192.0.2.1,300.1.1.1
 expect_error 2 "two addresses" cmd=activate ipaddr=192.0.2.1
 expect_error 2 "phase=1 alone cannot be activated" cmd=activate phase=1 namelist=gw
-expect_error 2 "phase=2 alone cannot be removed" cmd=remove phase=2 namelist=gw
 expect_error 1 "already" cmd=activate autostart
 [ "$(tunnel_field a gw phase2)" = active ] || fail "an error took the tunnel down"
-pass "an unknown remote ID or address pair, an invalid address, phase=1 up or phase=2 down, an active tunnel: clear errors, nothing changed"
+pass "an unknown remote ID or address pair, an invalid address, phase=1 up, an active tunnel: clear errors, nothing changed"
+
+# Phase 2 alone goes, and cannot go twice; phase 1 stays.
+out=$(ike_on a cmd=remove phase=2 namelist=gw) || fail "cmd=remove phase=2 failed: $out"
+[ "$out" = "tunnel gw phase 2 removed" ] || fail "cmd=remove phase=2: $out"
+[ "$(tunnel_field a gw phase1)" = active ] && [ "$(tunnel_field a gw phase2)" = inactive ] ||
+        fail "after remove phase=2: phase 1 $(tunnel_field a gw phase1), phase 2 $(tunnel_field a gw phase2)"
+expect_error 1 "phase 2 is inactive" cmd=remove phase=2 namelist=gw
+ike_on a cmd=activate namelist=gw >/dev/null || fail "phase 2 again failed: $(ike_on a cmd=list verbose namelist=gw)"
+in_host a ping -c 1 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "no traffic after phase 2 came again"
+pass "remove phase=2 keeps phase 1 and refuses a second time; activate brings phase 2 back"

@@ -71,6 +71,20 @@ pass "ping 10.1.0.1 -> 10.2.0.1 through the tunnel"
 ms=$(tcp_transfer a b 10.1.0.1 10.2.0.1 "${BULKHEAD_INTEROP_MB:-4}")
 pass "TCP Bulkhead -> charon intact (sha256): ${BULKHEAD_INTEROP_MB:-4} MB in $ms ms"
 
+# Phase 2 alone: charon keeps the IKE SA when Bulkhead deletes the CHILD
+# SA, and makes a new one when Bulkhead asks with CREATE_CHILD_SA.
+ike_spis=$(tunnel_field a ss ike_spis)
+ike_t a cmd=remove phase=2 namelist=ss >/dev/null 2>"$WORK/remove.err" ||
+        fail "ike cmd=remove phase=2 failed: $(cat "$WORK/remove.err")"
+wait_for "$T_SETTLE" charon_child_gone b ss || { charon_sas b >&2; fail "charon did not keep the IKE SA alone"; }
+wait_for "$T_SETTLE" no_ping_through || fail "10.2.0.1 still answers without a CHILD SA"
+ike_t a cmd=activate namelist=ss >/dev/null 2>"$WORK/activate.err" ||
+        fail "phase 2 again failed: $(cat "$WORK/activate.err")"
+wait_for "$T_SETTLE" charon_child_up b ss "$IKE_ALGS" "$ESP_ALGS" || { charon_sas b >&2; fail "charon: no new CHILD_SA"; }
+[ "$(tunnel_field a ss ike_spis)" = "$ike_spis" ] || fail "a new IKE SA was made for phase 2"
+ping_through
+pass "phase 2 removed alone and made again over the same IKE SA; charon follows both"
+
 ike_t a cmd=remove namelist=ss >"$WORK/remove.out" 2>"$WORK/remove.err" ||
         fail "ike cmd=remove failed: $(cat "$WORK/remove.err")"
 wait_for "$T_SETTLE" charon_no_sa b || { charon_sas b >&2; fail "charon still has an SA $T_SETTLE s after ike cmd=remove"; }

@@ -167,6 +167,13 @@ charon_child_up() {
                 grep -qE "^ +$2: #[0-9]+, reqid [0-9]+, INSTALLED, TUNNEL-in-UDP, ESP:$4\$" <<<"$sas"
 }
 
+# charon_child_gone H NAME: the IKE SA is still ESTABLISHED, without a CHILD_SA.
+charon_child_gone() {
+        local sas
+        sas=$(charon_sas "$1") || return 1
+        grep -qE "^$2: #[0-9]+, ESTABLISHED, IKEv2" <<<"$sas" && ! grep -qE "^ +$2: #[0-9]+, reqid" <<<"$sas"
+}
+
 charon_no_sa() {
         local sas
         sas=$(charon_sas "$1") || return 1
