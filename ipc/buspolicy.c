@@ -97,6 +97,17 @@ static void service_policy(GString *s, const BhSuiteEntry *e) {
         g_string_append_printf(s, "  <policy user=\"%s\">\n", e->user);
         g_string_append_printf(s, "    <allow own=\"%s\"/>\n", e->bus_name);
         allow_methods(s, BH_ACCESS_SUITE | e->access_bit);
+        /* Its own signals reach the other services too: the default
+         * policy's deny rules name them as destinations, and a broadcast
+         * is checked against each receiver's names. */
+        for (const BhInterfaceInfo *const *ip = bh_interfaces; *ip; ip++) {
+                if (!iface_on_service(*ip, e) || !(*ip)->signals || !(*ip)->signals->name)
+                        continue;
+                for (int i = 0; i < _BH_SERVICE_MAX; i++)
+                        g_string_append_printf(s, "    <allow send_type=\"signal\" send_interface=\"%s\" "
+                                                  "send_destination=\"%s\"/>\n",
+                                               (*ip)->name, bh_suite[i].bus_name);
+        }
         g_string_append(s, "  </policy>\n");
 }
 

@@ -31,12 +31,19 @@ typedef struct DpSa {
         DpSaSpec spec;
         EspSa esp;              /* spec.protocol IPPROTO_ESP */
         AhSa ah;                /* spec.protocol IPPROTO_AH */
+        /* Lifetime: the counts at which the next limit is reached
+         * (UINT64_MAX: none), from the soft limits of the tunnel. */
+        uint64_t next_packets, next_bytes;
+        uint64_t soft_packets, soft_bytes;
+        bool soft_reached;
+        bool expired;           /* past the hard limit: carries nothing */
 } DpSa;
 
 typedef struct DpPolicy {
         char tunnel[BH_TUNNEL_NAME_MAX + 1];
         BhTs *local, *remote;
         size_t n_local, n_remote;
+        uint64_t soft_bytes, soft_packets;
 } DpPolicy;
 
 struct Datapath {
@@ -49,6 +56,8 @@ struct Datapath {
         GHashTable *out_sas;    /* tunnel -> DpSa (outbound ESP) */
         GPtrArray *policies;    /* DpPolicy, in insertion order */
         DpCounters c;
+        DpLimitFunc on_limit;
+        void *on_limit_data;
         /* A batch of packets, processed in place with room around each. */
         uint8_t slots[BATCH][SLOT];
         struct mmsghdr msgs[BATCH];
@@ -137,6 +146,74 @@ static DpPolicy *policy_find(Datapath *dp, const char *tunnel) {
         return NULL;
 }
 
+/* ---------------------------------------------------------------- lifetimes */
+
+/* The hard limit: a tenth above the soft one (at least one more). */
+static uint64_t hard_of(uint64_t soft) {
+        uint64_t more = soft / 10 ? soft / 10 : 1;
+        return soft > UINT64_MAX - more ? UINT64_MAX : soft + more;
+}
+
+static void limits_arm(DpSa *sa, uint64_t soft_bytes, uint64_t soft_packets) {
+        sa->soft_bytes = soft_bytes;
+        sa->soft_packets = soft_packets;
+        sa->soft_reached = sa->expired = false;
+        sa->next_bytes = soft_bytes ? soft_bytes : UINT64_MAX;
+        sa->next_packets = soft_packets ? soft_packets : UINT64_MAX;
+}
+
+static void limit_reached(Datapath *dp, DpSa *sa, const char *what) {
+        bool hard = sa->soft_reached || strcmp(what, "sequence numbers") == 0;
+        if (hard) {
+                sa->expired = true;
+                sa->next_packets = sa->next_bytes = UINT64_MAX;
+                dp->c.cache_expired++;
+        } else {
+                sa->soft_reached = true;
+                sa->next_packets = sa->soft_packets ? hard_of(sa->soft_packets) : UINT64_MAX;
+                sa->next_bytes = sa->soft_bytes ? hard_of(sa->soft_bytes) : UINT64_MAX;
+        }
+        TRACE(TRACE_TUNNEL, "tunnel %s: SPI 0x%08x reached its %s limit of %s", sa->spec.tunnel, sa->spec.spi,
+              hard ? "hard" : "soft", what);
+        if (dp->on_limit)
+                dp->on_limit(sa->spec.tunnel, sa->spec.direction, sa->spec.spi, what, hard, dp->on_limit_data);
+}
+
+/* After each packet an SA carried: one predictable branch. */
+static inline void limits_count(Datapath *dp, DpSa *sa) {
+        const PktCounters *c = sa->spec.protocol == IPPROTO_AH ? &sa->ah.counters : &sa->esp.counters;
+        bool in = sa->spec.direction == DP_IN;
+        uint64_t packets = in ? c->packets_in : c->packets_out, bytes = in ? c->bytes_in : c->bytes_out;
+        if (G_UNLIKELY(packets >= sa->next_packets || bytes >= sa->next_bytes))
+                limit_reached(dp, sa, packets >= sa->next_packets ? "packets" : "bytes");
+}
+
+void dp_on_limit(Datapath *dp, DpLimitFunc func, void *userdata) {
+        dp->on_limit = func;
+        dp->on_limit_data = userdata;
+}
+
+int dp_set_limits(Datapath *dp, const char *tunnel, uint64_t soft_bytes, uint64_t soft_packets) {
+        DpPolicy *p = policy_find(dp, tunnel);
+        if (!p)
+                return -ENOENT;
+        p->soft_bytes = soft_bytes;
+        p->soft_packets = soft_packets;
+        GHashTable *tables[] = { dp->in_sas, dp->in_ah_sas };
+        for (size_t i = 0; i < G_N_ELEMENTS(tables); i++) {
+                GHashTableIter it;
+                gpointer value;
+                g_hash_table_iter_init(&it, tables[i]);
+                while (g_hash_table_iter_next(&it, NULL, &value))
+                        if (strcmp(((DpSa *) value)->spec.tunnel, tunnel) == 0)
+                                limits_arm(value, soft_bytes, soft_packets);
+        }
+        DpSa *out = g_hash_table_lookup(dp->out_sas, tunnel);
+        if (out)
+                limits_arm(out, soft_bytes, soft_packets);
+        return 0;
+}
+
 /* For trace text only (evaluated when the category is on). */
 static const char *A(const BhAddr *a, char buf[static BH_ADDR_STRLEN]) {
         return bh_addr_to_string(a, buf);
@@ -194,6 +271,10 @@ static void process_out_ah(Datapath *dp, DpSa *sa, PktBuf *pkt, const DpPolicy *
         if (++dp->ip_id == 0)
                 dp->ip_id = 1;
         PktDrop r = ah_encap(&sa->ah, pkt, &o, dp->ip_id);
+        if (r == PKT_DROP_SEQ_EXHAUSTED && !sa->expired)
+                limit_reached(dp, sa, "sequence numbers");
+        if (r == PKT_OK)
+                limits_count(dp, sa);
         if (r != PKT_OK || dp->fds.ip4 < 0) {
                 dp->c.out_dropped++;
                 dp->c.out_encap_failed++;
@@ -232,12 +313,21 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
         }
         TRACE(TRACE_FILTER_INFO, "permit out %s -> %s %s: tunnel %s", A(&f.src, b1), A(&f.dst, b2),
               pkt_proto_name(f.proto), policy->tunnel);
+        if (G_UNLIKELY(sa->expired)) {
+                dp->c.out_dropped++;
+                dp->c.out_sa_expired++;
+                TRACE(TRACE_ERROR, "tunnel %s: the outbound SA 0x%08x is past its lifetime", policy->tunnel,
+                      sa->spec.spi);
+                return;
+        }
         size_t inner_len = pkt->len;
         if (sa->spec.protocol == IPPROTO_AH) {
                 process_out_ah(dp, sa, pkt, policy);
                 return;
         }
         PktDrop r = esp_encap(&sa->esp, pkt);
+        if (r == PKT_DROP_SEQ_EXHAUSTED && !sa->expired)
+                limit_reached(dp, sa, "sequence numbers");
         if (r != PKT_OK) {
                 dp->c.out_dropped++;
                 dp->c.out_encap_failed++;
@@ -247,6 +337,7 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
         }
         TRACE(TRACE_CAPS_INFO, "tunnel %s: %zu bytes encapsulated, SPI 0x%08x seq %llu, %zu bytes ESP", policy->tunnel,
               inner_len, sa->spec.spi, (unsigned long long) sa->esp.seq_out, pkt->len);
+        limits_count(dp, sa);
         int fd;
         if (sa->spec.encap == BH_ENCAP_UDP)
                 fd = sa->spec.remote.family == AF_INET ? dp->fds.udp4 : dp->fds.udp6;
@@ -412,6 +503,12 @@ static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t es
                       A(&sa->spec.remote, b2));
                 return;
         }
+        if (G_UNLIKELY(sa->expired)) {
+                dp->c.in_dropped++;
+                dp->c.in_sa_expired++;
+                TRACE(TRACE_ERROR, "tunnel %s: the inbound SA 0x%08x is past its lifetime", sa->spec.tunnel, spi);
+                return;
+        }
         size_t outer_len = pkt->len;
         PktDrop r = esp_decap(&sa->esp, pkt, ip);
         if (r != PKT_OK) {
@@ -423,6 +520,7 @@ static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t es
                 return;
         }
         TRACE(TRACE_CRYPTO_INFO, "tunnel %s: SPI 0x%08x authenticated and decrypted", sa->spec.tunnel, spi);
+        limits_count(dp, sa);
         /* What came out must be what the tunnel carries. */
         Flow f;
         DpPolicy *policy = policy_find(dp, sa->spec.tunnel);
@@ -548,7 +646,14 @@ static void process_in_ah(Datapath *dp, PktBuf *pkt, const struct sockaddr_stora
                 dp->c.in_wrong_source++;
                 return;
         }
+        if (G_UNLIKELY(sa->expired)) {
+                dp->c.in_dropped++;
+                dp->c.in_sa_expired++;
+                return;
+        }
         PktDrop r = ah_decap(&sa->ah, pkt, &ip);
+        if (r == PKT_OK)
+                limits_count(dp, sa);
         if (r != PKT_OK) {
                 dp->c.in_dropped++;
                 if (r == PKT_DROP_REPLAY || r == PKT_DROP_TOO_OLD)
@@ -645,6 +750,8 @@ int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, ch
                 esp_sa_init(&sa->esp, spec->spi, ESP_MODE_TUNNEL, spec->esn, 0, t);
                 sa->esp.anti_replay = spec->replay;
         }
+        const DpPolicy *p = policy_find(dp, spec->tunnel);
+        limits_arm(sa, p ? p->soft_bytes : 0, p ? p->soft_packets : 0);
         if (spec->direction == DP_IN)
                 g_hash_table_replace(spec->protocol == IPPROTO_AH ? dp->in_ah_sas : dp->in_sas,
                                      GUINT_TO_POINTER(spec->spi), sa);

@@ -24,6 +24,7 @@ typedef struct DpCounters {
         uint64_t in_unknown_spi, in_wrong_source, in_selector_mismatch, in_malformed, in_not_esp;
         uint64_t out_no_sa, out_encap_failed, out_send_failed;
         uint64_t in_write_failed;
+        uint64_t in_sa_expired, out_sa_expired;     /* past the hard lifetime */
         uint64_t keepalives_in, keepalives_out;     /* RFC 3948 NAT keepalives */
 } DpCounters;
 
@@ -82,6 +83,17 @@ bool dp_remove_sa(Datapath *dp, const char *tunnel, DpDirection direction, uint3
 int dp_set_policy(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_local, const BhTs *remote,
                   size_t n_remote);
 bool dp_remove_policy(Datapath *dp, const char *tunnel);
+
+/* Lifetimes: the soft limits of every SA of the tunnel, present and to
+ * come (0: none). Once an SA has carried that many packets or bytes, the
+ * limit function is told (hard = false); a tenth further on it is told
+ * again (hard = true) and the SA carries no more. An outbound SA whose
+ * sequence numbers ran out is told hard ("sequence numbers") too.
+ * -ENOENT without a policy for the tunnel. */
+int dp_set_limits(Datapath *dp, const char *tunnel, uint64_t soft_bytes, uint64_t soft_packets);
+typedef void (*DpLimitFunc)(const char *tunnel, DpDirection direction, uint32_t spi, const char *what, bool hard,
+                            void *userdata);
+void dp_on_limit(Datapath *dp, DpLimitFunc func, void *userdata);
 
 const DpCounters *dp_counters(const Datapath *dp);
 unsigned dp_sa_count(const Datapath *dp);

@@ -42,6 +42,8 @@ static const struct {
         COUNTER("in_malformed", in_malformed),
         COUNTER("in_not_esp", in_not_esp),
         COUNTER("in_write_failed", in_write_failed),
+        COUNTER("in_sa_expired", in_sa_expired),
+        COUNTER("out_sa_expired", out_sa_expired),
         COUNTER("out_no_sa", out_no_sa),
         COUNTER("out_encap_failed", out_encap_failed),
         COUNTER("out_send_failed", out_send_failed),
@@ -284,9 +286,15 @@ static void filterd_handle_set_policy(BhCall *call, void *userdata) {
                 bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "%s", why);
                 return;
         }
+        dbus_uint64_t soft_bytes, soft_packets;
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &soft_bytes);
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &soft_packets);
         dp_set_policy(f->dp, tunnel, (BhTs *) local->data, local->len, (BhTs *) remote->data, remote->len);
-        bh_log_tunnel(BH_LOG_INFORMATION, tunnel, "policy set: %u local, %u remote selectors", local->len,
-                      remote->len);
+        dp_set_limits(f->dp, tunnel, soft_bytes, soft_packets);
+        bh_log_tunnel(BH_LOG_INFORMATION, tunnel, "policy set: %u local, %u remote selectors; soft limits %" G_GUINT64_FORMAT
+                      " bytes, %" G_GUINT64_FORMAT " packets (0: none)", local->len, remote->len, soft_bytes, soft_packets);
         bh_call_return_empty(call);
 }
 
@@ -424,6 +432,21 @@ static const BhPropertyImpl filterd_properties[] = {
         {},
 };
 
+/* An SA reached a lifetime limit: the bus hears it (SALimit), and isakmpd
+ * rekeys its CHILD SA. */
+static void limit_reached(const char *tunnel, DpDirection direction, uint32_t spi, const char *what, bool hard,
+                          void *userdata) {
+        Filterd *f = userdata;
+        const char *dir = direction == DP_IN ? "in" : "out";
+        dbus_uint32_t s = spi;
+        dbus_bool_t h = hard;
+        bh_log_tunnel(hard ? BH_LOG_ERRORS : BH_LOG_INFORMATION, tunnel, "%s SA 0x%08x reached its %s limit (%s)%s", dir,
+                      spi, hard ? "hard" : "soft", what, hard ? ": it carries no more packets" : "");
+        bh_ipc_emit(f->svc->ipc, f->svc->entry->path, &bh_iface_filter1, "SALimit", DBUS_TYPE_STRING, &tunnel,
+                    DBUS_TYPE_STRING, &dir, DBUS_TYPE_UINT32, &s, DBUS_TYPE_STRING, &what, DBUS_TYPE_BOOLEAN, &h,
+                    DBUS_TYPE_INVALID);
+}
+
 Filterd *filterd_new(BhService *svc) {
         Filterd *f = g_new0(Filterd, 1);
         f->svc = svc;
@@ -437,6 +460,7 @@ Filterd *filterd_new(BhService *svc) {
                 .ip4 = bh_service_fd(svc, "ip-raw4"),
         };
         f->dp = dp_new(NULL, &fds);
+        dp_on_limit(f->dp, limit_reached, f);
         g_autofree char *why = NULL;
         if (!dp_ready(f->dp, &why))
                 bh_log_error("the data path cannot carry packets: %s", why);

@@ -3453,6 +3453,31 @@ static void sa_table_unref(void *p) {
         sa_unref(p);
 }
 
+/* filterd's Filter1.SALimit: the current CHILD SA of a tunnel reached a
+ * soft or hard limit of its lifetime (lifetime_bytes, lifetime_packets, or
+ * its sequence numbers): it is rekeyed now. Only filterd's word counts. */
+static void sa_limit(DBusMessage *signal, void *userdata) {
+        Isakmpd *d = userdata;
+        const char *owner = bh_ipc_owner(d->svc->ipc, BH_SERVICE_FILTERD);
+        const char *tunnel, *dir, *what;
+        dbus_uint32_t spi;
+        dbus_bool_t hard;
+        if (!owner || g_strcmp0(dbus_message_get_sender(signal), owner) != 0 ||
+            !dbus_message_get_args(signal, NULL, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_STRING, &dir, DBUS_TYPE_UINT32,
+                                   &spi, DBUS_TYPE_STRING, &what, DBUS_TYPE_BOOLEAN, &hard, DBUS_TYPE_INVALID))
+                return;
+        Sa *sa = g_hash_table_lookup(d->tunnels, tunnel);
+        if (!sa || sa->state != SA_ESTABLISHED || !sa->child_spi_in ||
+            spi != (strcmp(dir, "in") == 0 ? sa->child_spi_in : sa->child_spi_out))
+                return;         /* an SA already replaced, or not ours */
+        bh_log_tunnel(hard ? BH_LOG_ERRORS : BH_LOG_EVENTS, sa->tunnel, "CHILD SA %08x/%08x reached its %s limit of %s: "
+                      "rekeying it", sa->child_spi_in, sa->child_spi_out, hard ? "hard" : "soft", what);
+        if (sa->rk.active || sa->rk.answering)
+                return;         /* a rekey is already on its way */
+        timer_cancel(d, &sa->rekey_timer);
+        sa->rekey_timer = timer_add(d, 0, rekey_due, sa);
+}
+
 Isakmpd *isakmpd_new(BhService *svc) {
         Isakmpd *d = g_new0(Isakmpd, 1);
         d->svc = svc;
@@ -3472,6 +3497,7 @@ Isakmpd *isakmpd_new(BhService *svc) {
         if (d->udp4 < 0 && d->udp6 < 0)
                 bh_log_error("no UDP 500 socket was handed over: IKE cannot run");
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_isakmpd1, isakmpd_methods, isakmpd_properties, d);
+        bh_ipc_watch_signal(svc->ipc, bh_iface_filter1.name, "SALimit", sa_limit, d);
         return d;
 }
 

@@ -492,6 +492,9 @@ static void set_policy(Step *s) {
         dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &s->name);
         append_ts(&it, d->local_ts, d->n_local_ts);
         append_ts(&it, d->remote_ts, d->n_remote_ts);
+        dbus_uint64_t bytes = d->lifetime_bytes, packets = d->lifetime_packets;
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &bytes);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &packets);
         bh_conn_call(bh_ipc_bus(s->tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, policy_set, s);
         dbus_message_unref(m);
 }

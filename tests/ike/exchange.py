@@ -67,6 +67,15 @@ def prop(h, service, name):
     return int(out.split()[1])
 
 
+def counter(h, name):
+    with open("%s/%s/run/bus" % (WORK, h)) as f:
+        address = f.read().strip()
+    out = subprocess.run(["busctl", "--address=" + address, "--json=short", "call", "org.bulkhead.Filter",
+                          "/org/bulkhead/Filter", "org.bulkhead.Filter1", "GetCounters"], capture_output=True,
+                         text=True, timeout=10).stdout
+    return json.loads(out)["data"][0][name]
+
+
 def ike_sas(h):
     out = busctl(h, "call", "org.bulkhead.Isakmpd", "/org/bulkhead/Isakmpd", "org.bulkhead.Isakmpd1", "ListSAs")
     return int(out.split()[1])
@@ -456,7 +465,47 @@ def phase2(wire):
     passed("remove on b ends the IKE SA too; no state left on either side")
 
 
+def lifetime(wire):
+    """The lifetime in packets (lifetime_packets = 500 on a): at the soft
+    limit filterd tells isakmpd, which asks for a rekey; the wire drops that
+    request, so the SAs pass their hard limit (550) and carry nothing more,
+    counted; once the request gets through (retransmitted), the new SAs
+    carry the traffic."""
+    act = ike_bg("a", "cmd=activate", "namelist=gw")
+    wire.run(15, until=lambda: act.poll() is not None)
+    if act.returncode != 0:
+        fail("activation: %s %s" % (act.stdout.read(), state()))
+    first_in = tunnel("a").get("esp_spi_in")
+    blocking = {"on": True}
+
+    def rule(p):
+        if blocking["on"] and p.frm == "a" and p.exchange == "CREATE_CHILD_SA" and not p.response:
+            return "drop"
+        return "accept"
+    pinger = subprocess.Popen(["ping", "-q", "-c", "700", "-i", "0.002", "-W", "1", "-I", A_IN, B_IN],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    wire.run(20, rule, until=lambda: pinger.poll() is not None)
+    summary = pinger.stdout.read().strip().splitlines()[-2:]
+    dropped = [p for p in wire.log if p.verdict == "dropped"]
+    if not dropped:
+        fail("a asked for no rekey at its soft limit: %s\n%s" % (state(), wire.transcript()))
+    if "reached its soft limit of packets" not in log("a") or "reached its hard limit (packets)" not in log("a"):
+        fail("a's logs do not show both limits: %s" % [l for l in log("a").splitlines() if "limit" in l])
+    expired = counter("a", "out_sa_expired") + counter("a", "in_sa_expired")
+    if expired == 0:
+        fail("no packet counted as expired on a: ping said %s" % summary)
+    passed("soft limit: a asked for a rekey (dropped on the wire %d times); hard limit: %d packets dropped as "
+           "expired (ping: %s)" % (len(dropped), expired, summary[-1] if summary else "?"))
+    blocking["on"] = False
+    if not wait(20, lambda: settled() and tunnel("a").get("esp_spi_in") != first_in):
+        fail("the rekey did not get through: %s\n%s" % (state(), wire.transcript()))
+    if not ping("a") or not ping("b"):
+        fail("no traffic on the new SAs: " + state())
+    passed("the retransmitted rekey got through: new SAs, ping both ways")
+
+
 SCENARIOS = {
+    "lifetime": lifetime,
     "phase2": phase2,
     "exchanges": exchanges,
     "retransmit": retransmit,

@@ -5,8 +5,10 @@
 # that side reports the rekeys it started and the other the ones it
 # answered, the old SAs leave filterd, the SPIs agree. KIND child rekeys
 # the CHILD SA (child_rekey_time), ike the IKE SA (rekey_time), after
-# which the CHILD SA must still rekey on the new IKE SA.
-#   rekey.sh ESP_PROPOSAL A_TIME B_TIME [child|ike]   (a group in the ESP proposal: PFS)
+# which the CHILD SA must still rekey on the new IKE SA. KIND packets
+# rekeys the CHILD SA by its soft lifetime (lifetime_packets A_TIME on a,
+# B_TIME 0: none on b): filterd tells isakmpd, no SA reaches the hard limit.
+#   rekey.sh ESP_PROPOSAL A_TIME B_TIME [child|ike|packets]   (a group in the ESP proposal: PFS)
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../netns.sh"
 
@@ -14,7 +16,11 @@ ESP_P=${1:-aes256gcm16}
 A_TIME=${2:-3s}
 B_TIME=${3:-1h}
 KIND=${4:-child}
-if [ "$KIND" = ike ]; then KEY=rekey_time WHAT="IKE SA"; else KEY=child_rekey_time WHAT="CHILD SA"; fi
+case $KIND in
+ike) KEY=rekey_time WHAT="IKE SA" ;;
+packets) KEY=lifetime_packets WHAT="CHILD SA" ;;
+*) KEY=child_rekey_time WHAT="CHILD SA" ;;
+esac
 WORK=$(mktemp -d /tmp/bulkhead-test.XXXXXX)
 chmod 755 "$WORK"
 trap 'rc=$?; netns_cleanup; rm -rf "$WORK"; exit $rc' EXIT
@@ -35,7 +41,7 @@ ms=$(tcp_transfer a b 10.1.0.1 10.2.0.1 24 12)
 pass "24 MB over one TCP connection spread over 12 s arrived intact ($ms ms)"
 
 count() { grep -c "isakmpd events tunnel=gw: $WHAT rekeyed (.* by $2)" "$WORK/$1/out" || true; }
-if [ "$B_TIME" = 1h ]; then starter=a other=b; else starter=b other=a; fi
+if [ "$B_TIME" = 1h ] || [ "$B_TIME" = 0 ]; then starter=a other=b; else starter=b other=a; fi
 started=$(count $starter us)
 answered=$(count $other "the peer")
 # One rekey may be under way while the two logs are read.
@@ -56,6 +62,15 @@ else
         [ "$(tunnel_field a gw esp_spi_in)" != "$first_in" ] || fail "the CHILD SA's SPI never changed"
 fi
 pass "$WHAT rekeyed $started times by $starter ($ESP_P), each answered by $other, during the transfer"
+if [ "$KIND" = packets ]; then
+        soft=$(grep -c "reached its soft limit of packets: rekeying" "$WORK/a/out" || true)
+        [ "$soft" -ge 3 ] || fail "a's isakmpd heard of $soft soft limits"
+        ! grep -q "reached its hard limit" "$WORK/a/out" "$WORK/b/out" || fail "an SA reached its hard limit: $(grep -h "hard limit" "$WORK"/*/out)"
+        [ "$(counter a out_sa_expired)" = 0 ] && [ "$(counter a in_sa_expired)" = 0 ] || fail "packets dropped as expired"
+        over=$(bctl_on a call org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 ListSAs | grep -oE '"(in|out)" "esp" [0-9]+ "[^"]*" [0-9]+' | awk '$5 >= 3300' | wc -l)
+        [ "$over" = 0 ] || fail "an SA of a carried more than the hard limit: $(bctl_on a call org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 ListSAs)"
+        pass "filterd told isakmpd of $soft soft limits (lifetime_packets = $A_TIME); no SA reached the hard limit"
+fi
 
 # Once the exchanges settle: one SA each way on each side, the same SPIs.
 settled() {
