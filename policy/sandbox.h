@@ -9,10 +9,17 @@
  * the supervisor can say which syscall it was. */
 
 #include <stdbool.h>
+#include <stdint.h>
 
-/* Applies the named profile ("tmd", "isakmpd", ...). report_fd < 0: no
- * report. Returns 0 or a negative errno (unknown profile, kernel refusal). */
+/* Applies the named profile ("tmd", "isakmpd", ...) to every thread of the
+ * process. report_fd < 0: no report. Returns 0 or a negative errno (unknown
+ * profile, kernel refusal). */
 int bh_sandbox_enter(const char *profile, int report_fd);
+
+/* The same for a process that stays root with a few capabilities (the
+ * supervisor): keep_caps (bits 1 << CAP_*) stay in its effective, permitted
+ * and bounding sets, as far as it holds them; every other capability goes. */
+int bh_sandbox_enter_keeping(const char *profile, int report_fd, uint64_t keep_caps);
 
 /* Drops every capability from the effective, permitted, inheritable and
  * bounding sets (also what a root process keeps after exec). */
@@ -23,5 +30,12 @@ extern const char *const bh_sandbox_profiles[];
 
 /* Syscall name for a number on this architecture, or NULL. */
 const char *bh_sandbox_syscall_name(int nr);
-/* Does the profile allow this syscall (by name)? For tests. */
+/* Does the profile allow this syscall (by name, under some condition)? For
+ * tests. */
 bool bh_sandbox_allows(const char *profile, const char *syscall);
+/* Filters stack, so a process started under the outer profile that enters
+ * the inner one can make only the calls both allow. Returns NULL when the
+ * outer profile allows every call the inner one does (the same syscall with
+ * no condition or the same one), else the first syscall it does not (or
+ * the name of an unknown profile). For tests. */
+const char *bh_sandbox_uncovered(const char *outer, const char *inner);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <glib-unix.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -707,6 +708,24 @@ static void open_resources(Supervisor *sup) {
         }
 }
 
+/* What bulkheadd keeps of root once confined; every other capability leaves
+ * its bounding set too. The TUN device and the raw and UDP sockets are open
+ * by then (CAP_NET_RAW and CAP_NET_BIND_SERVICE were for them); the files it
+ * writes are in its own run directory, so no CAP_DAC_OVERRIDE, CAP_CHOWN or
+ * CAP_FOWNER either. */
+static uint64_t kept_capabilities(const SupervisorOptions *opt) {
+        /* Routes through the TUN device, as tmd asks (rtnetlink). */
+        uint64_t keep = UINT64_C(1) << CAP_NET_ADMIN;
+        /* Each child's bounding set is emptied before exec (child_setup),
+         * the bus daemon's too. */
+        if (!opt->no_spawn || opt->embedded)
+                keep |= UINT64_C(1) << CAP_SETPCAP;
+        /* Services start as their own users, and are signalled as such. */
+        if (!opt->no_spawn)
+                keep |= UINT64_C(1) << CAP_SETUID | UINT64_C(1) << CAP_SETGID | UINT64_C(1) << CAP_KILL;
+        return keep;
+}
+
 static void prepare_children(Supervisor *sup) {
         bool root = geteuid() == 0;
         for (int i = 1; i < _BH_SERVICE_MAX; i++) {
@@ -749,6 +768,19 @@ Supervisor *supervisor_start(SupervisorOptions *opt, GMainLoop *loop) {
                 goto fail;
         prepare_children(sup);
         open_resources(sup);
+
+        /* What needed more than the supervisor profile (policy/sandbox.c)
+         * is done: the lock, the users, the privileged descriptors. The
+         * filter goes on here, before the bus daemon and the services
+         * start, so that they inherit it (and each service adds its own);
+         * it could not be kept from them anyway, as filters pass on through
+         * fork and exec. */
+        int r = bh_sandbox_enter_keeping(bh_suite[BH_SERVICE_SUPERVISOR].sandbox, -1, kept_capabilities(opt));
+        if (r < 0) {
+                fprintf(stderr, "bulkheadd: cannot enter the %s sandbox: %s\n", bh_suite[BH_SERVICE_SUPERVISOR].sandbox,
+                        strerror(-r));
+                goto fail;
+        }
 
         if (opt->embedded) {
                 if (start_private_bus(sup) < 0)

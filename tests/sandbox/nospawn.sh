@@ -10,6 +10,14 @@ wait_for 10 bctl call org.bulkhead.Supervisor /org/bulkhead/Supervisor org.bulkh
 [ ! -e "$RUN/ready" ] || fail "ready without any service"
 children=$(pgrep -P "$SUP_PID" | xargs -r ps -o comm= -p | grep '^bulkhead-' || true)
 [ -z "$children" ] || fail "--no-spawn spawned services: $children"
+# Confined as when it spawns, with less kept: CAP_NET_ADMIN for routes and
+# CAP_SETPCAP for emptying the bus daemon's bounding set (0x1100).
+grep -q '^Seccomp:[[:space:]]*2$' "/proc/$SUP_PID/status" || fail "bulkheadd --no-spawn has no seccomp filter"
+for c in CapEff CapBnd; do
+        grep -q "^$c:[[:space:]]*0000000000001100$" "/proc/$SUP_PID/status" ||
+                fail "bulkheadd --no-spawn: $(grep "^$c" "/proc/$SUP_PID/status"), expected 0000000000001100"
+done
+pass "bulkheadd --no-spawn: seccomp filter, capabilities net_admin and setpcap only"
 
 declare -A user=([logd]=bulkhead-log [statd]=bulkhead-stat [cryptod]=bulkhead-crypto [filterd]=bulkhead-filter
         [isakmpd]=bulkhead-isakmpd [tmd]=bulkhead-tmd)
