@@ -419,6 +419,7 @@ char *bh_tunnel_format(const BhTunnel *t) {
                         g_string_append_printf(s, "ah = %s\nah_spi_out = 0x%x\nah_spi_in = 0x%x\n", ah, t->ah_spi_out,
                                                t->ah_spi_in);
                 }
+                g_string_append_printf(s, "replay = %s\n", t->replay ? "yes" : "no");
         }
 
         return g_string_free(s, FALSE);
@@ -1468,6 +1469,16 @@ int bh_tunnel_set_finish(BhTunnelSet *set, const BhTunnelSet *previous, GPtrArra
 
 /* ---- files ------------------------------------------------------------ */
 
+bool bh_tunnel_file_name_valid(const char *name) {
+        size_t n;
+
+        if (!name)
+                return false;
+        n = strlen(name);
+        /* Hidden files are editors' locks and backups. */
+        return name[0] != '.' && n > 5 && strcmp(name + n - 5, ".conf") == 0;
+}
+
 static gint compare_names(gconstpointer a, gconstpointer b) {
         return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
@@ -1494,14 +1505,9 @@ int bh_tunnel_set_load(const char *dir, const BhTunnelSet *previous, GPtrArray *
         }
 
         names = g_ptr_array_new_with_free_func(g_free);
-        while ((de = readdir(d))) {
-                size_t n = strlen(de->d_name);
-
-                /* Hidden files are editors' locks and backups. */
-                if (de->d_name[0] == '.' || n <= 5 || strcmp(de->d_name + n - 5, ".conf") != 0)
-                        continue;
-                g_ptr_array_add(names, g_strdup(de->d_name));
-        }
+        while ((de = readdir(d)))
+                if (bh_tunnel_file_name_valid(de->d_name))
+                        g_ptr_array_add(names, g_strdup(de->d_name));
         closedir(d);
         g_ptr_array_sort(names, compare_names);
 

@@ -202,6 +202,10 @@ int bh_tunnel_set_finish(BhTunnelSet *set, const BhTunnelSet *previous, GPtrArra
  */
 int bh_tunnel_set_load(const char *dir, const BhTunnelSet *previous, GPtrArray *ret_errors, BhTunnelSet **ret_set);
 
+/* Is `name` (no directory) a file that bh_tunnel_set_load() reads: it ends
+ * in ".conf" and does not start with '.'. Files are read in strcmp() order. */
+bool bh_tunnel_file_name_valid(const char *name);
+
 /*
  * What a reload changes. Tunnels are matched by name (case-insensitively).
  * The arrays hold borrowed const BhTunnel *: added, changed and unchanged

@@ -718,7 +718,8 @@ static void test_legacy_warnings(void) {
                 "esp_spi_in = 0x1002\n"
                 "ah = md5\n"                                                           /* line 14 */
                 "ah_spi_out = 0x2001\n"
-                "ah_spi_in = 0x2002\n";
+                "ah_spi_in = 0x2002\n"
+                "replay = yes\n";
         static const char *const expect[] = {
                 "test.conf:5: warning: ike_proposals uses the legacy algorithm \"3des\"",
                 "test.conf:6: warning: esp_proposals uses the legacy algorithm \"md5\"",
