@@ -205,11 +205,12 @@ int dp_set_limits(Datapath *dp, const char *tunnel, uint64_t soft_bytes, uint64_
                 gpointer value;
                 g_hash_table_iter_init(&it, tables[i]);
                 while (g_hash_table_iter_next(&it, NULL, &value))
-                        if (strcmp(((DpSa *) value)->spec.tunnel, tunnel) == 0)
+                        if (strcmp(((DpSa *) value)->spec.tunnel, tunnel) == 0 && !((DpSa *) value)->expired)
                                 limits_arm(value, soft_bytes, soft_packets);
         }
+        /* An SA past its hard limit stays so: only a new one carries again. */
         DpSa *out = g_hash_table_lookup(dp->out_sas, tunnel);
-        if (out)
+        if (out && !out->expired)
                 limits_arm(out, soft_bytes, soft_packets);
         return 0;
 }

@@ -171,6 +171,7 @@ struct Sa {
         uint32_t delete_msg_id; /* the peer's Delete of the old CHILD SA, being answered */
         bool deleting_old;      /* our Delete of it is out */
         uint32_t delete_child;  /* the CHILD SA (our inbound SPI) removed by tmd, its Delete not yet sent */
+        bool want_child;        /* tmd asked for phase 2 over this IKE SA: a new CHILD SA is to be made */
         GSequenceIter *delete_timer;
         GSequenceIter *rekey_timer, *dpd_timer;
         struct SealCtx *sealing;        /* a protected message cryptod is sealing */
@@ -2079,6 +2080,8 @@ static void child_switch(Sa *sa) {
         sa->esp = sa->rk.esp;
         g_autofree char *esp = bh_proposal_to_string(&sa->esp);
         if (sa->rk.fresh)
+                sa->want_child = false;
+        if (sa->rk.fresh)
                 bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "CHILD SA created (%s by %s): %08x/%08x", esp,
                               sa->rk.active ? "us" : "the peer", sa->child_spi_in, sa->child_spi_out);
         else
@@ -2139,6 +2142,7 @@ static void rekey_request_installed(Sa *sa, DBusMessage *reply, const char *erro
                 bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "the %s CHILD SA could not be installed: %s",
                               sa->rk.fresh ? "new" : "rekeyed", error_message);
                 if (sa->rk.fresh) {
+                        sa->want_child = false;
                         g_autofree char *cause = g_strdup_printf("the CHILD SA could not be installed: %s", error_message);
                         rekey_clear(sa);
                         tell_child_down(sa, cause);
@@ -2171,7 +2175,17 @@ static void rekey_response(Sa *sa, const IkeMsg *m) {
         sa_answered(sa);
         IkeNotify n;
         uint16_t err = error_notify(m, &n);
+        if (err == IKE_N_TEMPORARY_FAILURE && sa->rk.fresh) {
+                /* Both ends asked at once, or the peer is busy: again soon. */
+                bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "new CHILD SA: TEMPORARY_FAILURE from the peer, trying again");
+                rekey_clear(sa);
+                uint8_t r;
+                random_bytes(&r, 1);
+                rekey_schedule(sa, 1u + r % 4u);
+                return;
+        }
         if (err && sa->rk.fresh) {
+                sa->want_child = false;
                 g_autofree char *cause = g_strdup_printf("%s from the peer in CREATE_CHILD_SA", ike_notify_name(err));
                 bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "new CHILD SA refused by the peer: %s", ike_notify_name(err));
                 rekey_clear(sa);
@@ -2202,8 +2216,10 @@ static void rekey_response(Sa *sa, const IkeMsg *m) {
                 bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "the peer's answer to our CHILD SA rekey is not acceptable");
                 bool fresh = sa->rk.fresh;
                 rekey_clear(sa);
-                if (fresh)
+                if (fresh) {
+                        sa->want_child = false;
                         tell_child_down(sa, "the peer's answer to CREATE_CHILD_SA is not acceptable");
+                }
                 else
                         rekey_schedule(sa, 30);
                 return;
@@ -2215,6 +2231,7 @@ static void rekey_response(Sa *sa, const IkeMsg *m) {
                 if (!tsi || !tsr || ike_ts_decode(tsi->body, tsi->len, &ours) != IKE_OK ||
                     ike_ts_decode(tsr->body, tsr->len, &theirs) != IKE_OK || ours.n == 0 || theirs.n == 0) {
                         rekey_clear(sa);
+                        sa->want_child = false;
                         tell_child_down(sa, "the peer's answer to CREATE_CHILD_SA has no usable traffic selectors");
                         return;
                 }
@@ -2303,8 +2320,10 @@ static void child_exchange_started(Sa *sa, DBusMessage *reply, const char *error
                 rekey_clear(sa);
                 if (answering)
                         respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_TEMPORARY_FAILURE, NULL);
-                else if (fresh)
+                else if (fresh) {
+                        sa->want_child = false;
                         tell_child_down(sa, "cryptod cannot start a CHILD SA exchange");
+                }
                 else
                         rekey_schedule(sa, 30);
                 return;
@@ -2347,7 +2366,12 @@ static void child_request(Sa *sa, const IkeMsg *m) {
         /* One CHILD SA per tunnel: without REKEY_SA, a request makes it
          * anew after it was removed (phase 2 again), and only then. */
         bool fresh = rekey == NULL;
-        if (fresh && (sa->child_spi_in || sa->delete_child)) {
+        if (fresh && sa->delete_child) {
+                /* Our Delete of the last one is still to go out: soon. */
+                respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_TEMPORARY_FAILURE, NULL);
+                return;
+        }
+        if (fresh && sa->child_spi_in) {
                 bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "the peer asks for a second CHILD SA: refused");
                 respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_NO_ADDITIONAL_SAS, NULL);
                 return;
@@ -2439,6 +2463,14 @@ static gboolean rekey_due(gpointer userdata) {
         sa->rekey_timer = 0;
         if (sa->state != SA_ESTABLISHED)
                 return G_SOURCE_REMOVE;
+        if (!sa->child_spi_in && !sa->want_child)
+                return G_SOURCE_REMOVE;         /* phase 2 is down, and nobody asked for it */
+        if (sa->child_spi_in && sa->want_child) {
+                /* The peer made it meanwhile: its own schedule from now. */
+                sa->want_child = false;
+                rekey_schedule(sa, sa->def->child_rekey_time);
+                return G_SOURCE_REMOVE;
+        }
         if (sa->busy || sa->request || sa->rk.answering || sa->old_spi_in || sa->ik.active || sa->ik.answering ||
             sa->superseded || sa->delete_child) {
                 rekey_schedule(sa, 1);  /* an exchange is under way: soon */
@@ -2549,6 +2581,8 @@ static Sa *sa_successor(Sa *old, bool initiator) {
         n->tsr = initiator == old->initiator ? old->tsr : old->tsi;
         n->peer_id = g_strdup(old->peer_id);
         n->child_since = old->child_since;
+        n->want_child = old->want_child;
+        old->want_child = false;
         old->superseded = true;
         timer_cancel(old->d, &old->rekey_timer);
         timer_cancel(old->d, &old->dpd_timer);
@@ -2556,6 +2590,8 @@ static Sa *sa_successor(Sa *old, bool initiator) {
         sa_register(n);
         sa_make_current(n);
         sa_established(n);
+        if (n->want_child && !n->child_spi_in)
+                n->rekey_timer = timer_add(n->d, 0, rekey_due, n);      /* phase 2 still to come */
         g_autofree char *p = bh_proposal_to_string(&n->ike);
         bh_log_tunnel(BH_LOG_EVENTS, n->tunnel,
                       "IKE SA rekeyed (%s by %s): %016" G_GINT64_MODIFIER "x_i %016" G_GINT64_MODIFIER
@@ -2683,7 +2719,8 @@ static gboolean ike_rekey_due(gpointer userdata) {
         sa->ike_rekey_timer = 0;
         if (sa->state != SA_ESTABLISHED || sa->superseded)
                 return G_SOURCE_REMOVE;
-        if (sa->busy || sa->request || sa->rk.active || sa->rk.answering || sa->ik.answering || sa->old_spi_in) {
+        if (sa->busy || sa->request || sa->rk.active || sa->rk.answering || sa->ik.answering || sa->old_spi_in ||
+            sa->delete_child) {
                 ike_rekey_schedule(sa, 1);
                 return G_SOURCE_REMOVE;
         }
@@ -2743,7 +2780,7 @@ static void ike_rekey_request(Sa *sa, const IkeMsg *m) {
         uint32_t id = m->hdr.msg_id;
         const IkePayload *sap = ike_msg_find(m, IKE_PL_SA), *np = ike_msg_find(m, IKE_PL_NONCE),
                          *kep = ike_msg_find(m, IKE_PL_KE);
-        if (sa->ik.active || sa->rk.active || sa->rk.answering || sa->deleting_old || sa->old_spi_in) {
+        if (sa->ik.active || sa->rk.active || sa->rk.answering || sa->deleting_old || sa->old_spi_in || sa->delete_child) {
                 bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "the peer's IKE SA rekey collides with another: TEMPORARY_FAILURE");
                 respond_notify(sa, IKE_EXCH_CREATE_CHILD_SA, id, IKE_N_TEMPORARY_FAILURE, NULL);
                 return;
@@ -3283,11 +3320,19 @@ static void isakmpd_handle_initiate(BhCall *call, void *userdata) {
                 return;
         }
         Sa *old = g_hash_table_lookup(d->tunnels, def->name);
-        if (old && old->state == SA_ESTABLISHED && !old->superseded && !old->child_spi_in && !old->rk.active &&
-            !old->rk.answering) {
-                /* Phase 1 stayed up: phase 2 alone, over it. */
-                timer_cancel(d, &old->rekey_timer);
-                old->rekey_timer = timer_add(d, 0, rekey_due, old);
+        if (old && old->state == SA_ESTABLISHED && !old->superseded && !old->child_spi_in) {
+                /* Phase 1 stayed up: phase 2 alone, over it, as the IKE SA
+                 * was negotiated. */
+                if (!bh_tunnel_equal(old->def, def)) {
+                        bh_call_error(call, BH_ERROR_INVALID_STATE, "tunnel %s was redefined while its phase 1 stayed up: "
+                                      "remove phase 1 first", def->name);
+                        return;
+                }
+                old->want_child = true;
+                if (!old->rk.active && !old->rk.answering) {
+                        timer_cancel(d, &old->rekey_timer);
+                        old->rekey_timer = timer_add(d, 0, rekey_due, old);
+                }
                 bh_call_return_empty(call);
                 return;
         }
@@ -3344,6 +3389,7 @@ static void isakmpd_handle_remove_child(BhCall *call, void *userdata) {
         bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "phase 2: removing the CHILD SA %08x/%08x; the IKE SA stays",
                       sa->child_spi_in, sa->child_spi_out);
         sa->delete_child = sa->child_spi_in;
+        sa->want_child = false;
         child_drop(sa);
         timer_cancel(d, &sa->delete_timer);
         sa->delete_timer = timer_add(d, 0, child_delete_due, sa);

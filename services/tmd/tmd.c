@@ -173,6 +173,13 @@ static void tunnel_changed(Tunnel *t, const char *property) {
                 bh_ipc_property_changed(t->tmd->svc->ipc, t->path, bh_iface_tunnel1.name, property);
 }
 
+/* The last failure, kept without a change of state. */
+static void set_failure(Tunnel *t, const char *cause) {
+        g_free(t->failure);
+        t->failure = g_strdup(cause);
+        tunnel_changed(t, "Failure");
+}
+
 static void set_phase1(Tunnel *t, const char *phase1) {
         if (t->phase1 == phase1 || (t->phase1 && strcmp(t->phase1, phase1) == 0))
                 return;
@@ -338,24 +345,27 @@ static void terminated(DBusMessage *reply, const char *error_name, const char *e
 static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def);
 static void set_policy(Step *s);
 
+static void child_removed(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata);
+
 static void teardown(Step *s) {
         Tmd *tmd = s->tmd;
         Tunnel *t = tunnel_state(tmd, s->name);
         BhIpc *ipc = tmd->svc->ipc;
+        if (s->child_only && !s->child_gone && s->def->type == BH_TUNNEL_IKE) {
+                /* isakmpd first: it may refuse (a rekey under way), and the
+                 * tunnel then stays as it is. */
+                DBusMessage *m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "RemoveChild");
+                dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
+                bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, child_removed, s);
+                dbus_message_unref(m);
+                return;
+        }
         t->tearing = s;
         t->up_pending = false;
         s->waiting = 1;
         DBusMessage *m;
-        if (s->child_only && s->def->type == BH_TUNNEL_IKE) {
-                if (!s->child_gone) {
-                        m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "RemoveChild");
-                        dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
-                        s->waiting++;
-                        bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
-                        dbus_message_unref(m);
-                }
-        } else if (s->def->type == BH_TUNNEL_IKE && t->phase1 != NULL && strcmp(t->phase1, "inactive") != 0 &&
-                   strcmp(t->phase1, "failed") != 0) {
+        if (!s->child_only && s->def->type == BH_TUNNEL_IKE && t->phase1 != NULL && strcmp(t->phase1, "inactive") != 0 &&
+            strcmp(t->phase1, "failed") != 0) {
                 m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Terminate");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
                 s->waiting++;
@@ -385,6 +395,21 @@ static void teardown(Step *s) {
         }
         g_ptr_array_set_size(t->routes, 0);
         teardown_reply(NULL, NULL, NULL, s);   /* the one held above */
+}
+
+static void child_removed(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
+        Step *s = userdata;
+        Tunnel *t = tunnel_state(s->tmd, s->name);
+        if (reply || (error_name && strcmp(error_name, BH_ERROR_NOT_FOUND) == 0)) {
+                s->child_gone = true;   /* gone now, or already */
+                teardown(s);
+                return;
+        }
+        bh_log_tunnel(BH_LOG_INFORMATION, s->name, "phase 2 stays: isakmpd: %s", error_message);
+        set_state(s->tmd, t, TUNNEL_ACTIVE, NULL);
+        if (s->call)
+                bh_call_error(s->call, error_name ? error_name : BH_ERROR_FAILED, "isakmpd: %s", error_message);
+        step_free(s);
 }
 
 /* isakmpd has ended the IKE SA: a TunnelUp that comes after this answer
@@ -518,6 +543,7 @@ static void initiated(DBusMessage *reply, const char *error_name, const char *er
         if (t->negotiating == s) {
                 t->negotiating = NULL;
                 step_note(s, "isakmpd", error_message);
+                s->child_gone = true;   /* none was made */
                 teardown(s);
         }
 }
@@ -528,7 +554,9 @@ static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def) {
         set_state(tmd, t, TUNNEL_ACTIVATING, NULL);
         t->negotiating = s;
         if (phase1_up(t)) {
-                /* isakmpd makes a CHILD SA over the IKE SA that stayed. */
+                /* isakmpd makes a CHILD SA over the IKE SA that stayed; a
+                 * failure takes phase 2 back alone. */
+                s->child_only = true;
                 bh_log_tunnel(BH_LOG_DEBUG, def->name, "phase 1 is up: asking isakmpd for phase 2");
         } else {
                 set_phase1(t, "negotiating");
@@ -653,6 +681,22 @@ static void owner_changed(BhServiceId service, const char *owner, void *userdata
                         t->negotiating = NULL;
                         step_note(s, "isakmpd", "restarted during the negotiation");
                         teardown(s);
+                        continue;
+                }
+                if (d->type == BH_TUNNEL_IKE && t->state == TUNNEL_INACTIVE && phase1_up(t) &&
+                    service != BH_SERVICE_FILTERD) {
+                        /* Phase 1 alone was up: isakmpd lost it, or cryptod its
+                         * keys (then isakmpd ends it). */
+                        g_autofree char *cause = g_strdup_printf("%s restarted", who);
+                        bh_log_tunnel(BH_LOG_EVENTS, t->name, "%s: phase 1 is gone", cause);
+                        if (service == BH_SERVICE_CRYPTOD) {
+                                DBusMessage *m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Terminate");
+                                dbus_message_append_args(m, DBUS_TYPE_STRING, &t->name, DBUS_TYPE_INVALID);
+                                bh_conn_call(bh_ipc_bus(tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                                dbus_message_unref(m);
+                        }
+                        set_phase1(t, "inactive");
+                        set_failure(t, cause);
                         continue;
                 }
                 if (t->state != TUNNEL_ACTIVE)
@@ -915,13 +959,6 @@ static Tunnel *isakmpd_report(Tmd *tmd, BhCall *call, const BhTunnel **def, cons
                 return NULL;
         bh_call_return_empty(call);
         return tunnel_state(tmd, (*def)->name);
-}
-
-/* The last failure, kept without a change of state. */
-static void set_failure(Tunnel *t, const char *cause) {
-        g_free(t->failure);
-        t->failure = g_strdup(cause);
-        tunnel_changed(t, "Failure");
 }
 
 static void tmd_handle_tunnel_down(BhCall *call, void *userdata) {

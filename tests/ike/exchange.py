@@ -504,7 +504,105 @@ def lifetime(wire):
     passed("the retransmitted rekey got through: new SAs, ping both ways")
 
 
+def remove_phase2(h, other, wire):
+    """ike cmd=remove phase=2 on H, run until both sides have no CHILD SA."""
+    mark = len(wire.log)
+    rem = ike_bg(h, "cmd=remove", "phase=2", "namelist=gw")
+
+    def down():
+        return (rem.poll() is not None and tunnel("a").get("phase2") == "inactive"
+                and tunnel("b").get("phase2") == "inactive" and prop("a", "Filter", "SAs") == 0
+                and prop("b", "Filter", "SAs") == 0
+                and any(p.frm == other and p.response for p in wire.log[mark:]))
+    if not wait(10, down) or rem.returncode != 0:
+        fail("remove phase=2 on %s: %s %s\n%s" % (h, rem.stdout.read() if rem.poll() is not None else "", state(),
+                                                   wire.transcript()))
+
+
+def phase2_busy(wire):
+    """ike cmd=remove phase=2 while a CHILD SA rekey is out (held on the
+    wire) is refused with the reason, and the tunnel stays up; once the
+    rekey is through, the removal works, and the removed CHILD SA does not
+    come back by itself (a has child_rekey_time 5s)."""
+    act = ike_bg("a", "cmd=activate", "namelist=gw")
+    wire.run(15, until=lambda: act.poll() is not None)
+    if act.returncode != 0:
+        fail("activation: %s %s" % (act.stdout.read(), state()))
+    held = []
+
+    def rule(p):
+        if p.frm == "a" and p.exchange == "CREATE_CHILD_SA" and not p.response and not held:
+            held.append(p)
+            return "hold"
+        return "accept"
+    wire.run(10, rule, until=lambda: bool(held))
+    if not held:
+        fail("no CHILD SA rekey from a in 10 s (child_rekey_time 5s)")
+    rem = ike("a", "cmd=remove", "phase=2", "namelist=gw")
+    if rem.returncode == 0 or "rekeyed" not in rem.stderr:
+        fail("remove phase=2 during a rekey: exit %d, %s%s" % (rem.returncode, rem.stdout, rem.stderr))
+    if tunnel("a").get("phase2") != "active":
+        fail("the refused removal changed the tunnel: " + state())
+    passed("remove phase=2 during a CHILD SA rekey refused (%s); the tunnel stays active" % rem.stderr.strip())
+    held[0].accept()
+    if not wait(10, settled):
+        fail("the held rekey did not complete: %s\n%s" % (state(), wire.transcript()))
+    remove_phase2("a", "b", wire)
+    mark = len(wire.log)
+    wire.run(5)
+    if tunnel("a").get("phase2") != "inactive" or prop("a", "Filter", "SAs") != 0:
+        fail("the CHILD SA came back by itself: " + state())
+    if any(p.exchange == "CREATE_CHILD_SA" for p in wire.log[mark:]):
+        fail("a CREATE_CHILD_SA after phase 2 was removed:\n" + wire.transcript())
+    passed("after the rekey, remove phase=2 works, and no CHILD SA is made again within 5 s")
+
+
+def phase2_collision(wire):
+    """Both ends activate phase 2 at once over the IKE SA that stayed: the
+    two CREATE_CHILD_SA requests cross on the wire, each is answered
+    TEMPORARY_FAILURE, each end tries again after a random delay, and the
+    tunnel ends with one CHILD SA that both agree on; both activations
+    succeed."""
+    act = ike_bg("a", "cmd=activate", "namelist=gw")
+    wire.run(15, until=lambda: act.poll() is not None)
+    if act.returncode != 0:
+        fail("activation: %s %s" % (act.stdout.read(), state()))
+    remove_phase2("a", "b", wire)
+    held = {}
+
+    def rule(p):
+        if p.exchange != "CREATE_CHILD_SA" or p.response or "released" in held:
+            return "accept"
+        if p.frm in held:
+            return "drop"
+        held[p.frm] = p
+        if len(held) == 2:
+            for q in held.values():
+                q.accept()
+            held["released"] = True
+            return "accept"
+        return "hold"
+    acts = [ike_bg(h, "cmd=activate", "phase=2", "namelist=gw") for h in "ab"]
+    wire.run(10, rule, until=lambda: "released" in held)
+    if "released" not in held:
+        fail("the two requests did not cross: %s\n%s" % (state(), wire.transcript()))
+    if not wait(25, lambda: all(x.poll() is not None for x in acts) and settled()):
+        fail("after the crossing: %s\n%s" % (state(), wire.transcript()))
+    for h, x in zip("ab", acts):
+        if x.returncode != 0:
+            fail("activate phase=2 on %s: %s" % (h, x.stdout.read()))
+    if "TEMPORARY_FAILURE from the peer, trying again" not in log("a") + log("b"):
+        fail("nobody tried again after TEMPORARY_FAILURE")
+    if not ping("a") or not ping("b"):
+        fail("no traffic: " + state())
+    check_ids(wire)
+    passed("both ends asked at once: TEMPORARY_FAILURE, a retry, one CHILD SA both agree on; both activations "
+           "succeeded, ping both ways")
+
+
 SCENARIOS = {
+    "phase2-busy": phase2_busy,
+    "phase2-collision": phase2_collision,
     "lifetime": lifetime,
     "phase2": phase2,
     "exchanges": exchanges,

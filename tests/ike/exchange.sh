@@ -25,6 +25,8 @@ retransmit | timeout | phase2) ;;
 child-collision) A_EXTRA=("child_rekey_time = 3s") B_EXTRA=("child_rekey_time = 3s") ;;
 ike-collision) A_EXTRA=("rekey_time = 3s") B_EXTRA=("rekey_time = 3s") ;;
 lifetime) A_EXTRA=("lifetime_packets = 500") ;;
+phase2-busy) A_EXTRA=("child_rekey_time = 5s") ;;
+phase2-collision) ;;
 invalid-ke) IKE_A=aes256gcm16-prfsha256-x25519-ecp256 IKE_B=aes256gcm16-prfsha256-ecp256 ;;
 no-proposal) IKE_B=aes128-sha256-prfsha256-modp2048 ;;
 auth-failed) PSK_B="not the same $RANDOM" ;;
