@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Key memory that cannot be locked: with RLIMIT_MEMLOCK at 0 for the whole
+# suite, cryptod says once, at the error level, that its key memory could not
+# be locked in RAM and how to fix that; the keys stay usable (a manual
+# tunnel is activated with them), and the memory is still kept out of core
+# dumps (cryptod is not dumpable at all).
+source "$(dirname "$0")/../lib.sh"
+getent passwd bulkhead-crypto >/dev/null || fail "the service users do not exist (scripts/users.sh)"
+
+# Every process started from here on inherits the limit.
+prlimit --pid $$ --memlock=0:0 || fail "cannot lower RLIMIT_MEMLOCK"
+[ "$(ulimit -l)" = 0 ] || fail "RLIMIT_MEMLOCK is $(ulimit -l), not 0"
+
+CONF=$(mktemp -d /tmp/bulkhead-test.XXXXXX)
+CLEANUP_DIRS+=("$CONF")
+chmod 755 "$CONF"
+mkdir -p "$CONF/tunnels.d"
+cat >"$CONF/tunnels.d/lab.conf" <<'CONF'
+[tunnel lab]
+number = 7
+type = manual
+local = 192.0.2.1
+remote = 192.0.2.2
+local_ts = 10.1.0.0/24
+remote_ts = 10.2.0.1
+mode = tunnel
+encap = udp
+esp = aes256gcm16
+esp_spi_out = 0x1001
+esp_spi_in = 0x2001
+CONF
+key() { echo "0x$(head -c 36 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
+K1=$(key) K2=$(key)
+printf 'esp lab out %s\nesp lab in %s\n' "$K1" "$K2" >"$CONF/secrets.conf"
+chmod 600 "$CONF/secrets.conf"
+chown bulkhead-crypto: "$CONF/secrets.conf"
+suite_start
+suite_wait_ready
+
+cpid=$(service_pid Crypto Crypto)
+grep -q '^Max locked memory *0 *0 ' "/proc/$cpid/limits" || fail "cryptod runs with $(grep 'locked memory' "/proc/$cpid/limits")"
+# Before logd is there, cryptod writes "cryptod[errors]: ..." itself.
+said() {
+        grep "key memory could not be locked in RAM (.*): raise RLIMIT_MEMLOCK or grant CAP_IPC_LOCK" "$WORK/out" |
+                grep -cE "^cryptod\[errors\]: |cryptod errors: " || true
+}
+wait_for 5 test "$(said)" -ge 1 || fail "cryptod did not say that its key memory is not locked: $(grep cryptod "$WORK/out")"
+pass "cryptod says its key memory could not be locked, and what to do about it"
+
+IKE_CLI=$BUILD/cli/ike
+"$IKE_CLI" --run-dir "$RUN" cmd=activate namelist=lab >/dev/null || fail "activation failed: $("$IKE_CLI" --run-dir "$RUN" cmd=list)"
+sas() { prop org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 SAs; }
+[ "$(sas)" = 2 ] || fail "filterd has $(sas) SAs"
+"$IKE_CLI" --run-dir "$RUN" cmd=remove namelist=lab >/dev/null || fail "remove failed"
+"$IKE_CLI" --run-dir "$RUN" cmd=activate namelist=lab >/dev/null || fail "second activation failed"
+[ "$(said)" = 1 ] || fail "cryptod said it $(said) times, once expected"
+[ "$(stat -c %U "/proc/$cpid/mem")" = root ] || fail "cryptod is dumpable"
+no_key() { ! grep -rqi -- "${1#0x}" "$WORK/out" "$RUN" 2>/dev/null; }
+no_key "$K1" && no_key "$K2" || fail "a key is in the output"
+pass "the keys still work (a manual tunnel activated twice), cryptod said it once, stays undumpable, no key in any log"
