@@ -4,7 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "ikev2-kdf.h"
+
+#if BULKHEAD_TEST_HOOKS
+static BhKeyObserver observer;
+
+void bh_ikev2_observe_keys(BhKeyObserver func) {
+        observer = func;
+}
+
+static void observe(const BhSecret *s) {
+        if (observer)
+                observer(s->data, s->len);
+}
+#else
+static void observe(const BhSecret *s) {
+        (void) s;
+}
+#endif
 
 /* No single key or stream may be longer than 255 blocks of the largest PRF:
  * this bounds every length before it is summed, so no sum can overflow. */
@@ -143,6 +161,7 @@ int bh_ikev2_ike_keys(BhPrfAlg prf, const BhSecret *skeyseed, const BhIkeNonces 
         r = prf_plus_to_secret(prf, skeyseed, seed, 4, total, &dkm);
         if (r < 0)
                 return r;
+        observe(dkm);
 
         keys = calloc(1, sizeof *keys);
         if (!keys) {
@@ -191,6 +210,7 @@ int bh_ikev2_child_keys(BhPrfAlg prf, const BhSecret *sk_d, const BhSecret *g_ir
         r = prf_plus_to_secret(prf, sk_d, seed, n_seed, 2 * (encr_len + integ_len), &keymat);
         if (r < 0)
                 return r;
+        observe(keymat);
 
         keys = calloc(1, sizeof *keys);
         if (!keys) {

@@ -40,6 +40,12 @@ typedef struct BhIkeKeyLengths {
 } BhIkeKeyLengths;
 
 /* The IKE SA's keys; a key of length 0 (SK_ai and SK_ar with AEAD) is NULL. */
+/* Test builds only (-Dtest_hooks=true): FUNC sees every key stream
+ * derived from here on (SK_d | SK_ai | ... | SK_pr, and each CHILD SA's
+ * KEYMAT), so that the tests can look for the keys in the logs. */
+typedef void (*BhKeyObserver)(const uint8_t *key, size_t len);
+void bh_ikev2_observe_keys(BhKeyObserver func);
+
 typedef struct BhIkeKeys {
         BhSecret *sk_d;
         BhSecret *sk_ai, *sk_ar;

@@ -42,6 +42,8 @@ void bh_service_quit(BhService *svc, int exit_code);
 void bh_service_done(BhService *svc);
 /* org.bulkhead.Test1 on the service's object (test builds only). */
 void bh_test_hooks_register(BhService *svc);
+/* Keeps KEY for Test1.Keys (hex). */
+void bh_test_hooks_note_key(const uint8_t *key, size_t len);
 /* A descriptor the supervisor handed over under this name, or -1. */
 int bh_service_fd(BhService *svc, const char *name);
 /* A path in the configuration directory (caller frees). */

@@ -7,6 +7,7 @@
 #if BULKHEAD_TEST_HOOKS
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -54,11 +55,41 @@ static void try_ptrace(BhCall *call, void *userdata) {
         bh_call_return(call, DBUS_TYPE_INT32, &err, DBUS_TYPE_INVALID);
 }
 
+/* Keys a service noted (cryptod: every key stream it derived), in hex,
+ * the last KEYS_KEPT of them. */
+#define KEYS_KEPT 4096
+static GPtrArray *noted_keys;
+
+void bh_test_hooks_note_key(const uint8_t *key, size_t len) {
+        if (!noted_keys)
+                noted_keys = g_ptr_array_new_with_free_func(g_free);
+        if (noted_keys->len == KEYS_KEPT)
+                g_ptr_array_remove_index(noted_keys, 0);
+        char *hex = g_malloc(2 * len + 1);
+        for (size_t i = 0; i < len; i++)
+                snprintf(hex + 2 * i, 3, "%02x", key[i]);
+        g_ptr_array_add(noted_keys, hex);
+}
+
+static void keys(BhCall *call, void *userdata) {
+        DBusMessage *reply = bh_call_new_return(call);
+        DBusMessageIter it, arr;
+        dbus_message_iter_init_append(reply, &it);
+        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "s", &arr);
+        for (guint i = 0; noted_keys && i < noted_keys->len; i++) {
+                const char *k = g_ptr_array_index(noted_keys, i);
+                dbus_message_iter_append_basic(&arr, DBUS_TYPE_STRING, &k);
+        }
+        dbus_message_iter_close_container(&it, &arr);
+        bh_call_return_message(call, reply);
+}
+
 static const BhMethodImpl test_methods[] = {
         { "ForbiddenSyscall", forbidden_syscall },
         { "TryOpen", try_open },
         { "TrySocket", try_socket },
         { "TryPtrace", try_ptrace },
+        { "Keys", keys },
         {},
 };
 

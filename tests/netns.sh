@@ -125,6 +125,65 @@ no_key_in_logs() {
         done
 }
 
+# derived_keys H: the key streams host H's cryptod derived (SK_d to SK_pr
+# of each IKE SA, each CHILD SA's KEYMAT), as hex, one per line: from the
+# Test1.Keys hook of test builds; nothing without it.
+derived_keys() {
+        bctl_on "$1" --json=short call org.bulkhead.Crypto /org/bulkhead/Crypto org.bulkhead.Test1 Keys 2>/dev/null |
+                python3 -c 'import json, sys; print("\n".join(json.load(sys.stdin)["data"][0]))' 2>/dev/null || true
+}
+
+# no_derived_key_in_logs [TRACE]: every key the suites' cryptod derived,
+# and every 8-octet piece of one, is absent from everything the Bulkhead
+# hosts wrote (their output, logs, run directories); with TRACE, filterd's
+# trace buffer of each host is dumped first and searched too. Fails when
+# no key was derived (a build without -Dtest_hooks=true cannot prove it).
+no_derived_key_in_logs() {
+        local h keys="" n hosts=()
+        for h in a b; do
+                [ -f "$WORK/$h/run/bus" ] || continue      # a Bulkhead host (not charon's)
+                hosts+=("$h")
+                keys+=$(derived_keys $h)$'\n'
+                [ -z "${1:-}" ] || "$BUILD/cli/ipsectrcbuf" --run-dir "$WORK/$h/run" -d >"$WORK/$h/trace.txt" 2>&1 || true
+        done
+        n=$(grep -c . <<<"$keys" || true)
+        [ "$n" -gt 0 ] || fail "cryptod's test hook gave no derived keys (a build without -Dtest_hooks=true?)"
+        local list
+        list=$(mktemp /tmp/bulkhead-test.XXXXXX)
+        printf '%s\n' "$keys" >"$list"
+        python3 - "$WORK" "$list" "${hosts[@]}" <<'PY' || { rm -f "$list"; fail "a derived key is in what the suites wrote"; }
+import os, sys
+work, listed, hosts = sys.argv[1], sys.argv[2], sys.argv[3:]
+pieces = set()
+for line in open(listed):
+    k = line.strip().lower()
+    for i in range(0, len(k) - 15, 8):
+        pieces.add(k[i:i + 16])
+bad = []
+for h in hosts:
+    top = os.path.join(work, h)
+    for root, _, files in os.walk(top):
+        for f in files:
+            if f in ("secrets.conf", "data", "frame"):
+                continue
+            path = os.path.join(root, f)
+            try:
+                with open(path, "rb") as fh:
+                    text = fh.read().decode("latin-1").lower()
+            except OSError:
+                continue
+            hits = [p for p in pieces if p in text]
+            if hits:
+                bad.append("%s (%s...)" % (path, hits[0][:4]))
+if bad:
+    print("derived keys found in: " + ", ".join(bad), file=sys.stderr)
+    sys.exit(1)
+print("%d pieces of derived keys searched for" % len(pieces), file=sys.stderr)
+PY
+        rm -f "$list"
+        pass "none of the $n key streams cryptod derived is in any log${1:+ or trace}"
+}
+
 # manual_define [ENCAP [OUTER [INNER [SET [LINES...]]]]]: the definitions and
 # keys of a manual tunnel "lab" (number 7) between a and b: encapsulation
 # udp|esp (default udp), outer and inner family 4|6 (default 4), transform

@@ -54,5 +54,6 @@ hex_b=0x$(printf '%s' "$PSK_B" | od -An -tx1 | tr -d ' \n')
 grep -rqF -- "$PSK_A" "$WORK"/a/out "$WORK"/b/out && fail "a pre-shared key is in a log"
 no_key_in_logs "$hex_a" "$hex_b"
 pass "no service died; no pre-shared key in any log"
+no_derived_key_in_logs
 # SHOW_WIRE=1 prints what went over the wire.
 [ -z "${SHOW_WIRE:-}" ] || cat "$WORK/transcript"

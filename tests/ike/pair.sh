@@ -23,6 +23,8 @@ for h in a b; do
 done
 host_suite_start a
 host_suite_start b
+# The data path's trace hooks at their most verbose: searched for keys at the end.
+for h in a b; do "$BUILD/cli/ipsectrcbuf" --run-dir "$WORK/$h/run" -l 2 >/dev/null || fail "ipsectrcbuf -l 2 on $h"; done
 
 # The tunnel is an object on the bus, and its changes can be followed.
 bctl_on a tree org.bulkhead.Tmd | grep -q "/org/bulkhead/Tmd/tunnel/gw" || fail "busctl tree does not show the tunnel object"
@@ -98,3 +100,4 @@ hex=0x$(printf '%s' "$PSK" | od -An -tx1 | tr -d ' \n')
 grep -rqF -- "$PSK" "$WORK"/a/out "$WORK"/b/out "$WORK"/a/run "$WORK"/b/run 2>/dev/null && fail "the pre-shared key is in a log"
 no_key_in_logs "$hex"
 pass "no service died; the pre-shared key is in no log"
+no_derived_key_in_logs trace

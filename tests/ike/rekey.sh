@@ -85,3 +85,4 @@ pass "old SAs removed from filterd on both sides; both agree on the current SPIs
 [ "$(counter a in_dropped)" = 0 ] && [ "$(counter b in_dropped)" = 0 ] || fail "data path drops: a $(counter a in_dropped), b $(counter b in_dropped): $(bctl_on a call org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 GetCounters)"
 grep -q "killed" "$WORK/a/out" "$WORK/b/out" && fail "a service died"
 pass "no data path drop, no service died"
+no_derived_key_in_logs

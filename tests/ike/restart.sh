@@ -82,4 +82,5 @@ n9=$(cat "$WORK/a/out" "$WORK/b/out" | grep -c "killed by signal 9" || true)
 hex=0x$(printf '%s' "$PSK" | od -An -tx1 | tr -d ' \n')
 grep -rqF -- "$PSK" "$WORK"/a/out "$WORK"/b/out 2>/dev/null && fail "the pre-shared key is in a log"
 no_key_in_logs "$hex"
+no_derived_key_in_logs
 pass "the restarts are logged with their cause; no other service died; no pre-shared key in a log"

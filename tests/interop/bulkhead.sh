@@ -93,3 +93,7 @@ grep -q "received DELETE for IKE_SA ss\[" "$WORK/b/charon/charon.log" ||
 ! bulkhead_active a ss || fail "the tunnel is still active after ike cmd=remove"
 wait_for "$T_SETTLE" no_ping_through || fail "10.2.0.1 still answers after ike cmd=remove"
 pass "ike cmd=remove: charon's SA gone (Delete received), traffic stops"
+
+# Nothing Bulkhead wrote holds the pre-shared key or a key it derived.
+! grep -rqF --exclude=secrets.conf -- "$PSK" "$WORK/a" || fail "the pre-shared key is in what Bulkhead wrote"
+no_derived_key_in_logs
