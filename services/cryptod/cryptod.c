@@ -1065,6 +1065,15 @@ static void remove_children(Cryptod *c, IkeHandle *h) {
         h->spi_out = 0;
 }
 
+static bool spi_in_of(const IkeHandle *h, uint32_t spi, guint *ret_index) {
+        for (guint i = 0; i < h->spis_in->len; i++)
+                if (g_array_index(h->spis_in, uint32_t, i) == spi) {
+                        *ret_index = i;
+                        return true;
+                }
+        return false;
+}
+
 static void cryptod_handle_ike_child_remove(BhCall *call, void *userdata) {
         Cryptod *c = userdata;
         DBusMessageIter it;
@@ -1075,15 +1084,24 @@ static void cryptod_handle_ike_child_remove(BhCall *call, void *userdata) {
         dbus_message_iter_get_basic(&it, &spi);
         dbus_message_iter_next(&it);
         dbus_message_iter_get_basic(&it, &out);
-        /* Only SAs this IKE SA installed. */
-        guint i;
-        for (i = 0; i < h->spis_in->len; i++)
-                if (g_array_index(h->spis_in, uint32_t, i) == spi)
-                        break;
-        if (i == h->spis_in->len) {
+        /* Only SAs of this tunnel's IKE SAs: this one's, or the one an IKE
+         * SA rekey under way has already moved them to (IkeRekeyDerive), which
+         * isakmpd does not use yet. */
+        guint i = 0;
+        IkeHandle *owner = spi_in_of(h, spi, &i) ? h : NULL;
+        GHashTableIter hi;
+        gpointer value;
+        g_hash_table_iter_init(&hi, c->ike);
+        while (!owner && g_hash_table_iter_next(&hi, NULL, &value)) {
+                IkeHandle *x = value;
+                if (x != h && strcmp(x->tunnel, h->tunnel) == 0 && spi_in_of(x, spi, &i))
+                        owner = x;
+        }
+        if (!owner) {
                 bh_call_error(call, BH_ERROR_NOT_FOUND, "SPI 0x%08x is not a CHILD SA of this IKE SA", spi);
                 return;
         }
+        h = owner;
         if (out && out != h->spi_out) {
                 bh_call_error(call, BH_ERROR_NOT_FOUND, "SPI 0x%08x is not this IKE SA's outbound SA", out);
                 return;
