@@ -881,9 +881,17 @@ static void cryptod_handle_ike_child_start(BhCall *call, void *userdata) {
                 return;
         }
         if (g_hash_table_size(h->exchanges) >= CHILD_EXCHANGES_MAX) {
-                bh_call_error(call, BH_ERROR_UNAVAILABLE, "%u CREATE_CHILD_SA exchanges are open on this IKE SA",
-                              CHILD_EXCHANGES_MAX);
-                return;
+                /* isakmpd has at most two open (its own request, and its
+                 * answer to the peer's), the newest; the others it gave up
+                 * (refused, crossed, asked again with another group): the
+                 * oldest goes, its keys wiped. */
+                GHashTableIter hi;
+                gpointer key;
+                uint32_t oldest = UINT32_MAX;
+                g_hash_table_iter_init(&hi, h->exchanges);
+                while (g_hash_table_iter_next(&hi, &key, NULL))
+                        oldest = MIN(oldest, *(uint32_t *) key);
+                g_hash_table_remove(h->exchanges, &oldest);
         }
         ChildExchange *x = g_new0(ChildExchange, 1);
         if (group) {

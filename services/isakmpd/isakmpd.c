@@ -141,6 +141,7 @@ struct Sa {
                 bool active;            /* we asked: our request is out */
                 bool answering;         /* the peer asked: our answer is being made */
                 bool fresh;             /* a CHILD SA of its own, not a rekey (phase 2 again) */
+                bool ke_retried;        /* asked again with the group of the peer's INVALID_KE_PAYLOAD */
                 uint32_t xid;           /* cryptod's exchange */
                 uint32_t msg_id;        /* the peer's request */
                 uint32_t spi_in, spi_out;
@@ -172,6 +173,7 @@ struct Sa {
         bool deleting_old;      /* our Delete of it is out */
         uint32_t delete_child;  /* the CHILD SA (our inbound SPI) removed by tmd, its Delete not yet sent */
         bool want_child;        /* tmd asked for phase 2 over this IKE SA: a new CHILD SA is to be made */
+        uint16_t child_group;   /* the PFS group the peer asked for with INVALID_KE_PAYLOAD; 0: our first */
         GSequenceIter *delete_timer;
         GSequenceIter *rekey_timer, *dpd_timer;
         struct SealCtx *sealing;        /* a protected message cryptod is sealing */
@@ -197,7 +199,7 @@ static void rekey_clear(Sa *sa) {
         g_clear_pointer(&sa->rk.ke, g_bytes_unref);
         g_clear_pointer(&sa->rk.peer_nonce, g_bytes_unref);
         g_clear_pointer(&sa->rk.peer_ke, g_bytes_unref);
-        sa->rk.active = sa->rk.answering = sa->rk.fresh = false;
+        sa->rk.active = sa->rk.answering = sa->rk.fresh = sa->rk.ke_retried = false;
 }
 
 /*
@@ -1320,6 +1322,15 @@ static bool nat_detected(const Sa *sa, const IkeMsg *m, uint64_t spi_r) {
 }
 
 /* The first error notification of a message, 0 if none. */
+/* Whether one of the proposals has key exchange group GROUP. */
+static bool proposals_offer_group(const BhProposal *p, size_t n, uint16_t group) {
+        for (size_t i = 0; i < n; i++)
+                for (unsigned t = 0; t < p[i].n; t++)
+                        if (p[i].t[t].type == BH_TRANSFORM_DH && p[i].t[t].id == group)
+                                return true;
+        return false;
+}
+
 static uint16_t error_notify(const IkeMsg *m, IkeNotify *ret) {
         for (size_t i = 0; i < m->n; i++) {
                 IkeNotify n;
@@ -1363,13 +1374,7 @@ static void initiator_init_response(Sa *sa, const IkeMsg *m, GBytes *raw) {
         uint16_t err = error_notify(m, &n);
         if (err == IKE_N_INVALID_KE_PAYLOAD && n.data_len == 2 && !sa->ke_retried) {
                 uint16_t group = (uint16_t) (n.data[0] << 8 | n.data[1]);
-                bool offered = false;
-                for (size_t i = 0; i < sa->def->n_ike_proposals; i++)
-                        for (unsigned t = 0; t < sa->def->ike_proposals[i].n; t++)
-                                if (sa->def->ike_proposals[i].t[t].type == BH_TRANSFORM_DH &&
-                                    sa->def->ike_proposals[i].t[t].id == group)
-                                        offered = true;
-                if (!offered) {
+                if (!proposals_offer_group(sa->def->ike_proposals, sa->def->n_ike_proposals, group)) {
                         sa_fail(sa, "INVALID_KE_PAYLOAD from the peer: it wants group %u, which we do not offer", group);
                         return;
                 }
@@ -2175,6 +2180,21 @@ static void rekey_response(Sa *sa, const IkeMsg *m) {
         sa_answered(sa);
         IkeNotify n;
         uint16_t err = error_notify(m, &n);
+        if (err == IKE_N_INVALID_KE_PAYLOAD && n.data_len == 2 && !sa->rk.ke_retried) {
+                /* RFC 7296 1.3: once more, with the group the peer names,
+                 * when it is one of ours (with PFS). */
+                uint16_t group = (uint16_t) (n.data[0] << 8 | n.data[1]);
+                if (group && proposals_offer_group(sa->def->esp_proposals, sa->def->n_esp_proposals, group)) {
+                        bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "CREATE_CHILD_SA: INVALID_KE_PAYLOAD, the peer wants "
+                                      "%s; asking again with it", ike_dh_name(group));
+                        g_clear_pointer(&sa->rk.nonce, g_bytes_unref);
+                        g_clear_pointer(&sa->rk.ke, g_bytes_unref);
+                        sa->rk.ke_retried = true;
+                        sa->rk.group = sa->child_group = group;
+                        child_start(sa, group);
+                        return;
+                }
+        }
         if (err == IKE_N_TEMPORARY_FAILURE && sa->rk.fresh) {
                 /* Both ends asked at once, or the peer is busy: again soon. */
                 bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "new CHILD SA: TEMPORARY_FAILURE from the peer, trying again");
@@ -2478,7 +2498,8 @@ static gboolean rekey_due(gpointer userdata) {
         }
         sa->rk.active = true;
         sa->rk.fresh = sa->child_spi_in == 0;
-        sa->rk.group = sa->def->n_esp_proposals ? esp_group(&sa->def->esp_proposals[0]) : 0;
+        sa->rk.group = sa->child_group ? sa->child_group
+                       : sa->def->n_esp_proposals ? esp_group(&sa->def->esp_proposals[0]) : 0;
         sa->rk.spi_in = random_child_spi();
         child_start(sa, sa->rk.group);
         return G_SOURCE_REMOVE;
@@ -2582,6 +2603,7 @@ static Sa *sa_successor(Sa *old, bool initiator) {
         n->peer_id = g_strdup(old->peer_id);
         n->child_since = old->child_since;
         n->want_child = old->want_child;
+        n->child_group = old->child_group;
         old->want_child = false;
         old->superseded = true;
         timer_cancel(old->d, &old->rekey_timer);

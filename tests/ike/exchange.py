@@ -600,7 +600,42 @@ def phase2_collision(wire):
            "succeeded, ping both ways")
 
 
+def child_invalid_ke(wire):
+    """A CHILD SA rekey with PFS where the groups differ: a offers
+    aes256gcm16-x25519 first and aes256gcm16-ecp256 second, b takes only
+    ecp256. b answers a's first request INVALID_KE_PAYLOAD; a asks again
+    with group 19 (two requests, one rekey), and remembers it: its next
+    rekey needs one request."""
+    act = ike_bg("a", "cmd=activate", "namelist=gw")
+    wire.run(15, until=lambda: act.poll() is not None)
+    if act.returncode != 0:
+        fail("activation: %s %s" % (act.stdout.read(), state()))
+
+    def rekeyed(n):
+        return lambda: log("a").count("CHILD SA rekeyed") >= n and settled()
+    if not wait(20, rekeyed(1)):
+        fail("no CHILD SA rekey: %s\n%s" % (state(), wire.transcript()))
+    said = [l for l in log("a").splitlines() if "INVALID_KE_PAYLOAD, the peer wants" in l]
+    if len(said) != 1:
+        fail("a's log about INVALID_KE_PAYLOAD: %s" % said)
+    first = [p for p in wire.log if p.frm == "a" and p.exchange == "CREATE_CHILD_SA" and not p.response]
+    if len(first) < 2:
+        fail("a did not ask twice:\n" + wire.transcript())
+    passed("INVALID_KE_PAYLOAD in CREATE_CHILD_SA: a asked again with the peer's group (%s)" % said[0].split(": ", 1)[-1])
+    mark = len(wire.log)
+    if not wait(20, rekeyed(2)):
+        fail("no second CHILD SA rekey: %s\n%s" % (state(), wire.transcript()))
+    again = [p for p in wire.log[mark:] if p.frm == "a" and p.exchange == "CREATE_CHILD_SA" and not p.response]
+    if len(again) != 1 or log("a").count("INVALID_KE_PAYLOAD, the peer wants") != 1:
+        fail("the second rekey did not start with group 19:\n" + wire.transcript())
+    check_ids(wire)
+    if not ping("a") or not ping("b"):
+        fail("no traffic: " + state())
+    passed("the next rekey used group 19 at once (one request); ping both ways")
+
+
 SCENARIOS = {
+    "child-invalid-ke": child_invalid_ke,
     "phase2-busy": phase2_busy,
     "phase2-collision": phase2_collision,
     "lifetime": lifetime,

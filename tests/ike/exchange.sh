@@ -27,14 +27,15 @@ ike-collision) A_EXTRA=("rekey_time = 3s") B_EXTRA=("rekey_time = 3s") ;;
 lifetime) A_EXTRA=("lifetime_packets = 500") ;;
 phase2-busy) A_EXTRA=("child_rekey_time = 5s") ;;
 phase2-collision) ;;
+child-invalid-ke) ESP_A="aes256gcm16-x25519, aes256gcm16-ecp256" ESP_B=aes256gcm16-ecp256 A_EXTRA=("child_rekey_time = 3s") ;;
 invalid-ke) IKE_A=aes256gcm16-prfsha256-x25519-ecp256 IKE_B=aes256gcm16-prfsha256-ecp256 ;;
 no-proposal) IKE_B=aes128-sha256-prfsha256-modp2048 ;;
 auth-failed) PSK_B="not the same $RANDOM" ;;
 ts-unacceptable) ;;
 *) fail "no scenario $SCENARIO" ;;
 esac
-ike_define a gw "${IKE_A:-$IKE_P}" "$ESP_P" "${A_EXTRA[@]}"
-ike_define b gw "${IKE_B:-$IKE_P}" "$ESP_P" "${B_EXTRA[@]}"
+ike_define a gw "${IKE_A:-$IKE_P}" "${ESP_A:-$ESP_P}" "${A_EXTRA[@]}"
+ike_define b gw "${IKE_B:-$IKE_P}" "${ESP_B:-$ESP_P}" "${B_EXTRA[@]}"
 # b does not accept a's side of the traffic.
 [ "$SCENARIO" != ts-unacceptable ] || sed -i 's|^remote_ts = .*|remote_ts = 10.9.0.0/16|' "$WORK/b/etc/tunnels.d/gw.conf"
 write_secrets a "psk gw \"$PSK_A\""
