@@ -617,9 +617,8 @@ int bh_ike_sa_rekey_ike(BhIkeSa *fresh, const BhIkeSa *old, const uint8_t *peer_
 int bh_ike_sa_seal(BhIkeSa *sa, const uint8_t *aad, size_t aad_len, const uint8_t *plain,
                    size_t plain_len, uint8_t *body, size_t body_len) {
         const SkLayout *l;
-        uint8_t *iv, *ct, *icv;
+        uint8_t *ct;
         size_t ct_len, pad_len;
-        int r;
 
         if (!sa)
                 return -EINVAL;
@@ -630,10 +629,8 @@ int bh_ike_sa_seal(BhIkeSa *sa, const uint8_t *aad, size_t aad_len, const uint8_
             body_len != bh_ike_sk_body_len(&sa->suite, plain_len) || body_len == 0)
                 return -EINVAL;
 
-        iv = body;
         ct = body + l->iv_len;
         ct_len = body_len - l->iv_len - l->icv_len;
-        icv = ct + ct_len;
         pad_len = ct_len - plain_len - 1;
 
         if (l->aead && sa->iv_spent)
@@ -643,6 +640,29 @@ int bh_ike_sa_seal(BhIkeSa *sa, const uint8_t *aad, size_t aad_len, const uint8_
                 memmove(ct, plain, plain_len);
         memset(ct + plain_len, 0, pad_len);
         ct[ct_len - 1] = (uint8_t) pad_len;
+        return bh_ike_sa_seal_padded(sa, aad, aad_len, body, body_len);
+}
+
+int bh_ike_sa_seal_padded(BhIkeSa *sa, const uint8_t *aad, size_t aad_len, uint8_t *body, size_t body_len) {
+        const SkLayout *l;
+        uint8_t *iv, *ct, *icv;
+        size_t ct_len;
+        int r;
+
+        if (!sa)
+                return -EINVAL;
+        if (!sa->derived)
+                return -EPERM;
+        l = &sa->layout;
+        if ((aad_len && !aad) || !body || body_len < l->iv_len + l->icv_len + 1 ||
+            (l->block > 1 && (body_len - l->iv_len - l->icv_len) % l->block))
+                return -EINVAL;
+        iv = body;
+        ct = body + l->iv_len;
+        ct_len = body_len - l->iv_len - l->icv_len;
+        icv = ct + ct_len;
+        if (l->aead && sa->iv_spent)
+                return -EOVERFLOW;
 
         if (l->aead) {
                 /* A counter: an AEAD nonce must never repeat under a key, and

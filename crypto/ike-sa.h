@@ -155,6 +155,11 @@ int bh_ike_sa_seal(BhIkeSa *sa, const uint8_t *aad, size_t aad_len, const uint8_
                    size_t plain_len, uint8_t *body, size_t body_len);
 int bh_ike_sa_open(BhIkeSa *sa, const uint8_t *aad, size_t aad_len, const uint8_t *body,
                    size_t body_len, uint8_t *ret_plain, size_t *ret_plain_len);
+/* seal without the padding: the ciphertext part of body (after the IV's
+ * room, before the ICV's) already holds the plaintext, its padding and the
+ * Pad Length octet, and is sealed as it is (whole blocks for CBC, else
+ * -EINVAL). For the fuzz target that forges any padding with known keys. */
+int bh_ike_sa_seal_padded(BhIkeSa *sa, const uint8_t *aad, size_t aad_len, uint8_t *body, size_t body_len);
 
 /* PSK authentication (RFC 7296 2.15):
  *   AUTH = prf(prf(PSK, "Key Pad for IKEv2"), <SignedOctets>)
