@@ -100,4 +100,5 @@ hex=0x$(printf '%s' "$PSK" | od -An -tx1 | tr -d ' \n')
 grep -rqF -- "$PSK" "$WORK"/a/out "$WORK"/b/out "$WORK"/a/run "$WORK"/b/run 2>/dev/null && fail "the pre-shared key is in a log"
 no_key_in_logs "$hex"
 pass "no service died; the pre-shared key is in no log"
+[ -n "$(derived_keys a)" ] && [ -n "$(derived_keys b)" ] || fail "cryptod noted no derived key on a or b"
 no_derived_key_in_logs trace

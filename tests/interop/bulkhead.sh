@@ -96,4 +96,5 @@ pass "ike cmd=remove: charon's SA gone (Delete received), traffic stops"
 
 # Nothing Bulkhead wrote holds the pre-shared key or a key it derived.
 ! grep -rqF --exclude=secrets.conf -- "$PSK" "$WORK/a" || fail "the pre-shared key is in what Bulkhead wrote"
+[ -n "$(derived_keys a)" ] || fail "cryptod noted no derived key"
 no_derived_key_in_logs
