@@ -12,6 +12,7 @@
 #include <glib/gstdio.h>
 
 #include "cli.h"
+#include "fileread.h"
 #include "suite.h"
 #include "tunxfer.h"
 
@@ -152,30 +153,10 @@ int xfer_read_secret(const char *path, size_t max, BhSecret **ret_buf, size_t *r
         else if ((uintmax_t) st.st_size > max)
                 return -EFBIG;
 
-        /* Never grown: a realloc would leave a copy of the keys behind. One
-         * byte more than expected tells whether there was more to read. */
-        buf = bh_secret_new((stream ? max : (size_t) st.st_size) + 1);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                ssize_t k = read(fd, buf->data + len, buf->len - len);
-
-                if (k < 0) {
-                        int r = -errno;
-
-                        if (r == -EINTR)
-                                continue;
-                        bh_secret_free(buf);
-                        return r;
-                }
-                if (k == 0)
-                        break;
-                len += (size_t) k;
-                if (len == buf->len) {
-                        bh_secret_free(buf);
-                        return stream ? -EFBIG : -EAGAIN;
-                }
-        }
+        /* More than the file's size: it grew while it was read. */
+        int r = bh_read_fd_secret(fd, stream ? max : (size_t) st.st_size, &buf, &len);
+        if (r < 0)
+                return r == -EFBIG && !stream ? -EAGAIN : r;
 
         if (ret_st)
                 *ret_st = st;

@@ -9,6 +9,36 @@
 
 #include "fileread.h"
 
+int bh_read_fd_secret(int fd, size_t size, BhSecret **ret_buf, size_t *ret_len) {
+        BhSecret *buf = bh_secret_new(size + 1);
+        size_t len = 0;
+
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t k = read(fd, buf->data + len, buf->len - len);
+
+                if (k < 0) {
+                        int r = -errno;
+
+                        if (r == -EINTR)
+                                continue;
+                        bh_secret_free(buf);
+                        return r;
+                }
+                if (k == 0)
+                        break;
+                len += (size_t) k;
+                if (len == buf->len) {
+                        bh_secret_free(buf);
+                        return -EFBIG;
+                }
+        }
+        *ret_buf = buf;
+        *ret_len = len;
+        return 0;
+}
+
 static void close_fdp(int *fd) {
         if (*fd >= 0)
                 (void) close(*fd);

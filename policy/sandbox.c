@@ -54,22 +54,12 @@ typedef struct Group {
         const Rule *rules;
 } Group;
 
-/* Builds with AddressSanitizer: its run-time starts in every program before
- * main, and at exit LeakSanitizer stops the process's threads from a
- * helper it clones and attaches with ptrace. The supervisor profile gets
- * what that takes, in such builds only, so that a leak in bulkheadd is
- * still found. (The services' own profiles do not: a service built so dies
- * of SIGSYS when it exits, unchecked.) */
-#if defined(__SANITIZE_ADDRESS__)
-#define BH_SANITIZER_RUNTIME 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define BH_SANITIZER_RUNTIME 1
-#endif
-#endif
-#ifndef BH_SANITIZER_RUNTIME
-#define BH_SANITIZER_RUNTIME 0
-#endif
+/* Builds with AddressSanitizer (BH_SANITIZER_RUNTIME, sandbox.h): its
+ * run-time starts in every program before main, and at exit LeakSanitizer
+ * stops the process's threads from a helper it clones and attaches with
+ * ptrace. The supervisor profile gets what that takes, in such builds only,
+ * so that a leak in bulkheadd is still found. (The services' own profiles
+ * do not: a service built so dies of SIGSYS when it exits, unchecked.) */
 
 /* Memory for malloc and GLib; never executable (W^X after start). */
 static const Rule memory[] = {

@@ -11,6 +11,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* 1 in builds with AddressSanitizer, whose run-time the supervisor profile
+ * makes room for (policy/sandbox.c); the tests expect that room there. */
+#if defined(__SANITIZE_ADDRESS__)
+#define BH_SANITIZER_RUNTIME 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BH_SANITIZER_RUNTIME 1
+#endif
+#endif
+#ifndef BH_SANITIZER_RUNTIME
+#define BH_SANITIZER_RUNTIME 0
+#endif
+
 /* Applies the named profile ("tmd", "isakmpd", ...) to every thread of the
  * process. report_fd < 0: no report. Returns 0 or a negative errno (unknown
  * profile, kernel refusal). */

@@ -9,6 +9,7 @@
 
 #include <glib.h>
 
+#include "fileread.h"
 #include "secrets.h"
 
 /*
@@ -514,33 +515,20 @@ int bh_secrets_load(BhSecrets *s, const char *path, const BhSecretsOwner *owner,
                 return -EFBIG;
         }
 
-        /* One buffer of the final size, never grown (a realloc would leave a
-         * copy of the keys behind), locked and wiped by bh_secret_free(). One
-         * byte more than the file tells whether it grew meanwhile. */
-        buf = bh_secret_new((size_t) st.st_size + 1);
-        if (!buf) {
-                report_file(ret_errors, path, "out of memory");
-                return -ENOMEM;
+        /* Locked and wiped by bh_secret_free(); more than the file's size
+         * means it grew meanwhile. */
+        r = bh_read_fd_secret(fd, (size_t) st.st_size, &buf, &len);
+        if (r == -EFBIG) {
+                report_file(ret_errors, path, "changed while it was read; try again");
+                return -EAGAIN;
         }
-        for (;;) {
-                ssize_t k = read(fd, buf->data + len, buf->len - len);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        r = -errno;
-                        bh_secret_free(buf);
-                        report_file(ret_errors, path, "cannot be read: %s", g_strerror(-r));
-                        return r;
-                }
-                if (k == 0)
-                        break;
-                len += (size_t) k;
-                if (len == buf->len) {
-                        bh_secret_free(buf);
-                        report_file(ret_errors, path, "changed while it was read; try again");
-                        return -EAGAIN;
-                }
+        if (r == -ENOMEM) {
+                report_file(ret_errors, path, "out of memory");
+                return r;
+        }
+        if (r < 0) {
+                report_file(ret_errors, path, "cannot be read: %s", g_strerror(-r));
+                return r;
         }
 
         r = bh_secrets_parse(s, (const char *) buf->data, len, path, ret_errors);

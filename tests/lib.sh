@@ -78,6 +78,36 @@ suite_stop() {
 # Extra directories a test made, removed with the suite's own.
 CLEANUP_DIRS=()
 
+# lab_config: sets CONF to a new configuration directory (removed with the
+# suite) with one manual ESP tunnel "lab" (number 7, 192.0.2.1 to
+# 192.0.2.2, no route source needed) and its keys in secrets.conf, as
+# cryptod demands the file; the keys in K1 (out) and K2 (in), 0x hex.
+lab_config() {
+        CONF=$(mktemp -d /tmp/bulkhead-test.XXXXXX)
+        CLEANUP_DIRS+=("$CONF")
+        chmod 755 "$CONF"
+        mkdir -p "$CONF/tunnels.d"
+        cat >"$CONF/tunnels.d/lab.conf" <<'CONF'
+[tunnel lab]
+number = 7
+type = manual
+local = 192.0.2.1
+remote = 192.0.2.2
+local_ts = 10.1.0.0/24
+remote_ts = 10.2.0.1
+mode = tunnel
+encap = udp
+esp = aes256gcm16
+esp_spi_out = 0x1001
+esp_spi_in = 0x2001
+CONF
+        K1=0x$(head -c 36 /dev/urandom | od -An -tx1 | tr -d ' \n')
+        K2=0x$(head -c 36 /dev/urandom | od -An -tx1 | tr -d ' \n')
+        printf 'esp lab out %s\nesp lab in %s\n' "$K1" "$K2" >"$CONF/secrets.conf"
+        chmod 600 "$CONF/secrets.conf"
+        ! getent passwd bulkhead-crypto >/dev/null || chown bulkhead-crypto: "$CONF/secrets.conf"
+}
+
 suite_cleanup() {
         local rc=$?
         suite_stop || true

@@ -111,18 +111,10 @@ random_key() {
 
 # no_key_in_logs KEY...: none of the keys (0x hex), nor any 8-byte piece of
 # one, appears in anything the suites wrote: their output (logd writes there
-# without syslog) and every file under the hosts' directories but secrets.conf.
+# without syslog) and every file under the hosts' directories but secrets.conf
+# (tests/keysearch.py).
 no_key_in_logs() {
-        local k hex i files
-        files=$(find "$WORK" -type f ! -name secrets.conf ! -name data ! -name frame 2>/dev/null)
-        for k in "$@"; do
-                hex=${k#0x}
-                for ((i = 0; i + 16 <= ${#hex}; i += 8)); do
-                        if grep -qi -- "${hex:i:16}" $files 2>/dev/null; then
-                                fail "a piece of a key (${hex:i:4}...) appears in: $(grep -li -- "${hex:i:16}" $files | tr '\n' ' ')"
-                        fi
-                done
-        done
+        printf '%s\n' "$@" | python3 "$TESTS_DIR/keysearch.py" "$WORK" || fail "a key is in what the suites wrote"
 }
 
 # derived_keys H: the key streams host H's cryptod derived (SK_d to SK_pr
@@ -149,39 +141,8 @@ no_derived_key_in_logs() {
                 [ -z "${1:-}" ] || "$BUILD/cli/ipsectrcbuf" --run-dir "$WORK/$h/run" -d >"$WORK/$h/trace.txt" 2>&1 || true
         done
         n=$(grep -c . <<<"$keys" || true)
-        local list
-        list=$(mktemp /tmp/bulkhead-test.XXXXXX)
-        printf '%s\n' "$keys" >"$list"
-        python3 - "$WORK" "$list" "${hosts[@]}" <<'PY' || { rm -f "$list"; fail "a derived key is in what the suites wrote"; }
-import os, sys
-work, listed, hosts = sys.argv[1], sys.argv[2], sys.argv[3:]
-pieces = set()
-for line in open(listed):
-    k = line.strip().lower()
-    for i in range(0, len(k) - 15, 8):
-        pieces.add(k[i:i + 16])
-bad = []
-for h in hosts:
-    top = os.path.join(work, h)
-    for root, _, files in os.walk(top):
-        for f in files:
-            if f in ("secrets.conf", "data", "frame"):
-                continue
-            path = os.path.join(root, f)
-            try:
-                with open(path, "rb") as fh:
-                    text = fh.read().decode("latin-1").lower()
-            except OSError:
-                continue
-            hits = [p for p in pieces if p in text]
-            if hits:
-                bad.append("%s (%s...)" % (path, hits[0][:4]))
-if bad:
-    print("derived keys found in: " + ", ".join(bad), file=sys.stderr)
-    sys.exit(1)
-print("%d pieces of derived keys searched for" % len(pieces), file=sys.stderr)
-PY
-        rm -f "$list"
+        printf '%s\n' "$keys" | python3 "$TESTS_DIR/keysearch.py" "${hosts[@]/#/$WORK/}" ||
+                fail "a derived key is in what the suites wrote"
         pass "none of the $n key streams cryptod derived is in any log${1:+ or trace}"
 }
 

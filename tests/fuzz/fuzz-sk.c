@@ -69,13 +69,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        static bool ready;
-        if (!ready) {
-                /* The replay runner does not call LLVMFuzzerInitialize. */
-                if (!pairs[0].i)
-                        LLVMFuzzerInitialize(NULL, NULL);
-                ready = true;
-        }
+        if (!pairs[0].i)
+                LLVMFuzzerInitialize(NULL, NULL);
         FuzzInput in = { data, size };
         uint8_t sel = fuzz_u8(&in);
         const BhIkeSuite *s = &suites[sel & 3];

@@ -304,24 +304,10 @@ def collision(kind):
         wire.run(15, until=lambda: act.poll() is not None)
         if act.returncode != 0:
             fail("activation: %s %s" % (act.stdout.read(), state()))
-        held = {}
-
         # Both kinds of rekey are a CREATE_CHILD_SA request, protected:
         # the definitions make only one kind due, and the logs tell which.
-        def rule(p):
-            if p.exchange != "CREATE_CHILD_SA" or p.response or "released" in held:
-                return "accept"
-            if p.frm in held:
-                return "drop"  # a retransmission of the held request
-            held[p.frm] = p
-            if len(held) == 2:
-                for q in held.values():
-                    q.accept()
-                held["released"] = True
-                return "accept"
-            return "hold"
-        wire.run(20, rule, until=lambda: "released" in held)
-        if "released" not in held:
+        held = wire.cross(20, "CREATE_CHILD_SA")
+        if not held:
             fail("no two rekey requests at once: %s\n%s" % (state(), wire.transcript()))
         a_req, b_req = held["a"], held["b"]
         passed("%s rekey requests from a (ID %d) and b (ID %d) crossed on the wire" % (
@@ -568,23 +554,8 @@ def phase2_collision(wire):
     if act.returncode != 0:
         fail("activation: %s %s" % (act.stdout.read(), state()))
     remove_phase2("a", "b", wire)
-    held = {}
-
-    def rule(p):
-        if p.exchange != "CREATE_CHILD_SA" or p.response or "released" in held:
-            return "accept"
-        if p.frm in held:
-            return "drop"
-        held[p.frm] = p
-        if len(held) == 2:
-            for q in held.values():
-                q.accept()
-            held["released"] = True
-            return "accept"
-        return "hold"
     acts = [ike_bg(h, "cmd=activate", "phase=2", "namelist=gw") for h in "ab"]
-    wire.run(10, rule, until=lambda: "released" in held)
-    if "released" not in held:
+    if not wire.cross(10, "CREATE_CHILD_SA"):
         fail("the two requests did not cross: %s\n%s" % (state(), wire.transcript()))
     if not wait(25, lambda: all(x.poll() is not None for x in acts) and settled()):
         fail("after the crossing: %s\n%s" % (state(), wire.transcript()))

@@ -104,8 +104,8 @@ class Packet:
 
     def notifies(self):
         """The names of the notifies in the clear part of the message."""
-        return [N_NAMES.get(parse_notify(body)[0], str(parse_notify(body)[0]))
-                for type, _, body in self.payloads if type == PL_N]
+        types = [parse_notify(body)[0] for type, _, body in self.payloads if type == PL_N]
+        return [N_NAMES.get(t, str(t)) for t in types]
 
     def ke_group(self):
         for type, _, body in self.payloads:
@@ -218,9 +218,10 @@ class Wire:
 
     def run(self, seconds, rule=None, until=None):
         """Gives every packet for SECONDS its verdict: rule(packet) returns
-        "accept", "drop" or "hold" (kept back; the rule sees held packets
-        again in held()). Stops early once until() is true, checked after
-        each packet and at least every 0.2 s. Returns whether until() held."""
+        "accept", "drop" or "hold" (kept back until the rule, or the end of
+        the test, accepts it). Stops early once until() is true, checked
+        after each packet and at least every 0.2 s. Returns whether until()
+        held."""
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             p = self.next(min(0.2, max(0.0, end - time.monotonic())))
@@ -234,8 +235,26 @@ class Wire:
                 return True
         return bool(until and until())
 
-    def held(self):
-        return [p for p in self.log if p.verdict is None]
+    def cross(self, seconds, exchange):
+        """Makes the two sides' requests of EXCHANGE cross: the first is
+        held back (its retransmissions dropped) until the other side's
+        comes, then both go. Returns {"a": request, "b": request}, or None
+        when that did not happen within SECONDS."""
+        held = {}
+
+        def rule(p):
+            if p.exchange != exchange or p.response or len(held) == 2:
+                return "accept"
+            if p.frm in held:
+                return "drop"  # a retransmission of the held request
+            held[p.frm] = p
+            if len(held) == 2:
+                for q in held.values():
+                    q.accept()
+                return "accept"
+            return "hold"
+        self.run(seconds, rule, until=lambda: len(held) == 2)
+        return held if len(held) == 2 else None
 
     def seen(self, frm=None, exchange=None, response=None):
         return [p for p in self.log if (frm is None or p.frm == frm) and (exchange is None or p.exchange == exchange)

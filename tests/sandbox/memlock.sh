@@ -15,29 +15,7 @@ fi
 prlimit --pid $$ --memlock=0:0 || fail "cannot lower RLIMIT_MEMLOCK"
 [ "$(ulimit -l)" = 0 ] || fail "RLIMIT_MEMLOCK is $(ulimit -l), not 0"
 
-CONF=$(mktemp -d /tmp/bulkhead-test.XXXXXX)
-CLEANUP_DIRS+=("$CONF")
-chmod 755 "$CONF"
-mkdir -p "$CONF/tunnels.d"
-cat >"$CONF/tunnels.d/lab.conf" <<'CONF'
-[tunnel lab]
-number = 7
-type = manual
-local = 192.0.2.1
-remote = 192.0.2.2
-local_ts = 10.1.0.0/24
-remote_ts = 10.2.0.1
-mode = tunnel
-encap = udp
-esp = aes256gcm16
-esp_spi_out = 0x1001
-esp_spi_in = 0x2001
-CONF
-key() { echo "0x$(head -c 36 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
-K1=$(key) K2=$(key)
-printf 'esp lab out %s\nesp lab in %s\n' "$K1" "$K2" >"$CONF/secrets.conf"
-chmod 600 "$CONF/secrets.conf"
-chown bulkhead-crypto: "$CONF/secrets.conf"
+lab_config
 suite_start
 suite_wait_ready
 

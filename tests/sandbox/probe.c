@@ -38,17 +38,6 @@
 
 #include "sandbox.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZER_BUILD 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZER_BUILD 1
-#endif
-#endif
-#ifndef SANITIZER_BUILD
-#define SANITIZER_BUILD 0
-#endif
-
 typedef enum Expect {
         REFUSED,        /* the child dies of SIGSYS */
         ALLOWED,        /* the call returns (success or an ordinary error) */
@@ -272,7 +261,7 @@ int main(int argc, char **argv) {
                 }
         }
         for (size_t i = 0; i < sizeof attempts / sizeof attempts[0]; i++) {
-                if (SANITIZER_BUILD && attempts[i].sanitizer_allows)
+                if (BH_SANITIZER_RUNTIME && attempts[i].sanitizer_allows)
                         continue;
                 check(attempts[i].what, attempts[i].expect, attempts[i].attempt);
         }

@@ -8,28 +8,7 @@
 source "$(dirname "$0")/../lib.sh"
 ! id -nG nobody | grep -qw bulkhead || fail "nobody is in the bulkhead group"
 
-CONF=$(mktemp -d /tmp/bulkhead-test.XXXXXX)
-CLEANUP_DIRS+=("$CONF")
-chmod 755 "$CONF"
-mkdir -p "$CONF/tunnels.d"
-cat >"$CONF/tunnels.d/lab.conf" <<'CONF'
-[tunnel lab]
-number = 7
-type = manual
-local = 192.0.2.1
-remote = 192.0.2.2
-local_ts = 10.1.0.0/24
-remote_ts = 10.2.0.1
-mode = tunnel
-encap = udp
-esp = aes256gcm16
-esp_spi_out = 0x1001
-esp_spi_in = 0x2001
-CONF
-key() { echo "0x$(head -c 36 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
-printf 'esp lab out %s\nesp lab in %s\n' "$(key)" "$(key)" >"$CONF/secrets.conf"
-chmod 600 "$CONF/secrets.conf"
-! getent passwd bulkhead-crypto >/dev/null || chown bulkhead-crypto: "$CONF/secrets.conf"
+lab_config
 suite_start
 suite_wait_ready
 
