@@ -6,18 +6,23 @@
 #include <netinet/udp.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "ah.h"
 #include "datapath.h"
 #include "esp.h"
 #include "log.h"
+#include "offload.h"
 #include "trace.h"
 #include "transform.h"
 
 /* Packets handled per wake-up and source before the loop serves others,
  * and moved per system call (recvmmsg, sendmmsg). */
 #define BATCH 64
+_Static_assert(BATCH <= OFFLOAD_GRO_MAX, "a batch of inbound packets must fit in one GRO batch");
+/* TUN reads per wake-up, each up to 64 KiB of TCP (offload.h). */
+#define TUN_READS 8
 /* RFC 3948 §4: a NAT keepalive on every ESP-in-UDP SA this often, so that
  * a NAT on the way keeps its mapping. */
 #define KEEPALIVE_SECONDS 20
@@ -72,6 +77,11 @@ struct Datapath {
         unsigned gso_count[BATCH];
         uint8_t gso_cmsg[BATCH][CMSG_SPACE(sizeof(uint16_t))];
         bool no_gso;            /* the kernel refused it once: one datagram per packet */
+        /* A read from the TUN device: virtio-net header, then up to 64 KiB. */
+        uint8_t tun_buf[OFFLOAD_VNET_HDR_LEN + OFFLOAD_MAX_PACKET];
+        /* Inbound: decapsulated packets waiting to be joined and written. */
+        OffloadGro gro;
+        struct iovec gro_iov[OFFLOAD_GRO_MAX + 1];
 };
 
 /* ---------------------------------------------------------------- selectors */
@@ -438,24 +448,89 @@ static void flush_out(Datapath *dp) {
         dp->n_out = 0;
 }
 
+/* One read from the TUN device: a packet, or a TCP super packet that is cut
+ * into the segments the wire carries. Each goes into the next free slot of
+ * the batch; a full batch is sent first. */
+static bool tun_read_one(Datapath *dp, int fd) {
+        ssize_t n = read(fd, dp->tun_buf, sizeof dp->tun_buf);
+        if (n < (ssize_t) OFFLOAD_VNET_HDR_LEN)
+                return false;
+        struct virtio_net_hdr vh;
+        memcpy(&vh, dp->tun_buf, sizeof vh);
+        uint8_t *p = dp->tun_buf + OFFLOAD_VNET_HDR_LEN;
+        size_t len = (size_t) n - OFFLOAD_VNET_HDR_LEN;
+        OffloadTso tso;
+        PktDrop r = offload_tso_plan(&vh, p, len, &tso);
+        if (r == PKT_OK && tso.hdr_len + tso.mss > SLOT_DATA)
+                r = PKT_DROP_BAD_LENGTH;
+        if (r != PKT_OK) {
+                dp->c.out_dropped++;
+                dp->c.out_encap_failed++;
+                TRACE(TRACE_ERROR, "a %zu-byte packet from the TUN device refused: %s", len, pkt_drop_name(r));
+                return true;
+        }
+        if (tso.mss)
+                dp->c.tso_super_packets++;
+        for (unsigned k = 0; k < tso.count; k++) {
+                if (dp->n_out == BATCH)
+                        flush_out(dp);
+                /* Each segment into the slot its ESP form will be sent from. */
+                uint8_t *slot = dp->slots[dp->n_out];
+                size_t seg = offload_tso_segment(&tso, p, k, slot + PKT_HEADROOM);
+                PktBuf pkt;
+                pkt_init(&pkt, slot, SLOT, PKT_HEADROOM, seg);
+                process_out(dp, &pkt);
+        }
+        return true;
+}
+
 static gboolean tun_readable(gint fd, GIOCondition cond, gpointer userdata) {
         Datapath *dp = userdata;
         dp->n_out = 0;
-        for (int i = 0; i < BATCH; i++) {
-                /* Each packet into the slot its ESP form will be sent from. */
-                uint8_t *slot = dp->slots[dp->n_out];
-                ssize_t n = read(fd, slot + PKT_HEADROOM, SLOT_DATA);
-                if (n <= 0)
-                        break;
-                PktBuf pkt;
-                pkt_init(&pkt, slot, SLOT, PKT_HEADROOM, (size_t) n);
-                process_out(dp, &pkt);
-        }
+        for (int i = 0; i < TUN_READS && tun_read_one(dp, fd); i++)
+                ;
         flush_out(dp);
         return G_SOURCE_CONTINUE;
 }
 
 /* ---------------------------------------------------------------- inbound */
+
+enum { VIA_ESP, VIA_AH };
+
+/* Writes what the batch decapsulated to the TUN device: runs of one TCP
+ * connection joined into one write (offload.h), the rest one by one. */
+static void flush_in(Datapath *dp) {
+        OffloadGro *g = &dp->gro;
+        for (unsigned h = 0; h < g->n; h++) {
+                if (!g->items[h].head)
+                        continue;
+                struct virtio_net_hdr vh;
+                unsigned packets;
+                unsigned n = offload_gro_prepare(g, h, &vh, dp->gro_iov, &packets);
+                if (writev(dp->fds.tun, dp->gro_iov, (int) n) < 0) {
+                        dp->c.in_dropped += packets;
+                        dp->c.in_write_failed += packets;
+                        TRACE(TRACE_ERROR, "writing %u packets to the TUN device: %s", packets, g_strerror(errno));
+                        continue;
+                }
+                dp->c.in_total += packets;
+                if (packets > 1)
+                        dp->c.gro_super_packets++;
+                for (unsigned j = h; j != OFFLOAD_GRO_MAX; j = g->items[j].next)
+                        if (g->items[j].tag == VIA_AH)
+                                dp->c.in_ah++;
+                        else
+                                dp->c.in_esp++;
+        }
+        offload_gro_reset(g);
+}
+
+/* A decapsulated packet that passed every check, for flush_in(). */
+static void deliver(Datapath *dp, PktBuf *pkt, unsigned via) {
+        if (offload_gro_full(&dp->gro))
+                flush_in(dp);
+        offload_gro_add(&dp->gro, pkt_data(pkt), pkt->len, via);
+}
 
 static void count_in_drop(Datapath *dp, PktDrop r) {
         dp->c.in_dropped++;
@@ -536,13 +611,7 @@ static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t es
         }
         TRACE(TRACE_CAPS_INFO, "tunnel %s: %zu bytes ESP decapsulated to %zu bytes %s -> %s", sa->spec.tunnel,
               outer_len, pkt->len, A(&f.src, b1), A(&f.dst, b2));
-        if (write(dp->fds.tun, pkt_data(pkt), pkt->len) < 0) {
-                dp->c.in_dropped++;
-                dp->c.in_write_failed++;
-                return;
-        }
-        dp->c.in_total++;
-        dp->c.in_esp++;
+        deliver(dp, pkt, VIA_ESP);
 }
 
 /* A datagram larger than a slot: malformed for ESP, dropped and counted. */
@@ -593,6 +662,7 @@ static gboolean udp_readable(gint fd, GIOCondition cond, gpointer userdata) {
                         break;
                 }
         }
+        flush_in(dp);
         return G_SOURCE_CONTINUE;
 }
 
@@ -617,6 +687,7 @@ static gboolean raw4_readable(gint fd, GIOCondition cond, gpointer userdata) {
                 }
                 process_in(dp, &pkt, &ip, esp_off, from);
         }
+        flush_in(dp);
         return G_SOURCE_CONTINUE;
 }
 
@@ -675,15 +746,9 @@ static void process_in_ah(Datapath *dp, PktBuf *pkt, const struct sockaddr_stora
                 dp->c.in_selector_mismatch++;
                 return;
         }
-        if (write(dp->fds.tun, pkt_data(pkt), pkt->len) < 0) {
-                dp->c.in_dropped++;
-                dp->c.in_write_failed++;
-                return;
-        }
         TRACE(TRACE_CAPS_INFO, "tunnel %s: AH verified, %zu bytes %s -> %s", sa->spec.tunnel, pkt->len, A(&f.src, b1),
               A(&f.dst, b2));
-        dp->c.in_total++;
-        dp->c.in_ah++;
+        deliver(dp, pkt, VIA_AH);
 }
 
 static gboolean ah4_readable(gint fd, GIOCondition cond, gpointer userdata) {
@@ -696,6 +761,7 @@ static gboolean ah4_readable(gint fd, GIOCondition cond, gpointer userdata) {
                 pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
                 process_in_ah(dp, &pkt, &dp->addrs[i]);
         }
+        flush_in(dp);
         return G_SOURCE_CONTINUE;
 }
 
@@ -710,6 +776,7 @@ static gboolean raw6_readable(gint fd, GIOCondition cond, gpointer userdata) {
                 /* IPv6 raw sockets start at the ESP header. */
                 process_in(dp, &pkt, NULL, 0, &dp->addrs[i]);
         }
+        flush_in(dp);
         return G_SOURCE_CONTINUE;
 }
 

@@ -26,6 +26,9 @@ typedef struct DpCounters {
         uint64_t in_write_failed;
         uint64_t in_sa_expired, out_sa_expired;     /* past the hard lifetime */
         uint64_t keepalives_in, keepalives_out;     /* RFC 3948 NAT keepalives */
+        /* TUN offloads (offload.h): super packets read and cut into
+         * segments, and writes that joined several segments. */
+        uint64_t tso_super_packets, gro_super_packets;
 } DpCounters;
 
 typedef enum DpDirection {

@@ -49,6 +49,8 @@ static const struct {
         COUNTER("out_send_failed", out_send_failed),
         COUNTER("keepalives_in", keepalives_in),
         COUNTER("keepalives_out", keepalives_out),
+        COUNTER("tso_super_packets", tso_super_packets),
+        COUNTER("gro_super_packets", gro_super_packets),
 };
 
 static void filterd_handle_get_counters(BhCall *call, void *userdata) {

@@ -50,16 +50,32 @@ const char *pkt_proto_name(unsigned proto) {
 
 /* ------------------------------------------------------------ checksums */
 
+/* The one's complement sum does not depend on byte order (RFC 1071 §2(B)):
+ * sum native 32-bit words, fold, and swap to network order once at the end. */
 uint32_t pkt_csum_add(uint32_t sum, const uint8_t *p, size_t len) {
-        uint64_t s = sum;
-        size_t i = 0;
-        for (; len - i >= 2; i += 2)
-                s += (uint32_t) (p[i] << 8 | p[i + 1]);
-        if (i < len)
-                s += (uint32_t) p[i] << 8;
-        while (s >> 32)
-                s = (s & 0xffffffffu) + (s >> 32);
-        return (uint32_t) s;
+        uint64_t s = 0;
+        for (; len >= 16; p += 16, len -= 16) {
+                uint32_t w[4];
+                memcpy(w, p, sizeof w);
+                s += (uint64_t) w[0] + w[1] + w[2] + w[3];
+        }
+        for (; len >= 4; p += 4, len -= 4) {
+                uint32_t w;
+                memcpy(&w, p, sizeof w);
+                s += w;
+        }
+        uint8_t tail[4] = { 0 };
+        memcpy(tail, p, len); /* an odd last byte is the high half of a word */
+        uint32_t w;
+        memcpy(&w, tail, sizeof w);
+        s += w;
+        while (s >> 16)
+                s = (s & 0xffffu) + (s >> 16);
+        uint16_t native = (uint16_t) s, be;
+        uint8_t *b = (uint8_t *) &native;
+        be = (uint16_t) (b[0] << 8 | b[1]);
+        uint64_t t = (uint64_t) sum + be;
+        return (uint32_t) ((t & 0xffffffffu) + (t >> 32));
 }
 
 uint16_t pkt_csum_fold(uint32_t sum) {

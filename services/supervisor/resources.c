@@ -13,6 +13,7 @@
 
 #include <glib.h>
 
+#include "log.h"
 #include "resources.h"
 
 #define ESP_UDP_PORT 4500
@@ -25,20 +26,27 @@ static int fail(char **ret_error, int err, const char *what) {
 }
 
 /* The TUN device filterd reads inner packets from and writes them to: no
- * packet information header, brought up with an MTU that leaves room for
- * ESP, UDP and an outer IPv6 header. */
+ * packet information header but a virtio-net header (IFF_VNET_HDR), so that
+ * the local stack may hand over TCP in 64 KiB pieces and take them back
+ * (TUN_F_TSO4/6; filterd cuts and joins them, services/filterd/offload.h),
+ * brought up with an MTU that leaves room for ESP, UDP and an outer IPv6
+ * header. A kernel that refuses the offloads still gets the header: filterd
+ * then sees plain packets behind it. */
 static int open_tun(const ResourceSettings *o, char **ret_error) {
         int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK);
         if (fd < 0)
                 return fail(ret_error, errno, "/dev/net/tun");
         struct ifreq ifr = { 0 };
-        ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+        ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
         g_strlcpy(ifr.ifr_name, o->tun_name, IFNAMSIZ);
         if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
                 int e = errno;
                 close(fd);
                 return fail(ret_error, e, "creating the TUN device");
         }
+        if (ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0 &&
+            ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM) < 0)
+                bh_log_event("the TUN device takes no offloads (%s): one packet per read", strerror(errno));
         int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (s < 0) {
                 int e = errno;

@@ -51,6 +51,14 @@ sa=$(bctl_on a call org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter
 grep -q "\"lab\" \"out\" \"$PROTO\" 4097" <<<"$sa" || fail "ListSAs on a: $sa"
 pass "counters match: a sent $out_a ${PROTO^^} packets, b received $in_b (+ $kernel_b lost to a full socket buffer), no data path drops"
 
+# The TCP went through the TUN device in super packets both ways: a cut
+# what its stack handed over, b joined what it decapsulated.
+tso_a=$(counter a tso_super_packets)
+gro_b=$(counter b gro_super_packets)
+[ "$tso_a" -gt 0 ] || fail "a cut no TCP super packet (tso_super_packets $tso_a): no segmentation offload on the TUN device"
+[ "$gro_b" -gt 0 ] || fail "b joined no segments (gro_super_packets $gro_b)"
+pass "offloads at work: a cut $tso_a super packets, b wrote $gro_b joined ones"
+
 # filterd dies: the supervisor restarts it, tmd installs the tunnel again,
 # and traffic flows again without the operator.
 fpid=$(bctl_on a get-property org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Service1 Pid | cut -d' ' -f2)
