@@ -43,7 +43,7 @@ uint16_t offload_l4_checksum(const uint8_t *ip, int family, uint8_t proto, const
  * pseudo-header sum, and the sum runs from csum_start to the end. */
 static PktDrop finish_csum(const struct virtio_net_hdr *vh, uint8_t *p, size_t len) {
         size_t start = le16toh(vh->csum_start), at = start + le16toh(vh->csum_offset);
-        if (start >= len || at > len - 2)
+        if (len < 2 || start >= len || at > len - 2)
                 return PKT_DROP_BAD_OUTER;
         uint16_t c = (uint16_t) ~pkt_csum_fold(pkt_csum_add(0, p + start, len - start));
         /* 0 would mean "no checksum" to UDP; the same value in one's

@@ -13,8 +13,12 @@
  *                          services/isakmpd/msg.c (with the plaintext their SK
  *                          payload would decrypt to), and each payload body
  *                          alone for its decoder
+ *   corpus/offload/        TCP super packets as the stack hands them over, and
+ *                          batches of the segments offload_tso_segment() cut
+ *                          from them
  *
- *   fuzz-gen-seeds DIR     (DIR: tests/fuzz in the source tree)
+ *   fuzz-gen-seeds DIR [TARGET]   (DIR: tests/fuzz in the source tree;
+ *                                  TARGET: only that target's seeds)
  *
  * The output is committed; run this again when a format changes. */
 #include <arpa/inet.h>
@@ -29,6 +33,7 @@
 #include "fuzz-shared.h"
 #include "ipc.h"
 #include "msg.h"
+#include "offload.h"
 #include "tunnel.h"
 
 static const char *out_dir;
@@ -707,16 +712,113 @@ static void ike_seeds(void) {
         write_seed("ikev2", "header", NULL, 0, hdr, sizeof hdr);
 }
 
+/* ------------------------------------------------------------ offload */
+
+/* A TCP packet from 10.1.0.1 to 10.2.0.1 (or 2001:db8::1 to ::2) with 12
+ * bytes of options, `payload` bytes of pattern, and a valid checksum. */
+static size_t tcp_packet(uint8_t *p, int family, uint32_t seq, uint16_t sport, size_t payload) {
+        size_t l4 = family == AF_INET ? PKT_IPV4_HDR_LEN : PKT_IPV6_HDR_LEN, len = l4 + 32 + payload;
+        memset(p, 0, l4 + 32);
+        if (family == AF_INET) {
+                p[0] = 0x45;
+                pkt_store_be16(p + 2, (uint16_t) len);
+                p[6] = 0x40;
+                p[8] = 64;
+                p[9] = PKT_PROTO_TCP;
+                memcpy(p + 12, "\x0a\x01\x00\x01\x0a\x02\x00\x01", 8);
+                ipv4_checksum(p, l4);
+        } else {
+                p[0] = 0x60;
+                pkt_store_be16(p + 4, (uint16_t) (len - l4));
+                p[6] = PKT_PROTO_TCP;
+                p[7] = 64;
+                memcpy(p + 8, "\x20\x01\x0d\xb8", 4);
+                p[23] = 1;
+                memcpy(p + 24, "\x20\x01\x0d\xb8", 4);
+                p[39] = 2;
+        }
+        uint8_t *t = p + l4;
+        pkt_store_be16(t, sport);
+        pkt_store_be16(t + 2, 5201);
+        pkt_store_be32(t + 4, seq);
+        pkt_store_be32(t + 8, 1);
+        t[12] = 8 << 4;
+        t[13] = 0x18; /* ACK PSH */
+        pkt_store_be16(t + 14, 512);
+        memcpy(t + 20, "\x01\x01\x08\x0a\x00\x00\x00\x07\x00\x00\x00\x09", 12); /* timestamps */
+        for (size_t i = 0; i < payload; i++)
+                t[32 + i] = (uint8_t) (i * 13 + seq);
+        pkt_store_be16(t + 16, offload_l4_checksum(p, family, PKT_PROTO_TCP, t, len - l4));
+        return len;
+}
+
+static void offload_seeds(void) {
+        static uint8_t pkt[OFFLOAD_MAX_PACKET], seg[2048], batch[OFFLOAD_MAX_PACKET];
+        for (int v = 0; v < 2; v++) {
+                int family = v ? AF_INET6 : AF_INET;
+                size_t l4 = v ? PKT_IPV6_HDR_LEN : PKT_IPV4_HDR_LEN, mss = 1000;
+                size_t len = tcp_packet(pkt, family, 0xfffffc00u, 40000, 4500);
+                /* As the stack hands it over: the pseudo-header sum only. */
+                uint8_t *t = pkt + l4;
+                t[16] = t[17] = 0;
+                uint16_t full = offload_l4_checksum(pkt, family, PKT_PROTO_TCP, t, len - l4);
+                uint16_t body = pkt_csum_fold(pkt_csum_add(0, t, len - l4));
+                uint32_t pseudo = (uint16_t) ~full + (uint32_t) (uint16_t) ~body;
+                pkt_store_be16(t + 16, pkt_csum_fold(pseudo));
+                uint8_t hdr[11] = { 0x00, VIRTIO_NET_HDR_F_NEEDS_CSUM,
+                                    v ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4,
+                                    (uint8_t) (l4 + 32), 0, (uint8_t) mss, (uint8_t) (mss >> 8),
+                                    (uint8_t) l4, 0, 16, 0 };
+                write_seed("offload", v ? "out-tso6" : "out-tso4", hdr, sizeof hdr, pkt, len);
+                /* The same packet without GSO, its checksum to finish. */
+                hdr[2] = VIRTIO_NET_HDR_GSO_NONE;
+                write_seed("offload", v ? "out-csum6" : "out-csum4", hdr, sizeof hdr, pkt, len);
+
+                /* Inbound: the segments cut from it, as they arrive, then
+                 * two connections interleaved. */
+                struct virtio_net_hdr vh;
+                memcpy(&vh, hdr + 1, sizeof vh);
+                vh.gso_type = v ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+                OffloadTso tso;
+                if (offload_tso_plan(&vh, pkt, len, &tso) != PKT_OK)
+                        die("offload_tso_plan refused its own seed");
+                size_t at = 0;
+                batch[at++] = 0x01;
+                for (unsigned k = 0; k < tso.count; k++) {
+                        size_t n = offload_tso_segment(&tso, pkt, k, seg);
+                        pkt_store_be16(batch + at, (uint16_t) n);
+                        memcpy(batch + at + 2, seg, n);
+                        at += 2 + n;
+                }
+                write_seed("offload", v ? "in-segments6" : "in-segments4", NULL, 0, batch, at);
+                at = 1;
+                for (unsigned k = 0; k < 6; k++) {
+                        size_t n = tcp_packet(seg, family, 1 + (k / 2) * 300, (uint16_t) (40000 + k % 2), 300);
+                        pkt_store_be16(batch + at, (uint16_t) n);
+                        memcpy(batch + at + 2, seg, n);
+                        at += 2 + n;
+                }
+                write_seed("offload", v ? "in-two-flows6" : "in-two-flows4", NULL, 0, batch, at);
+        }
+}
+
 int main(int argc, char **argv) {
-        if (argc != 2) {
-                fprintf(stderr, "usage: %s DIR   (DIR: tests/fuzz in the source tree)\n", argv[0]);
+        if (argc != 2 && argc != 3) {
+                fprintf(stderr, "usage: %s DIR [TARGET]   (DIR: tests/fuzz in the source tree)\n", argv[0]);
                 return 2;
         }
         out_dir = argv[1];
-        esp_seeds();
-        ah_seeds();
-        dbus_seeds();
-        ike_seeds();
+        const char *only = argc == 3 ? argv[2] : NULL;
+        if (!only || strcmp(only, "esp") == 0)
+                esp_seeds();
+        if (!only || strcmp(only, "ah") == 0)
+                ah_seeds();
+        if (!only || strcmp(only, "dbus-dispatch") == 0)
+                dbus_seeds();
+        if (!only || strcmp(only, "ikev2") == 0)
+                ike_seeds();
+        if (!only || strcmp(only, "offload") == 0)
+                offload_seeds();
         printf("gen-seeds: %u seeds written under %s/corpus\n", n_written, out_dir);
         return 0;
 }
