@@ -49,6 +49,8 @@ typedef struct DpPolicy {
         BhTs *local, *remote;
         size_t n_local, n_remote;
         uint64_t soft_bytes, soft_packets;
+        bool trap;              /* start = trap: Acquire while there is no SA */
+        gint64 acquire_after;   /* monotonic µs: no Acquire before */
 } DpPolicy;
 
 struct Datapath {
@@ -63,6 +65,8 @@ struct Datapath {
         DpCounters c;
         DpLimitFunc on_limit;
         void *on_limit_data;
+        DpAcquireFunc on_acquire;
+        void *on_acquire_data;
         /* A batch of packets, processed in place with room around each. */
         uint8_t slots[BATCH][SLOT];
         struct mmsghdr msgs[BATCH];
@@ -298,6 +302,25 @@ static void process_out_ah(Datapath *dp, DpSa *sa, PktBuf *pkt, const DpPolicy *
         queue_out(dp, pkt, dp->fds.ip4, &sa->spec.remote, 0);
 }
 
+/* A packet met a trap: dropped, and tmd told (Acquire) at most once per
+ * trap while its negotiation may be under way. Nothing is allocated here,
+ * and the network cannot make it speak more often: one clock read per
+ * dropped packet. */
+static void trap_hit(Datapath *dp, DpPolicy *policy, const Flow *f) {
+        char b1[BH_ADDR_STRLEN], b2[BH_ADDR_STRLEN];
+        dp->c.out_dropped++;
+        dp->c.out_trapped++;
+        TRACE(TRACE_FILTER, "hold out %s -> %s %s: tunnel %s has no SA yet", A(&f->src, b1), A(&f->dst, b2),
+              pkt_proto_name(f->proto), policy->tunnel);
+        gint64 now = g_get_monotonic_time();
+        if (now < policy->acquire_after)
+                return;
+        policy->acquire_after = now + DP_ACQUIRE_PENDING * G_USEC_PER_SEC;
+        TRACE(TRACE_TUNNEL, "tunnel %s: acquire for %s -> %s", policy->tunnel, A(&f->src, b1), A(&f->dst, b2));
+        if (dp->on_acquire)
+                dp->on_acquire(policy->tunnel, &f->src, &f->dst, dp->on_acquire_data);
+}
+
 static void process_out(Datapath *dp, PktBuf *pkt) {
         Flow f;
         if (!flow_parse(pkt_data(pkt), pkt->len, &f)) {
@@ -316,6 +339,10 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
                 return;
         }
         DpSa *sa = g_hash_table_lookup(dp->out_sas, policy->tunnel);
+        if (!sa && policy->trap) {
+                trap_hit(dp, policy, &f);
+                return;
+        }
         if (!sa) {
                 dp->c.out_dropped++;
                 dp->c.out_no_sa++;
@@ -899,6 +926,21 @@ int dp_set_policy(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_
         g_ptr_array_add(dp->policies, p);
         TRACE(TRACE_TUNNEL_INFO, "tunnel %s: policy with %zu local and %zu remote selectors", tunnel, n_local, n_remote);
         return 0;
+}
+
+int dp_set_trap(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_local, const BhTs *remote,
+                size_t n_remote, unsigned holddown) {
+        dp_set_policy(dp, tunnel, local, n_local, remote, n_remote);
+        DpPolicy *p = g_ptr_array_index(dp->policies, dp->policies->len - 1);
+        p->trap = true;
+        p->acquire_after = g_get_monotonic_time() + (gint64) holddown * G_USEC_PER_SEC;
+        TRACE(TRACE_TUNNEL_INFO, "tunnel %s: trap set, no Acquire for %u s", tunnel, holddown);
+        return 0;
+}
+
+void dp_on_acquire(Datapath *dp, DpAcquireFunc func, void *userdata) {
+        dp->on_acquire = func;
+        dp->on_acquire_data = userdata;
 }
 
 bool dp_remove_policy(Datapath *dp, const char *tunnel) {

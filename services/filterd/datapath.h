@@ -23,6 +23,7 @@ typedef struct DpCounters {
         /* Detail behind the seed's lines. */
         uint64_t in_unknown_spi, in_wrong_source, in_selector_mismatch, in_malformed, in_not_esp;
         uint64_t out_no_sa, out_encap_failed, out_send_failed;
+        uint64_t out_trapped;   /* held by a trap: its tunnel has no SA yet */
         uint64_t in_write_failed;
         uint64_t in_sa_expired, out_sa_expired;     /* past the hard lifetime */
         uint64_t keepalives_in, keepalives_out;     /* RFC 3948 NAT keepalives */
@@ -86,6 +87,18 @@ bool dp_remove_sa(Datapath *dp, const char *tunnel, DpDirection direction, uint3
 int dp_set_policy(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_local, const BhTs *remote,
                   size_t n_remote);
 bool dp_remove_policy(Datapath *dp, const char *tunnel);
+
+/* start = trap: the tunnel's policy without an SA. A packet it claims
+ * while the tunnel has no outbound SA is dropped (out_trapped), and the
+ * acquire function is told, at most once per trap: not before HOLDDOWN
+ * seconds from now, then not within DP_ACQUIRE_PENDING seconds of the
+ * last time (setting the trap again starts over). Replaces the tunnel's
+ * policy; dp_set_policy() and dp_remove_policy() replace or remove it. */
+#define DP_ACQUIRE_PENDING 30
+int dp_set_trap(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_local, const BhTs *remote,
+                size_t n_remote, unsigned holddown);
+typedef void (*DpAcquireFunc)(const char *tunnel, const BhAddr *src, const BhAddr *dst, void *userdata);
+void dp_on_acquire(Datapath *dp, DpAcquireFunc func, void *userdata);
 
 /* Lifetimes: the soft limits of every SA of the tunnel, present and to
  * come (0: none). Once an SA has carried that many packets or bytes, the

@@ -47,6 +47,7 @@ static const struct {
         COUNTER("out_no_sa", out_no_sa),
         COUNTER("out_encap_failed", out_encap_failed),
         COUNTER("out_send_failed", out_send_failed),
+        COUNTER("out_trapped", out_trapped),
         COUNTER("keepalives_in", keepalives_in),
         COUNTER("keepalives_out", keepalives_out),
         COUNTER("tso_super_packets", tso_super_packets),
@@ -300,6 +301,37 @@ static void filterd_handle_set_policy(BhCall *call, void *userdata) {
         bh_call_return_empty(call);
 }
 
+static void filterd_handle_set_trap(BhCall *call, void *userdata) {
+        Filterd *f = userdata;
+        DBusMessageIter it;
+        dbus_message_iter_init(bh_call_message(call), &it);
+        const char *tunnel;
+        dbus_message_iter_get_basic(&it, &tunnel);
+        dbus_message_iter_next(&it);
+        g_autoptr(GArray) local = g_array_new(FALSE, FALSE, sizeof(BhTs));
+        g_autoptr(GArray) remote = g_array_new(FALSE, FALSE, sizeof(BhTs));
+        g_autofree char *why = NULL;
+        if (!bh_tunnel_name_valid(tunnel)) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "invalid tunnel name");
+                return;
+        }
+        if (!parse_ts_list(&it, local, &why) || (dbus_message_iter_next(&it), !parse_ts_list(&it, remote, &why))) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "%s", why);
+                return;
+        }
+        dbus_uint32_t holddown;
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &holddown);
+        if (holddown > 3600) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "a hold-down of %u s is more than an hour", holddown);
+                return;
+        }
+        dp_set_trap(f->dp, tunnel, (BhTs *) local->data, local->len, (BhTs *) remote->data, remote->len, holddown);
+        bh_log_tunnel(BH_LOG_INFORMATION, tunnel, "trap set: %u local, %u remote selectors; no Acquire for %u s",
+                      local->len, remote->len, holddown);
+        bh_call_return_empty(call);
+}
+
 static void filterd_handle_remove_policy(BhCall *call, void *userdata) {
         Filterd *f = userdata;
         const char *tunnel;
@@ -422,6 +454,7 @@ static const BhMethodImpl filterd_methods[] = {
         { "RemoveSA", filterd_handle_remove_sa },
         { "SetPolicy", filterd_handle_set_policy },
         { "RemovePolicy", filterd_handle_remove_policy },
+        { "SetTrap", filterd_handle_set_trap },
         { "ListSAs", filterd_handle_list_sas },
         { "ReadTrace", filterd_handle_read_trace },
         { "SetTraceLevel", filterd_handle_set_trace_level },
@@ -449,6 +482,18 @@ static void limit_reached(const char *tunnel, DpDirection direction, uint32_t sp
                     DBUS_TYPE_INVALID);
 }
 
+/* Traffic met a trap (start = trap): tmd hears it (Acquire) and
+ * negotiates the tunnel. The data path says so at most once per trap and
+ * negotiation. */
+static void acquire(const char *tunnel, const BhAddr *src, const BhAddr *dst, void *userdata) {
+        Filterd *f = userdata;
+        char sb[BH_ADDR_STRLEN], db[BH_ADDR_STRLEN];
+        const char *s = bh_addr_to_string(src, sb), *d = bh_addr_to_string(dst, db);
+        bh_log_tunnel(BH_LOG_INFORMATION, tunnel, "traffic from %s to %s held by the trap: Acquire", s, d);
+        bh_ipc_emit(f->svc->ipc, f->svc->entry->path, &bh_iface_filter1, "Acquire", DBUS_TYPE_STRING, &tunnel,
+                    DBUS_TYPE_STRING, &s, DBUS_TYPE_STRING, &d, DBUS_TYPE_INVALID);
+}
+
 Filterd *filterd_new(BhService *svc) {
         Filterd *f = g_new0(Filterd, 1);
         f->svc = svc;
@@ -463,6 +508,7 @@ Filterd *filterd_new(BhService *svc) {
         };
         f->dp = dp_new(NULL, &fds);
         dp_on_limit(f->dp, limit_reached, f);
+        dp_on_acquire(f->dp, acquire, f);
         g_autofree char *why = NULL;
         if (!dp_ready(f->dp, &why))
                 bh_log_error("the data path cannot carry packets: %s", why);

@@ -59,7 +59,12 @@ struct Step {
         bool renegotiate;       /* an IKE tunnel taken down to come back at once */
         bool child_only;        /* phase 2 goes down, the IKE SA stays */
         bool child_gone;        /* and isakmpd has already ended the CHILD SA */
+        bool trap_kept;         /* the trap took the policy's place, the routes stayed */
 };
+
+/* start = trap: after a failed negotiation, filterd drops the tunnel's
+ * traffic this long before it asks again (Filter1.SetTrap). */
+#define TRAP_HOLDDOWN_S 5
 
 static bool phase1_up(const Tunnel *t) {
         return t->phase1 && strcmp(t->phase1, "active") == 0;
@@ -338,6 +343,96 @@ static void append_ts(DBusMessageIter *it, const BhTs *ts, size_t n) {
         dbus_message_iter_close_container(it, &arr);
 }
 
+/* Tunnel mode: the remote selector I is reached through the TUN device,
+ * from the first local selector's address of its family that is one host
+ * (SRC, else empty). Returns the prefix. */
+static char *route_of(const BhTunnel *d, size_t i, char src[static BH_ADDR_STRLEN]) {
+        char buf[BH_ADDR_STRLEN];
+        const BhTs *ts = &d->remote_ts[i];
+        src[0] = '\0';
+        for (size_t j = 0; j < d->n_local_ts; j++) {
+                const BhTs *l = &d->local_ts[j];
+                if (l->addr.family == ts->addr.family && l->prefix_len == (l->addr.family == AF_INET ? 32 : 128)) {
+                        bh_addr_to_string(&l->addr, src);
+                        break;
+                }
+        }
+        return g_strdup_printf("%s/%u", bh_addr_to_string(&ts->addr, buf), ts->prefix_len);
+}
+
+/* ---------------------------------------------------------------- traps */
+
+/* Whether the tunnel keeps a trap in filterd while it is down: an IKE
+ * tunnel with start = trap that may initiate. */
+static bool trapped(const BhTunnel *d) {
+        return d && d->type == BH_TUNNEL_IKE && d->start == BH_START_TRAP && !bh_addr_is_any(&d->remote);
+}
+
+static void trap_reply(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata) {
+        char *name = userdata;
+        if (!reply)
+                bh_log_tunnel(BH_LOG_ERRORS, name, "trap: %s", error_message);
+        g_free(name);
+}
+
+/* The trap goes into filterd (Filter1.SetTrap) and its remote selectors
+ * are routed through the TUN device, so that the tunnel's first packet
+ * reaches filterd, which drops it and signals Acquire. No Acquire comes
+ * before HOLDDOWN seconds. Also when it is there already: a restarted
+ * filterd, a failed negotiation (to start the hold-down). */
+static void trap_install(Tmd *tmd, const BhTunnel *d, unsigned holddown) {
+        Tunnel *t = tunnel_state(tmd, d->name);
+        BhIpc *ipc = tmd->svc->ipc;
+        DBusMessage *m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "SetTrap");
+        DBusMessageIter it;
+        dbus_message_iter_init_append(m, &it);
+        const char *name = d->name;
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &name);
+        append_ts(&it, d->local_ts, d->n_local_ts);
+        append_ts(&it, d->remote_ts, d->n_remote_ts);
+        dbus_uint32_t hold = holddown;
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &hold);
+        bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, trap_reply, g_strdup(d->name));
+        dbus_message_unref(m);
+        g_ptr_array_set_size(t->routes, 0);
+        for (size_t i = 0; i < d->n_remote_ts; i++) {
+                char src[BH_ADDR_STRLEN];
+                g_autofree char *prefix = route_of(d, i, src);
+                const char *p = prefix, *sp = src;
+                m = bh_method_new(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "AddRoute");
+                dbus_message_append_args(m, DBUS_TYPE_STRING, &p, DBUS_TYPE_STRING, &sp, DBUS_TYPE_INVALID);
+                g_ptr_array_add(t->routes, g_strdup(prefix));
+                bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, trap_reply, g_strdup(d->name));
+                dbus_message_unref(m);
+        }
+        bh_log_tunnel(BH_LOG_DEBUG, d->name, "trap set (start = trap)");
+}
+
+/* Down, and nothing under way that will set the trap by itself. */
+static bool trap_idle(const Tunnel *t) {
+        return (t->state == TUNNEL_INACTIVE || t->state == TUNNEL_FAILED) && !t->tearing && !t->negotiating;
+}
+
+/* The trap of a tunnel that is down goes, with its routes: its definition
+ * changed or went. */
+static void trap_remove(Tmd *tmd, Tunnel *t) {
+        BhIpc *ipc = tmd->svc->ipc;
+        DBusMessage *m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemovePolicy");
+        const char *name = t->name;
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID);
+        bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+        dbus_message_unref(m);
+        for (guint i = 0; i < t->routes->len; i++) {
+                const char *prefix = g_ptr_array_index(t->routes, i);
+                m = bh_method_new(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "DelRoute");
+                dbus_message_append_args(m, DBUS_TYPE_STRING, &prefix, DBUS_TYPE_INVALID);
+                bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                dbus_message_unref(m);
+        }
+        g_ptr_array_set_size(t->routes, 0);
+        bh_log_tunnel(BH_LOG_DEBUG, t->name, "trap removed");
+}
+
 /* Taking a tunnel down, also after a failed activation: every step is
  * tried, whatever the others answer. */
 static void teardown_reply(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata);
@@ -380,6 +475,16 @@ static void teardown(Step *s) {
         s->waiting++;
         bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
         dbus_message_unref(m);
+        /* start = trap: the trap takes the policy's place (after a failure,
+         * holding the traffic down a while), and the routes stay. Not when
+         * the definition changed or went (a reload). */
+        const BhTunnel *cur = tunnel_def(t);
+        s->trap_kept = trapped(s->def) && trapped(cur) && bh_tunnel_equal(cur, s->def);
+        if (s->trap_kept) {
+                trap_install(tmd, s->def, s->error ? TRAP_HOLDDOWN_S : 0);
+                teardown_reply(NULL, NULL, NULL, s);   /* the one held above */
+                return;
+        }
         m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemovePolicy");
         dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
         s->waiting++;
@@ -448,6 +553,9 @@ static void teardown_reply(DBusMessage *reply, const char *error_name, const cha
                 set_policy(step_new(s->tmd, NULL, s->def));
         } else if (s->renegotiate) {
                 negotiate(s->tmd, NULL, s->def);
+        } else if (!s->trap_kept && trapped(tunnel_def(t))) {
+                /* Its definition changed (a reload) and traps: the new trap. */
+                trap_install(s->tmd, tunnel_def(t), 0);
         }
         step_free(s);
 }
@@ -486,17 +594,10 @@ static void policy_set(DBusMessage *reply, const char *error_name, const char *e
         Tunnel *t = tunnel_state(s->tmd, s->name);
         const BhTunnel *d = s->def;
         s->waiting = 1;
+        g_ptr_array_set_size(t->routes, 0);    /* a trap's, asked for again */
         for (size_t i = 0; i < d->n_remote_ts; i++) {
-                char buf[BH_TS_STRLEN], src[BH_ADDR_STRLEN] = "";
-                const BhTs *ts = &d->remote_ts[i];
-                g_autofree char *prefix = g_strdup_printf("%s/%u", bh_addr_to_string(&ts->addr, buf), ts->prefix_len);
-                for (size_t j = 0; j < d->n_local_ts; j++) {
-                        const BhTs *l = &d->local_ts[j];
-                        if (l->addr.family == ts->addr.family && l->prefix_len == (l->addr.family == AF_INET ? 32 : 128)) {
-                                bh_addr_to_string(&l->addr, src);
-                                break;
-                        }
-                }
+                char src[BH_ADDR_STRLEN];
+                g_autofree char *prefix = route_of(d, i, src);
                 const char *p = prefix, *sp = src;
                 DBusMessage *m = bh_method_new(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "AddRoute");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &p, DBUS_TYPE_STRING, &sp, DBUS_TYPE_INVALID);
@@ -628,6 +729,10 @@ static void synced(DBusMessage *reply, const char *error_name, const char *error
         for (guint i = 0; i < bh_tunnel_set_size(tmd->defs); i++) {
                 const BhTunnel *d = bh_tunnel_set_get(tmd->defs, i);
                 Tunnel *t = tunnel_state(tmd, d->name);
+                if (trapped(d) && trap_idle(t)) {
+                        trap_install(tmd, d, 0);
+                        continue;
+                }
                 if (d->start != BH_START_START || t->state != TUNNEL_INACTIVE)
                         continue;
                 if (d->type == BH_TUNNEL_MANUAL && !(d->has_ah && d->has_esp)) {
@@ -675,6 +780,11 @@ static void owner_changed(BhServiceId service, const char *owner, void *userdata
                 const BhTunnel *d = bh_tunnel_set_find(tmd->defs, t->name);
                 if (!d || (d->type != BH_TUNNEL_IKE && service != BH_SERVICE_FILTERD))
                         continue;
+                if (service == BH_SERVICE_FILTERD && trapped(d) && trap_idle(t)) {
+                        /* The new filterd's SPD is empty: the trap again. */
+                        trap_install(tmd, d, 0);
+                        continue;
+                }
                 if (d->type == BH_TUNNEL_IKE && service == BH_SERVICE_ISAKMPD && t->negotiating) {
                         /* Its answer will never come. */
                         Step *s = t->negotiating;
@@ -820,6 +930,22 @@ static void tmd_handle_reload(BhCall *call, void *userdata) {
                         set_state(tmd, t, TUNNEL_REMOVING, n ? "definition changed" : "definition removed");
                         teardown(step_new(tmd, NULL, d));
                 }
+        }
+        /* start = trap: the traps of the tunnels that are down follow the
+         * new definitions (those taken down above, once they are down). */
+        for (guint i = 0; i < bh_tunnel_set_size(old); i++) {
+                const BhTunnel *d = bh_tunnel_set_get(old, i);
+                const BhTunnel *n = bh_tunnel_set_find(tmd->defs, d->name);
+                Tunnel *t = g_hash_table_lookup(tmd->tunnels, d->name);
+                if (t && trapped(d) && trap_idle(t) && !bh_tunnel_equal(d, n))
+                        trap_remove(tmd, t);
+        }
+        for (guint i = 0; i < bh_tunnel_set_size(tmd->defs); i++) {
+                const BhTunnel *n = bh_tunnel_set_get(tmd->defs, i);
+                const BhTunnel *d = bh_tunnel_set_find(old, n->name);
+                Tunnel *t = tunnel_state(tmd, n->name);
+                if (trapped(n) && trap_idle(t) && !(trapped(d) && bh_tunnel_equal(d, n)))
+                        trap_install(tmd, n, 0);
         }
         bh_log_event("tunnel definitions reloaded: %u tunnels", bh_tunnel_set_size(tmd->defs));
         bh_tunnel_set_free(old);
@@ -1081,6 +1207,32 @@ static void tmd_handle_get_tunnel(BhCall *call, void *userdata) {
         bh_call_return_message(call, reply);
 }
 
+/* filterd's Filter1.Acquire: a packet met the trap of a tunnel with
+ * start = trap. It is negotiated as by Activate, unless it is up or on
+ * its way already (filterd says it once per negotiation, but a negotiation
+ * the peer started or an operator's may be under way). Only filterd's
+ * word counts: anyone on the bus may emit a signal. */
+static void acquire(DBusMessage *signal, void *userdata) {
+        Tmd *tmd = userdata;
+        const char *owner = bh_ipc_owner(tmd->svc->ipc, BH_SERVICE_FILTERD);
+        const char *tunnel, *src, *dst;
+        if (!owner || g_strcmp0(dbus_message_get_sender(signal), owner) != 0 ||
+            !dbus_message_get_args(signal, NULL, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_STRING, &src, DBUS_TYPE_STRING,
+                                   &dst, DBUS_TYPE_INVALID))
+                return;
+        const BhTunnel *d = bh_tunnel_set_find(tmd->defs, tunnel);
+        if (!trapped(d))
+                return;         /* a trap its definition no longer has */
+        Tunnel *t = tunnel_state(tmd, d->name);
+        if (!trap_idle(t)) {
+                bh_log_tunnel(BH_LOG_DEBUG, d->name, "traffic to %s met the trap while the tunnel is %s", dst,
+                              state_names[t->state]);
+                return;
+        }
+        bh_log_tunnel(BH_LOG_EVENTS, d->name, "traffic to %s (from %s), starting", dst, src);
+        negotiate(tmd, NULL, d);
+}
+
 static void get_tunnel_count(DBusMessageIter *it, void *userdata) {
         Tmd *tmd = userdata;
         dbus_uint32_t n = bh_tunnel_set_size(tmd->defs);
@@ -1117,6 +1269,7 @@ Tmd *tmd_new(BhService *svc) {
         load(tmd, NULL, errors);
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_tmd1, tmd_methods, tmd_properties, tmd);
         bh_ipc_watch_owners(svc->ipc, owner_changed, tmd);
+        bh_ipc_watch_signal(svc->ipc, bh_iface_filter1.name, "Acquire", acquire, tmd);
         sync_once(tmd);
         return tmd;
 }
