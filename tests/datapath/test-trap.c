@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "datapath.h"
+#include "offload.h"
 #include "pkt.h"
 
 typedef struct Heard {
@@ -52,15 +53,18 @@ static void fixture_tear_down(Fixture *f, gconstpointer data) {
         close(f->sp[1]);
 }
 
-/* N ICMP echo requests from 10.1.0.1 to DST, then the loop runs until the
- * data path has read them all. */
+/* N ICMP echo requests from 10.1.0.1 to DST, each behind the virtio-net
+ * header the TUN device puts first (all zero: no offload), then the loop
+ * runs until the data path has read them all. */
 static void send_packets(Fixture *f, const char *dst, unsigned n) {
-        uint8_t p[28] = { 0x45, 0, 0, 28, 0, 1, 0, 0, 64, IPPROTO_ICMP, 0, 0, 10, 1, 0, 1 };
+        uint8_t p[OFFLOAD_VNET_HDR_LEN + 28] = { 0 };
+        uint8_t *ip = p + OFFLOAD_VNET_HDR_LEN;
+        memcpy(ip, (const uint8_t[]) { 0x45, 0, 0, 28, 0, 1, 0, 0, 64, IPPROTO_ICMP, 0, 0, 10, 1, 0, 1 }, 16);
         BhAddr d;
         g_assert_cmpint(bh_addr_parse(dst, false, &d), ==, 0);
-        memcpy(p + 16, d.bytes, 4);
-        pkt_ipv4_set_checksum(p, 20);
-        p[20] = 8;      /* echo request */
+        memcpy(ip + 16, d.bytes, 4);
+        pkt_ipv4_set_checksum(ip, 20);
+        ip[20] = 8;     /* echo request */
         for (unsigned i = 0; i < n; i++)
                 g_assert_cmpint(write(f->sp[1], p, sizeof p), ==, (ssize_t) sizeof p);
         while (g_main_context_iteration(NULL, FALSE))
