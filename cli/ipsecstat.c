@@ -371,13 +371,42 @@ static void show_stats(Cli *cli, GString *out, const Counters *c) {
 
 /* ---------------------------------------------------------------- SAs */
 
+/* Is one of filterd's transform names ("ENCR_3DES_192", "AUTH_HMAC_MD5_96")
+ * a legacy algorithm of the tables? The encryption names carry the key
+ * size after the table's name. */
+static bool transform_legacy(const char *part) {
+        const BhIntegInfo *in = bh_integ_from_name(part);
+        if (in)
+                return in->legacy;
+        size_t n;
+        const BhEncrInfo *tab = bh_encr_table(&n);
+        for (size_t i = 0; i < n; i++) {
+                size_t len = strlen(tab[i].name);
+                if (strncmp(part, tab[i].name, len) == 0 && (part[len] == '\0' || part[len] == '_'))
+                        return tab[i].legacy;
+        }
+        return false;
+}
+
+static bool transforms_legacy(const char *transforms) {
+        g_auto(GStrv) parts = g_strsplit(transforms, "/", -1);
+        for (char **p = parts; *p; p++)
+                if (transform_legacy(*p))
+                        return true;
+        return false;
+}
+
 /* "ENCR_AES_CBC_256/AUTH_HMAC_SHA2_256_128" -> "AES_CBC_256/HMAC_SHA2_256_128",
- * the names of -A and -E. */
+ * the names of -A and -E, legacy ones marked as there:
+ * "3DES_192 (legacy)/HMAC_SHA1_96 (legacy)". */
 static char *transforms_short(const char *transforms) {
         g_auto(GStrv) parts = g_strsplit(transforms, "/", -1);
         for (char **p = parts; *p; p++) {
+                bool legacy = transform_legacy(*p);
                 const char *rest = short_name(short_name(*p, "ENCR_"), "AUTH_");
-                memmove(*p, rest, strlen(rest) + 1);
+                char *shorter = g_strconcat(rest, legacy ? " (legacy)" : "", NULL);
+                g_free(*p);
+                *p = shorter;
         }
         return g_strjoinv("/", parts);
 }
@@ -425,6 +454,7 @@ static int show_sas(Cli *cli, GString *out) {
                         cli_json_string(s, proto);
                         g_string_append_printf(s, ",\"spi\":%u,\"transforms\":", spi);
                         cli_json_string(s, transforms);
+                        g_string_append_printf(s, ",\"legacy\":%s", transforms_legacy(transforms) ? "true" : "false");
                         g_string_append_printf(s,
                                                ",\"packets\":%" G_GUINT64_FORMAT ",\"bytes\":%" G_GUINT64_FORMAT
                                                ",\"drops\":%" G_GUINT64_FORMAT "}",

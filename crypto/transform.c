@@ -461,6 +461,9 @@ int bh_transform_preload(void) {
                 { BH_ENCR_AES_GCM_16, 128, 0 },        { BH_ENCR_AES_GCM_16, 256, 0 },
                 { BH_ENCR_CHACHA20_POLY1305, 256, 0 }, { BH_ENCR_AES_CBC, 128, BH_AUTH_HMAC_SHA2_256_128 },
                 { BH_ENCR_AES_CBC, 256, BH_AUTH_HMAC_SHA2_512_256 }, { BH_ENCR_NULL, 0, BH_AUTH_HMAC_SHA2_384_192 },
+                /* The legacy ones too: a manual tunnel may name them at any
+                 * time. MD5 and DES-EDE3-CBC are in the default provider. */
+                { BH_ENCR_3DES, 192, BH_AUTH_HMAC_SHA1_96 }, { BH_ENCR_NONE, 0, BH_AUTH_HMAC_MD5_96 },
         };
         for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
                 size_t len;

@@ -271,7 +271,17 @@ static int lookup_keyword(const char *token, BhProposalTransform *ret, char **re
         return fail(ret_reason, g_strdup_printf("unknown algorithm %s", q));
 }
 
-/* strongSwan's rules (proposal.c, check_proposal()), and two of our own. */
+static const BhProposalTransform *first_legacy(const BhProposal *p) {
+        for (size_t i = 0; i < p->n; i++) {
+                Algorithm a;
+
+                if (find_algorithm(p->t[i].type, p->t[i].id, &a) && a.legacy)
+                        return &p->t[i];
+        }
+        return NULL;
+}
+
+/* strongSwan's rules (proposal.c, check_proposal()), and three of our own. */
 static int check_rules(BhProposal *p, char **ret_reason) {
         const BhProposalTransform *aead = first_of(p, BH_TRANSFORM_ENCR, true);
         const BhProposalTransform *classic = first_of(p, BH_TRANSFORM_ENCR, false);
@@ -279,6 +289,15 @@ static int check_rules(BhProposal *p, char **ret_reason) {
         const BhProposalTransform *t;
         g_autofree char *q1 = NULL, *q2 = NULL;
 
+        /* The legacy algorithms are there for the manual tunnels of old
+         * peers, keyed by hand. A negotiation would offer them to any peer
+         * and let an attacker in the path pick the weakest; the IKE SA code
+         * (crypto/ike-sa.c) does not run them either. */
+        if (p->proto == BH_PROTO_IKE && (t = first_legacy(p))) {
+                q1 = quote_transform(t);
+                return fail(ret_reason, g_strdup_printf("%s is a legacy algorithm, for manual tunnels only: "
+                                                        "IKE proposals do not take it", q1));
+        }
         if (p->proto == BH_PROTO_IKE && (t = first_type(p, BH_TRANSFORM_ESN))) {
                 q1 = quote_transform(t);
                 return fail(ret_reason, g_strdup_printf("%s belongs in ESP and AH proposals, not in IKE proposals", q1));
@@ -536,13 +555,9 @@ bool bh_proposal_is_aead(const BhProposal *p) {
 }
 
 const char *bh_proposal_legacy(const BhProposal *p) {
-        for (size_t i = 0; i < p->n; i++) {
-                Algorithm a;
+        const BhProposalTransform *t = first_legacy(p);
 
-                if (find_algorithm(p->t[i].type, p->t[i].id, &a) && a.legacy)
-                        return bh_proposal_transform_keyword(&p->t[i]);
-        }
-        return NULL;
+        return t ? bh_proposal_transform_keyword(t) : NULL;
 }
 
 int bh_proposal_check_single(const BhProposal *p, char **ret_reason) {

@@ -93,7 +93,8 @@ typedef struct BhKeyLen {
  * ESP and AH without esn/noesn, noesn. Refuses (with the reason, naming the
  * offending keyword) what strongSwan refuses, and also an integrity algorithm
  * next to an AEAD and ESP without integrity protection, which strongSwan
- * accepts. Returns 0, or -EINVAL with a g_free'd reason in *ret_reason (if
+ * accepts, and a legacy algorithm in an IKE proposal (legacy algorithms are
+ * for manual tunnels only). Returns 0, or -EINVAL with a g_free'd reason in *ret_reason (if
  * not NULL).
  */
 int bh_proposal_parse(BhProtocolId proto, const char *s, BhProposal *ret, char **ret_reason);

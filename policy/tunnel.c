@@ -925,7 +925,21 @@ static int parse_value(ParseState *st, KeyId k, const char *v) {
                         bad_line(st, "%s: %s", keys[k].name, reason);
                         return -EINVAL;
                 }
-                warn_legacy(st, k, *list, *n);
+                /* IKE proposals refuse them already (bh_proposal_parse());
+                 * a negotiated CHILD SA must not take them either: only a
+                 * manual tunnel's esp or ah names a legacy algorithm. */
+                for (size_t i = 0; i < *n; i++) {
+                        const char *legacy = bh_proposal_legacy(&(*list)[i]);
+
+                        if (legacy) {
+                                g_autofree char *one = bh_proposal_to_string(&(*list)[i]);
+                                g_autofree char *qp = bh_quote(one), *ql = bh_quote(legacy);
+
+                                bad_line(st, "%s: proposal %s: %s is a legacy algorithm, for manual tunnels only: "
+                                         "a negotiated tunnel does not take it", keys[k].name, qp, ql);
+                                return -EINVAL;
+                        }
+                }
                 return 0;
         }
 

@@ -176,8 +176,9 @@ const BhTunnel *bh_tunnel_set_find_number(const BhTunnelSet *set, uint32_t numbe
  * problem is not added, and a last report "FILENAME:LINE: tunnel "x" is not
  * loaded (N errors)" names it at its [tunnel] line. Duplicate names, numbers
  * and inbound SPIs are checked against the tunnels already in the set: the
- * first definition stays. Legacy algorithms are reported as
- * "FILENAME:LINE: warning: ..." and do not stop a tunnel.
+ * first definition stays. Legacy algorithms in a manual tunnel's esp or ah
+ * are reported as "FILENAME:LINE: warning: ..." and do not stop it; in an
+ * IKE tunnel's proposals they are errors.
  *
  * Tunnels without a number have none until bh_tunnel_set_finish().
  * filename is used in the reports; NULL means "tunnels.conf".

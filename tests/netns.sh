@@ -149,7 +149,8 @@ no_derived_key_in_logs() {
 # manual_define [ENCAP [OUTER [INNER [SET [LINES...]]]]]: the definitions and
 # keys of a manual tunnel "lab" (number 7) between a and b: encapsulation
 # udp|esp (default udp), outer and inner family 4|6 (default 4), transform
-# set (default aes256gcm16; ah-sha256, ah-sha384, ah-sha512 make it AH).
+# set (default aes256gcm16; ah-sha256, ah-sha384, ah-sha512 and the legacy
+# ah-sha1, ah-md5 make it AH).
 # Extra definition lines (such as "replay = yes") go into both sides. Sets
 # A_OUT B_OUT A_IN B_IN (the addresses), PROTO (esp or ah), K1 K2 (the keys).
 manual_define() {
@@ -161,10 +162,14 @@ manual_define() {
         ah-sha256) PROTO=ah keylen=32 ;;
         ah-sha384) PROTO=ah keylen=48 ;;
         ah-sha512) PROTO=ah keylen=64 ;;
+        ah-sha1) PROTO=ah keylen=20 ;;
+        ah-md5) PROTO=ah keylen=16 ;;
         aes256gcm16 | chacha20poly1305) keylen=36 ;;
         aes128gcm16) keylen=20 ;;
         aes256-sha256) keylen=64 ;;
         aes128-sha256) keylen=48 ;;
+        3des-sha1) keylen=44 ;;         # 24 (RFC 2451) + 20 (RFC 2404)
+        3des-md5) keylen=40 ;;          # 24 + 16 (RFC 2403)
         *) fail "no key length known for $set" ;;
         esac
         if [ "$outer" = 4 ]; then A_OUT=192.0.2.1 B_OUT=192.0.2.2; else A_OUT=2001:db8::1 B_OUT=2001:db8::2; fi

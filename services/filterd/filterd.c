@@ -347,10 +347,15 @@ static void append_sa(const DpSaInfo *sa, void *userdata) {
         DBusMessageIter *arr = userdata, st;
         const char *dir = sa->direction == DP_IN ? "in" : "out";
         const char *proto = sa->protocol == IPPROTO_ESP ? "esp" : "ah";
+        /* Key size 0 is the cipher's only one (3DES, ChaCha20-Poly1305),
+         * which the name shows as for the others; ENCR_NULL has none. */
+        const BhEncrInfo *e = bh_encr_lookup(sa->encr);
+        unsigned bits = sa->encr_bits ? sa->encr_bits : e ? e->key_bits[0] : 0;
+        g_autofree char *encr = bits ? g_strdup_printf("%s_%u", bh_encr_name(sa->encr), bits)
+                                     : g_strdup(bh_encr_name(sa->encr));
         g_autofree char *transforms = sa->protocol == IPPROTO_AH ? g_strdup(bh_integ_name(sa->integ))
-                                      : sa->integ ? g_strdup_printf("%s_%u/%s", bh_encr_name(sa->encr), sa->encr_bits,
-                                                                    bh_integ_name(sa->integ))
-                                                  : g_strdup_printf("%s_%u", bh_encr_name(sa->encr), sa->encr_bits);
+                                      : sa->integ ? g_strdup_printf("%s/%s", encr, bh_integ_name(sa->integ))
+                                                  : g_strdup(encr);
         dbus_uint32_t spi = sa->spi;
         dbus_uint64_t packets = sa->packets, bytes = sa->bytes, drops = sa->drops;
         const char *t = transforms;

@@ -240,8 +240,12 @@ static void load(Tmd *tmd, const BhTunnelSet *previous, GPtrArray *errors) {
                 g_ptr_array_add(errors, g_strdup_printf("%s: %s", tmd->dir, g_strerror(-r)));
         if (!set)
                 set = bh_tunnel_set_new();
-        for (guint i = 0; i < errors->len; i++)
-                bh_log_error("%s", (const char *) g_ptr_array_index(errors, i));
+        /* A warning (a legacy algorithm in a manual tunnel) loads the
+         * tunnel: it is news for the operator, not an error. */
+        for (guint i = 0; i < errors->len; i++) {
+                const char *report = g_ptr_array_index(errors, i);
+                bh_log(strstr(report, ": warning: ") ? BH_LOG_EVENTS : BH_LOG_ERRORS, "%s", report);
+        }
         tmd->defs = set;
         bh_log_info("%u tunnel definitions loaded from %s", bh_tunnel_set_size(set), tmd->dir);
         /* Match finds a responder's tunnel by its two addresses at once. */
@@ -299,6 +303,45 @@ static const BhProposalTransform *find_transform(const BhProposal *p, uint8_t ty
                 if (p->t[i].type == type)
                         return &p->t[i];
         return NULL;
+}
+
+/* A manual tunnel's transform set as the definition writes it, then its
+ * algorithms under the names ipsecstat(8) lists: "3des-sha1: 3DES (legacy),
+ * HMAC_SHA1_96 (legacy)". *ret_legacy (may be NULL) tells whether one is
+ * legacy. */
+static char *transforms_describe(const BhProposal *p, bool *ret_legacy) {
+        g_autofree char *set = bh_proposal_to_string(p);
+        GString *s = g_string_new(set);
+        const char *sep = ": ";
+        bool legacy = false;
+        for (unsigned i = 0; i < p->n; i++) {
+                const char *name, *prefix;
+                bool is_legacy;
+                if (p->t[i].type == BH_TRANSFORM_ENCR) {
+                        const BhEncrInfo *e = bh_encr_lookup(p->t[i].id);
+                        if (!e)
+                                continue;
+                        name = e->name, prefix = "ENCR_", is_legacy = e->legacy;
+                } else if (p->t[i].type == BH_TRANSFORM_INTEG) {
+                        const BhIntegInfo *in = bh_integ_lookup(p->t[i].id);
+                        if (!in)
+                                continue;
+                        name = in->name, prefix = "AUTH_", is_legacy = in->legacy;
+                } else
+                        continue;
+                if (g_str_has_prefix(name, prefix))
+                        name += strlen(prefix);
+                g_string_append_printf(s, "%s%s", sep, name);
+                if (p->t[i].key_bits)
+                        g_string_append_printf(s, "_%u", p->t[i].key_bits);
+                if (is_legacy)
+                        g_string_append(s, " (legacy)");
+                legacy |= is_legacy;
+                sep = ", ";
+        }
+        if (ret_legacy)
+                *ret_legacy = legacy;
+        return g_string_free(s, FALSE);
 }
 
 static void append_sa(DBusMessageIter *arr, const BhTunnel *t, bool ah, const char *dir, uint32_t spi) {
@@ -679,6 +722,17 @@ static void activate(Tmd *tmd, BhCall *call, const BhTunnel *def) {
         Tunnel *t = tunnel_state(tmd, def->name);
         Step *s = step_new(tmd, call, def);
         set_state(tmd, t, TUNNEL_ACTIVATING, NULL);
+        /* Said again at each activation, not only when the file was read:
+         * the operator who brings it up is the one to remind. */
+        for (int ah = 0; ah <= 1; ah++) {
+                bool legacy;
+                if (!(ah ? def->has_ah : def->has_esp))
+                        continue;
+                g_autofree char *what = transforms_describe(ah ? &def->ah : &def->esp, &legacy);
+                if (legacy)
+                        bh_log_tunnel(BH_LOG_EVENTS, def->name, "warning: %s uses legacy algorithms: %s",
+                                      ah ? "ah" : "esp", what);
+        }
         DBusMessage *m = bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, "InstallManual");
         DBusMessageIter it, arr;
         dbus_message_iter_init_append(m, &it);
@@ -1172,6 +1226,10 @@ static void tmd_handle_get_tunnel(BhCall *call, void *userdata) {
         g_autofree char *lid = bh_identity_to_string(&d->local_id), *rid = bh_identity_to_string(&d->remote_id);
         g_autofree char *ike = bh_proposal_list_to_string(d->ike_proposals, d->n_ike_proposals);
         g_autofree char *esp = bh_proposal_list_to_string(d->esp_proposals, d->n_esp_proposals);
+        g_autofree char *manual_esp = d->type == BH_TUNNEL_MANUAL && d->has_esp ? transforms_describe(&d->esp, NULL)
+                                                                               : g_strdup("");
+        g_autofree char *manual_ah = d->type == BH_TUNNEL_MANUAL && d->has_ah ? transforms_describe(&d->ah, NULL)
+                                                                             : g_strdup("");
         char l[BH_ADDR_STRLEN], r[BH_ADDR_STRLEN];
         const char *pairs[][2] = {
                 { "number", number },
@@ -1186,6 +1244,8 @@ static void tmd_handle_get_tunnel(BhCall *call, void *userdata) {
                 { "remote_id_configured", d->type == BH_TUNNEL_IKE ? rid : "" },
                 { "ike_proposals", d->type == BH_TUNNEL_IKE ? ike : "" },
                 { "esp_proposals", d->type == BH_TUNNEL_IKE ? esp : "" },
+                { "esp", manual_esp },
+                { "ah", manual_ah },
                 { "start", bh_start_to_string(d->start) },
         };
         for (size_t i = 0; i < G_N_ELEMENTS(pairs); i++) {

@@ -2,7 +2,9 @@
 # A tunnel's life across the suite's: start = start brings it up without
 # an operator, a restarted tmd finds it up in filterd, a reload that changes
 # its definition takes it down, and a broken definition file does not stop
-# the good tunnels from loading.
+# the good tunnels from loading. Legacy algorithms: refused in an IKE
+# tunnel with file, line and reason; in a manual tunnel, a 3DES key of the
+# wrong length is refused at activation with the lengths.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../netns.sh"
 
@@ -21,6 +23,23 @@ local = $([ $h = a ] && echo "$A_OUT" || echo "$B_OUT")
 remote = not-an-address
 CONF
 done
+cat >"$WORK/a/etc/tunnels.d/legacy.conf" <<CONF
+[tunnel old-ike]
+type = ike
+local = $A_OUT
+remote = 192.0.2.77
+ike_proposals = 3des-sha1-modp2048
+
+[tunnel old-key]
+type = manual
+local = $A_OUT
+remote = 192.0.2.78
+esp = 3des-sha1
+esp_spi_out = 0x5001
+esp_spi_in = 0x5002
+CONF
+# 20 octets where 3DES (24) and HMAC-SHA1-96 (20) need 44.
+printf '%s\n' "esp old-key out $(random_key 20)" "esp old-key in $(random_key 44)" >>"$WORK/a/etc/secrets.conf"
 host_suite_start a
 host_suite_start b
 
@@ -37,6 +56,16 @@ grep -q "broken.conf:4: .*not-an-address" <<<"$reports" || fail "Reload did not 
 up a || fail "an unchanged tunnel went down on reload"
 in_host a ping -c 1 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "no traffic after a reload that changed nothing"
 pass "reload: the bad line reported ($(grep -o 'broken.conf:4:[^"]*' <<<"$reports" | head -1)), the unchanged tunnel untouched"
+
+grep -q 'legacy.conf:5: ike_proposals: proposal \\"3des-sha1-modp2048\\": \\"3des\\" is a legacy algorithm, for manual tunnels only' <<<"$reports" ||
+        fail "Reload did not refuse the IKE tunnel with a legacy algorithm: $reports"
+! ike_on a cmd=list | grep -q old-ike || fail "an IKE tunnel naming 3des was loaded"
+rc=0
+err=$(ike_on a cmd=activate namelist=old-key 2>&1) || rc=$?
+[ "$rc" -ne 0 ] && grep -q "the esp out key of tunnel old-key is 20 bytes, its transforms need 44" <<<"$err" ||
+        fail "a 3DES key of the wrong length was not refused clearly (exit $rc): $err"
+grep -q "old-key .*failed" <<<"$(ike_on a cmd=list namelist=old-key)" || fail "old-key not failed: $(ike_on a cmd=list)"
+pass "legacy: an IKE tunnel naming 3des refused with file and line; a 3DES key of the wrong length refused at activation"
 
 tpid=$(bctl_on a get-property org.bulkhead.Tmd /org/bulkhead/Tmd org.bulkhead.Service1 Pid | cut -d' ' -f2)
 kill -9 "$tpid"

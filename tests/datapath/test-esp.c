@@ -3,7 +3,9 @@
  *  - known answers, byte for byte: the ESP packets of draft-mcgrew-gcm-test-01
  *    (AES-GCM, RFC 4106, with and without ESN), RFC 7634 Appendix A
  *    (ChaCha20-Poly1305), RFC 3602 §4 cases 5-8 (AES-CBC); and ESP packets
- *    built around the GCM specification's test cases 3 and 15;
+ *    built around the GCM specification's test cases 3 and 15, around the
+ *    NIST SP 800-67 TDEA example (the legacy 3DES-CBC with HMAC-SHA1-96 and
+ *    HMAC-MD5-96), and out of RFC 2202 cases 2 and 5 (the legacy HMACs);
  *  - round trips of every transform x mode x inner family x outer header;
  *  - negative cases: truncation at every length, every flipped bit, bad
  *    padding and next headers in authentic packets, replays, old packets,
@@ -11,6 +13,8 @@
 #include <arpa/inet.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include <openssl/evp.h>
 
 #include "dp-util.h"
 
@@ -282,6 +286,133 @@ static void test_gcm_spec_esp(void) {
                 g_assert_cmpint(esp_open(&sa, &b.pkt, &nh), ==, PKT_OK);
                 g_assert_cmpuint(nh, ==, PKT_PROTO_TCP);
                 dp_assert_mem("plaintext", pkt_data(&b.pkt), b.pkt.len, p, p_len);
+                esp_sa_clear(&sa);
+        }
+}
+
+/* ------------------------------------------------------------ legacy known answers */
+
+/* The TDEA example of NIST SP 800-67 Rev. 1 (three keys; three blocks of
+ * "The qufck brown fox jump", sic, in ECB mode) as the first three blocks of
+ * an ESP payload under 3DES-CBC (RFC 2451, key K1 | K2 | K3): a payload block
+ * X_i = P_i xor C_{i-1} (C_0 the packet's IV) encrypts to the example's C_i.
+ * The ICV is recomputed here with OpenSSL's one-shot HMAC over SPI .. the
+ * end of the ciphertext and cut to 96 bits (RFC 2404 and 2403; the HMACs
+ * themselves meet RFC 2202 in test-transform). */
+typedef struct Legacy3desKat {
+        const char *name;
+        unsigned integ;
+        const char *digest;
+} Legacy3desKat;
+
+static const Legacy3desKat legacy_3des_kats[] = {
+        { "3des-sha1", BH_AUTH_HMAC_SHA1_96, "SHA1" },
+        { "3des-md5", BH_AUTH_HMAC_MD5_96, "MD5" },
+};
+
+static void test_3des_esp(gconstpointer data) {
+        const Legacy3desKat *k = data;
+        const BhIntegInfo *info = bh_integ_lookup(k->integ);
+        size_t kl, pl, cl, il;
+        g_autofree uint8_t *key = dp_unhex("0123456789abcdef 23456789abcdef01 456789abcdef0123", &kl);
+        g_autofree uint8_t *p = dp_unhex("5468652071756663 6b2062726f776e20 666f78206a756d70", &pl);
+        g_autofree uint8_t *c = dp_unhex("a826fd8ce53b855f cce21c8112256fe6 68d5c05dd9b6b900", &cl);
+        g_autofree uint8_t *iv = dp_unhex("fedcba9876543210", &il);
+        uint8_t km[64], x[24], mac[64], sent[128];
+        size_t mac_len = 0;
+
+        /* KEYMAT: the 3DES key, then the integrity key (RFC 2202's 0x0b key). */
+        memcpy(km, key, kl);
+        memset(km + kl, 0x0b, info->key_len);
+        for (size_t b = 0; b < 3; b++)
+                for (size_t j = 0; j < 8; j++)
+                        x[8 * b + j] = p[8 * b + j] ^ (b == 0 ? iv[j] : c[8 * (b - 1) + j]);
+
+        EspSa sa;
+        DpBuf b;
+        esp_sa_init(&sa, 0x00003001, ESP_MODE_TRANSPORT, false, 0,
+                    dp_transform(BH_ENCR_3DES, 192, k->integ, km, kl + info->key_len));
+        dp_load(&b, x, sizeof x);
+        g_assert_cmpint(esp_seal_with(&sa, &b.pkt, PKT_PROTO_TCP, 1, iv), ==, PKT_OK);
+        const uint8_t *e = pkt_data(&b.pkt);
+        /* SPI, sequence number, 8-octet IV, 24 octets + 6 of padding + pad
+         * length + next header (8-octet blocks), 96-bit ICV. */
+        g_assert_cmpuint(b.pkt.len, ==, 8 + 8 + 32 + 12);
+        dp_assert_mem("header", e, 16, (const uint8_t *) "\0\0\x30\x01\0\0\0\1\xfe\xdc\xba\x98\x76\x54\x32\x10", 16);
+        dp_assert_mem("SP 800-67 ciphertext in ESP", e + 16, 24, c, cl);
+        g_assert_nonnull(EVP_Q_mac(NULL, "HMAC", NULL, k->digest, NULL, km + kl, info->key_len, e, 48, mac,
+                                   sizeof mac, &mac_len));
+        dp_assert_mem("ICV", e + 48, 12, mac, 12);
+        size_t len = b.pkt.len;
+        memcpy(sent, e, len);
+
+        /* A flipped ICV bit is refused before anything is decrypted; the
+         * genuine packet then opens, once. */
+        sent[len - 1] ^= 0x01;
+        dp_load(&b, sent, len);
+        uint8_t nh = 0;
+        g_assert_cmpint(esp_open(&sa, &b.pkt, &nh), ==, PKT_DROP_ICV);
+        sent[len - 1] ^= 0x01;
+        dp_load(&b, sent, len);
+        g_assert_cmpint(esp_open(&sa, &b.pkt, &nh), ==, PKT_OK);
+        g_assert_cmpuint(nh, ==, PKT_PROTO_TCP);
+        dp_assert_mem("plaintext", pkt_data(&b.pkt), b.pkt.len, x, sizeof x);
+        dp_load(&b, sent, len);
+        g_assert_cmpint(esp_open(&sa, &b.pkt, &nh), ==, PKT_DROP_REPLAY);
+        g_assert_cmpuint(sa.counters.drops[PKT_DROP_ICV], ==, 1);
+        esp_sa_clear(&sa);
+}
+
+/* RFC 2202's data as ESP packets under ENCR_NULL with HMAC-MD5-96 or
+ * HMAC-SHA1-96: the first 8 octets are the SPI and the sequence number, the
+ * rest the payload, and the ICV is the RFC's digest cut to 96 bits. Only
+ * cases 2 and 5 have a length ESP accepts (a multiple of 4, at least 2
+ * octets after the header). Their last octets are no valid ESP trailer, and
+ * esp_open looks at the trailer only once the ICV matched: a padding drop
+ * says the ICV was accepted, and with one bit flipped it is an ICV drop. */
+static void test_rfc2202_esp(void) {
+        static const struct {
+                const char *name;
+                unsigned integ;
+                const char *key, *data, *digest;
+        } cases[] = {
+                { "RFC 2202 MD5 2", BH_AUTH_HMAC_MD5_96, "4a656665",
+                  "7768617420646f2079612077616e7420666f72206e6f7468696e673f", "750c783e6ab0b503eaa86e310a5db738" },
+                { "RFC 2202 MD5 5", BH_AUTH_HMAC_MD5_96, "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c",
+                  "546573742057697468205472756e636174696f6e", "56461ef2342edc00f9bab995" },
+                { "RFC 2202 SHA-1 2", BH_AUTH_HMAC_SHA1_96, "4a656665",
+                  "7768617420646f2079612077616e7420666f72206e6f7468696e673f",
+                  "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79" },
+                { "RFC 2202 SHA-1 5", BH_AUTH_HMAC_SHA1_96, "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c",
+                  "546573742057697468205472756e636174696f6e", "4c1a03424b55e07fe7f27be1" },
+        };
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                const BhIntegInfo *info = bh_integ_lookup(cases[i].integ);
+                size_t kl, dl, gl;
+                g_autofree uint8_t *key = dp_unhex(cases[i].key, &kl);
+                g_autofree uint8_t *msg = dp_unhex(cases[i].data, &dl);
+                g_autofree uint8_t *digest = dp_unhex(cases[i].digest, &gl);
+                uint8_t km[20] = { 0 }, pkt[64];
+                g_test_message("%s", cases[i].name);
+                g_assert_cmpuint(kl, <=, info->key_len);
+                g_assert_cmpuint(gl, >=, 12);
+                memcpy(km, key, kl);     /* zero-padded: the same HMAC key (RFC 2104) */
+                memcpy(pkt, msg, dl);
+                memcpy(pkt + dl, digest, 12);
+
+                EspSa sa;
+                DpBuf b;
+                uint8_t nh;
+                esp_sa_init(&sa, pkt_load_be32(msg), ESP_MODE_TRANSPORT, false, 0,
+                            dp_transform(BH_ENCR_NULL, 0, cases[i].integ, km, info->key_len));
+                pkt[dl + 11] ^= 0x80;
+                dp_load(&b, pkt, dl + 12);
+                g_assert_cmpint(esp_open(&sa, &b.pkt, &nh), ==, PKT_DROP_ICV);
+                pkt[dl + 11] ^= 0x80;
+                dp_load(&b, pkt, dl + 12);
+                g_assert_cmpint(esp_open(&sa, &b.pkt, &nh), ==, PKT_DROP_PADDING);
+                g_assert_cmpuint(sa.counters.drops[PKT_DROP_ICV], ==, 1);
+                g_assert_cmpuint(sa.counters.drops[PKT_DROP_PADDING], ==, 1);
                 esp_sa_clear(&sa);
         }
 }
@@ -973,6 +1104,11 @@ int main(int argc, char **argv) {
                 g_test_add_data_func(path, &kats[i], test_kat);
         }
         g_test_add_func("/esp/kat/GCM spec 3 and 15 as ESP", test_gcm_spec_esp);
+        for (size_t i = 0; i < G_N_ELEMENTS(legacy_3des_kats); i++) {
+                g_autofree char *path = g_strdup_printf("/esp/kat/SP 800-67 as ESP %s", legacy_3des_kats[i].name);
+                g_test_add_data_func(path, &legacy_3des_kats[i], test_3des_esp);
+        }
+        g_test_add_func("/esp/kat/RFC 2202 as ESP", test_rfc2202_esp);
 
         static RoundTrip trips[1024];
         size_t n = 0;

@@ -3,8 +3,10 @@
  * known answers through the real seal/open/mac code: the GCM specification
  * (McGrew-Viega) test cases 3, 4, 15, 16; RFC 7539 §2.8.2 for
  * ChaCha20-Poly1305; RFC 3602 §4 cases 1-4 for AES-CBC; RFC 4231 cases 1-5
- * and RFC 4868 §2.7.2 for HMAC-SHA2; RFC 2202 for the legacy HMACs. Plus:
- * tampering, IV generation, and no OpenSSL allocation per packet. */
+ * and RFC 4868 §2.7.2 for HMAC-SHA2; RFC 2202 cases 1, 2, 3 and 5 for the
+ * legacy HMAC-MD5-96 and HMAC-SHA1-96; the TDEA example of NIST SP 800-67
+ * Rev. 1 for the legacy 3DES-CBC. Plus: tampering, IV generation, and no
+ * OpenSSL allocation per packet. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,6 +305,81 @@ static void test_cbc_kat(void) {
         }
 }
 
+/* ------------------------------------------------------------ 3DES-CBC (NIST SP 800-67) */
+
+/* The TDEA example of NIST SP 800-67 Rev. 1: keying option 1 (three
+ * independent keys), three blocks of "The qufck brown fox jump" (sic) in
+ * ECB mode. ESP's 3DES is CBC (RFC 2451), and its key is K1 | K2 | K3. CBC
+ * encrypts block i as E(X_i xor C_{i-1}), C_0 = IV: a plaintext made of
+ * X_i = P_i xor C_{i-1} therefore encrypts to the example's C_i, whatever
+ * the IV, which checks the key order, the chaining and the IV together. */
+#define SP800_67_KEY "0123456789abcdef 23456789abcdef01 456789abcdef0123"
+#define SP800_67_P "5468652071756663 6b2062726f776e20 666f78206a756d70"
+#define SP800_67_C "a826fd8ce53b855f cce21c8112256fe6 68d5c05dd9b6b900"
+
+static void test_3des_kat(void) {
+        static const char *const ivs[] = { "0000000000000000", "fedcba9876543210" };
+        size_t kl, pl, cl, il;
+        g_autofree uint8_t *key = dp_unhex(SP800_67_KEY, &kl);
+        g_autofree uint8_t *p = dp_unhex(SP800_67_P, &pl);
+        g_autofree uint8_t *c = dp_unhex(SP800_67_C, &cl);
+        g_assert_cmpuint(kl, ==, 24);
+        g_assert_cmpuint(pl, ==, 24);
+        BhTransform *t = dp_transform(BH_ENCR_3DES, 192, BH_AUTH_NONE, key, kl);
+        g_assert_cmpuint(bh_transform_iv_len(t), ==, 8);
+        g_assert_cmpuint(bh_transform_block_size(t), ==, 8);
+        for (size_t i = 0; i < G_N_ELEMENTS(ivs); i++) {
+                g_autofree uint8_t *iv = dp_unhex(ivs[i], &il);
+                uint8_t x[24], buf[24];
+                for (size_t b = 0; b < 3; b++)
+                        for (size_t j = 0; j < 8; j++)
+                                x[8 * b + j] = p[8 * b + j] ^ (b == 0 ? iv[j] : c[8 * (b - 1) + j]);
+                memcpy(buf, x, sizeof buf);
+                g_assert_cmpint(bh_transform_seal(t, iv, NULL, 0, NULL, 0, buf, sizeof buf, NULL), ==, 0);
+                dp_assert_mem("SP 800-67 through CBC", buf, sizeof buf, c, cl);
+                g_assert_cmpint(bh_transform_open(t, iv, NULL, 0, NULL, 0, buf, sizeof buf, NULL), ==, 0);
+                dp_assert_mem("SP 800-67 back", buf, sizeof buf, x, sizeof x);
+                /* Not a whole number of 8-octet blocks. */
+                g_assert_cmpint(bh_transform_seal(t, iv, NULL, 0, NULL, 0, buf, 20, NULL), ==, -EINVAL);
+        }
+        bh_transform_free(t);
+}
+
+/* The key lengths of the legacy transforms: 3DES 24 octets (RFC 2451),
+ * HMAC-MD5-96 16 (RFC 2403), HMAC-SHA1-96 20 (RFC 2404); one octet more or
+ * less is refused, never truncated or padded. */
+static void test_legacy_key_lengths(void) {
+        static const struct {
+                unsigned enc, bits, integ;
+                size_t len;
+        } cases[] = {
+                { BH_ENCR_3DES, 192, BH_AUTH_HMAC_SHA1_96, 44 },
+                { BH_ENCR_3DES, 0, BH_AUTH_HMAC_MD5_96, 40 },
+                { BH_ENCR_3DES, 192, BH_AUTH_NONE, 24 },
+                { BH_ENCR_NONE, 0, BH_AUTH_HMAC_MD5_96, 16 },
+                { BH_ENCR_NONE, 0, BH_AUTH_HMAC_SHA1_96, 20 },
+                { BH_ENCR_AES_CBC, 128, BH_AUTH_HMAC_SHA1_96, 36 },
+                { BH_ENCR_NULL, 0, BH_AUTH_HMAC_MD5_96, 16 },
+        };
+        uint8_t km[64] = { 0 };
+        for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+                size_t len = 0;
+                g_assert_cmpint(bh_transform_check(cases[i].enc, cases[i].bits, cases[i].integ, &len), ==, 0);
+                g_assert_cmpuint(len, ==, cases[i].len);
+                for (size_t n = cases[i].len - 1; n <= cases[i].len + 1; n++) {
+                        BhSecret *s = bh_secret_new_copy(km, n);
+                        BhTransform *t = NULL;
+                        g_assert_cmpint(bh_transform_new(cases[i].enc, cases[i].bits, cases[i].integ, s, &t), ==,
+                                        n == cases[i].len ? 0 : -EINVAL);
+                        g_assert_true((t != NULL) == (n == cases[i].len));
+                        bh_transform_free(t);
+                        bh_secret_free(s);
+                }
+        }
+        /* 3DES has one key size: the 128-bit keying option 2 is not offered. */
+        g_assert_cmpint(bh_transform_check(BH_ENCR_3DES, 128, BH_AUTH_HMAC_SHA1_96, NULL), ==, -EINVAL);
+}
+
 /* ------------------------------------------------------------ HMAC known answers */
 
 typedef struct MacKat {
@@ -390,12 +467,20 @@ static const MacKat mac_kats[] = {
           HI_THERE,
           "637edc6e01dce7e6742a99451aae82df23da3e92439e590e43e761b33e910fb8"
           "ac2878ebd5803f6f0b61dbce5e251ff8789a4722c1be65aea45fd464e89f8f5b" },
-        /* RFC 2202 (legacy: only when named) */
+        /* RFC 2202 §2 and §3 (legacy: only when named), compared over the
+         * 96 bits RFC 2403 and RFC 2404 keep. Cases 4, 6 and 7 have keys of
+         * 25 and 80 bytes, longer than the 16 and 20 the transforms take,
+         * and are left out; "Jefe" is zero-padded as above. */
         { "RFC 2202 MD5 1", BH_AUTH_HMAC_MD5_96, "0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", HI_THERE,
           "9294727a3638bb1c13f48ef8158bfc9d" },
+        { "RFC 2202 MD5 2", BH_AUTH_HMAC_MD5_96, "4a656665", JEFE_DATA, "750c783e6ab0b503eaa86e310a5db738" },
+        { "RFC 2202 MD5 3", BH_AUTH_HMAC_MD5_96, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", DD50,
+          "56be34521d144c88dbb8c733f0e8b3f6" },
         { "RFC 2202 MD5 5", BH_AUTH_HMAC_MD5_96, "0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c", TRUNCATION,
           "56461ef2342edc00f9bab995" },
         { "RFC 2202 SHA-1 1", BH_AUTH_HMAC_SHA1_96, K0B20, HI_THERE, "b617318655057264e28bc0b6fb378c8ef146be00" },
+        { "RFC 2202 SHA-1 2", BH_AUTH_HMAC_SHA1_96, "4a656665", JEFE_DATA, "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79" },
+        { "RFC 2202 SHA-1 3", BH_AUTH_HMAC_SHA1_96, KAA20, DD50, "125d7342b9ac11cd91a39af48aa17b4f63f175d3" },
         { "RFC 2202 SHA-1 5", BH_AUTH_HMAC_SHA1_96, K0C20, TRUNCATION, "4c1a03424b55e07fe7f27be1" },
 };
 
@@ -549,6 +634,8 @@ int main(int argc, char **argv) {
                 g_test_add_data_func(path, &aead_kats[i], test_aead_kat);
         }
         g_test_add_func("/transform/cbc-kat", test_cbc_kat);
+        g_test_add_func("/transform/3des-kat", test_3des_kat);
+        g_test_add_func("/transform/legacy-key-lengths", test_legacy_key_lengths);
         for (size_t i = 0; i < G_N_ELEMENTS(mac_kats); i++) {
                 g_autofree char *path = g_strdup_printf("/transform/mac-kat/%s", mac_kats[i].name);
                 g_test_add_data_func(path, &mac_kats[i], test_mac_kat);

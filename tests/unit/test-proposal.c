@@ -63,12 +63,6 @@ static void test_good(void) {
                   "PRF_HMAC_SHA2_512/PRF_HMAC_SHA2_256/ECP_521/MODP_4096", NULL },
                 { BH_PROTO_IKE, "aes128-sha2_384-prfsha256-ecp256", "aes128-sha384-prfsha256-ecp256",
                   "IKE:ENCR_AES_CBC_128/AUTH_HMAC_SHA2_384_192/PRF_HMAC_SHA2_256/ECP_256", NULL },
-                { BH_PROTO_IKE, "3des-sha1-modp2048", "3des-sha1-prfsha1-modp2048",
-                  "IKE:ENCR_3DES/AUTH_HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_2048", "3des" },
-                { BH_PROTO_IKE, "aes256-md5-prfsha256-modp2048", "aes256-md5-prfsha256-modp2048",
-                  "IKE:ENCR_AES_CBC_256/AUTH_HMAC_MD5_96/PRF_HMAC_SHA2_256/MODP_2048", "md5" },
-                { BH_PROTO_IKE, "aes256-sha256-prfmd5-modp2048", "aes256-sha256-prfmd5-modp2048",
-                  "IKE:ENCR_AES_CBC_256/AUTH_HMAC_SHA2_256_128/PRF_HMAC_MD5/MODP_2048", "prfmd5" },
                 /* ESP: no group (PFS optional), noesn by default and left out. */
                 { BH_PROTO_ESP, "aes256gcm16", "aes256gcm16", "ESP:ENCR_AES_GCM_16_256/NO_ESN", NULL },
                 { BH_PROTO_ESP, " aes256gcm16 ", "aes256gcm16", "ESP:ENCR_AES_GCM_16_256/NO_ESN", NULL },
@@ -87,6 +81,10 @@ static void test_good(void) {
                 { BH_PROTO_ESP, "aes256-sha512-ecp384-modp3072", "aes256-sha512-ecp384-modp3072",
                   "ESP:ENCR_AES_CBC_256/AUTH_HMAC_SHA2_512_256/ECP_384/MODP_3072/NO_ESN", NULL },
                 { BH_PROTO_ESP, "3des-md5", "3des-md5", "ESP:ENCR_3DES/AUTH_HMAC_MD5_96/NO_ESN", "3des" },
+                { BH_PROTO_ESP, "3des-sha1", "3des-sha1", "ESP:ENCR_3DES/AUTH_HMAC_SHA1_96/NO_ESN", "3des" },
+                { BH_PROTO_ESP, "aes128-sha1-esn", "aes128-sha1-esn", "ESP:ENCR_AES_CBC_128/AUTH_HMAC_SHA1_96/ESN",
+                  "sha1" },
+                { BH_PROTO_ESP, "null-md5", "null-md5", "ESP:ENCR_NULL/AUTH_HMAC_MD5_96/NO_ESN", "md5" },
                 /* AH: integrity only. */
                 { BH_PROTO_AH, "sha256", "sha256", "AH:AUTH_HMAC_SHA2_256_128/NO_ESN", NULL },
                 { BH_PROTO_AH, "sha2_384", "sha384", "AH:AUTH_HMAC_SHA2_384_192/NO_ESN", NULL },
@@ -130,6 +128,23 @@ static void test_bad(void) {
                 { BH_PROTO_IKE, "aes256gcm16-prfsha256-x25519-esn", "\"esn\" belongs in ESP and AH proposals, not in IKE proposals" },
                 { BH_PROTO_AH, "aes256-sha256", "\"aes256\": AH does not encrypt; AH proposals take integrity algorithms only" },
                 { BH_PROTO_AH, "x25519", "an AH proposal needs an integrity algorithm (such as sha256)" },
+                /* Legacy algorithms: manual tunnels only, never negotiated. */
+                { BH_PROTO_IKE, "3des-sha1-modp2048",
+                  "\"3des\" is a legacy algorithm, for manual tunnels only: IKE proposals do not take it" },
+                { BH_PROTO_IKE, "aes256-md5-prfsha256-modp2048",
+                  "\"md5\" is a legacy algorithm, for manual tunnels only: IKE proposals do not take it" },
+                { BH_PROTO_IKE, "aes256-sha1-x25519",
+                  "\"sha1\" is a legacy algorithm, for manual tunnels only: IKE proposals do not take it" },
+                { BH_PROTO_IKE, "aes256-sha256-prfmd5-modp2048",
+                  "\"prfmd5\" is a legacy algorithm, for manual tunnels only: IKE proposals do not take it" },
+                { BH_PROTO_IKE, "aes256gcm16-prfsha1-x25519",
+                  "\"prfsha1\" is a legacy algorithm, for manual tunnels only: IKE proposals do not take it" },
+                /* Only the one spelling: "sha" is strongSwan's too, but
+                 * whoever uses a legacy algorithm writes its name. */
+                { BH_PROTO_ESP, "3des-sha", "algorithm \"sha\" is not supported by Bulkhead" },
+                { BH_PROTO_ESP, "des-sha1", "algorithm \"des\" is not supported by Bulkhead" },
+                { BH_PROTO_ESP, "3des", "\"3des\" needs an integrity algorithm (such as sha256)" },
+                { BH_PROTO_AH, "3des-md5", "\"3des\": AH does not encrypt; AH proposals take integrity algorithms only" },
                 /* Tokens. */
                 { BH_PROTO_IKE, "aes257-sha256-x25519", "unknown algorithm \"aes257\"" },
                 { BH_PROTO_IKE, "aes256-sha256-x2551", "unknown algorithm \"x2551\"" },

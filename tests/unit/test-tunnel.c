@@ -701,6 +701,9 @@ static void test_headers(void) {
         }
 }
 
+/* Legacy algorithms: a warning in a manual tunnel, which names them
+ * explicitly; an error, with file, line and reason, in an IKE tunnel, which
+ * would offer them to any peer; and in no default. */
 static void test_legacy_warnings(void) {
         static const char text[] =
                 "[tunnel old-ike]\n"
@@ -719,12 +722,31 @@ static void test_legacy_warnings(void) {
                 "ah = md5\n"                                                           /* line 14 */
                 "ah_spi_out = 0x2001\n"
                 "ah_spi_in = 0x2002\n"
-                "replay = yes\n";
+                "replay = yes\n"
+                "[tunnel old-child]\n"                                                 /* line 18 */
+                "type = ike\n"
+                "local = 192.0.2.1\n"
+                "remote = 198.51.100.9\n"
+                "esp_proposals = aes256gcm16, 3des-sha1\n"                             /* line 22 */
+                "[tunnel old-ah]\n"
+                "type = manual\n"
+                "local = 192.0.2.1\n"
+                "remote = 198.51.100.10\n"
+                "ah = sha1\n"                                                          /* line 27 */
+                "ah_spi_out = 0x3001\n"
+                "ah_spi_in = 0x3002\n";
         static const char *const expect[] = {
-                "test.conf:5: warning: ike_proposals uses the legacy algorithm \"3des\"",
-                "test.conf:6: warning: esp_proposals uses the legacy algorithm \"md5\"",
+                "test.conf:5: ike_proposals: proposal \"3des-sha1-modp2048\": \"3des\" is a legacy algorithm, "
+                "for manual tunnels only: IKE proposals do not take it",
+                "test.conf:6: esp_proposals: proposal \"aes256-md5\": \"md5\" is a legacy algorithm, for manual "
+                "tunnels only: a negotiated tunnel does not take it",
+                "test.conf:1: tunnel \"old-ike\" is not loaded (2 errors)",
                 "test.conf:11: warning: esp uses the legacy algorithm \"3des\"",
                 "test.conf:14: warning: ah uses the legacy algorithm \"md5\"",
+                "test.conf:22: esp_proposals: proposal \"3des-sha1\": \"3des\" is a legacy algorithm, for manual "
+                "tunnels only: a negotiated tunnel does not take it",
+                "test.conf:18: tunnel \"old-child\" is not loaded (1 error)",
+                "test.conf:27: warning: ah uses the legacy algorithm \"sha1\"",
         };
         g_autoptr(GPtrArray) errors = new_errors();
         g_autoptr(BhTunnelSet) set = NULL;
@@ -732,12 +754,31 @@ static void test_legacy_warnings(void) {
 
         set = parse_text(text, errors, &r);
         dump_errors(errors);
-        g_assert_cmpint(r, ==, 0);            /* warnings do not count */
+        g_assert_cmpint(r, ==, 5);            /* warnings do not count */
         g_assert_cmpuint(errors->len, ==, G_N_ELEMENTS(expect));
         for (size_t i = 0; i < G_N_ELEMENTS(expect); i++)
                 g_assert_cmpstr(errors->pdata[i], ==, expect[i]);
         g_assert_cmpuint(bh_tunnel_set_size(set), ==, 2);
-        assert_round_trip(bh_tunnel_set_find(set, "old-manual"));
+        g_assert_null(bh_tunnel_set_find(set, "old-ike"));
+        g_assert_null(bh_tunnel_set_find(set, "old-child"));
+        const BhTunnel *m = bh_tunnel_set_find(set, "old-manual");
+        g_assert_cmpstr(bh_proposal_legacy(&m->esp), ==, "3des");
+        g_assert_cmpstr(bh_proposal_legacy(&m->ah), ==, "md5");
+        assert_round_trip(m);
+        assert_round_trip(bh_tunnel_set_find(set, "old-ah"));
+
+        /* What an IKE tunnel takes when it names nothing: no legacy
+         * algorithm, in either list. */
+        g_autoptr(GPtrArray) none = new_errors();
+        g_autoptr(BhTunnelSet) defaults = parse_text("[tunnel plain]\n" IKE_BASE, none, &r);
+        g_assert_cmpint(r, ==, 0);
+        const BhTunnel *d = bh_tunnel_set_find(defaults, "plain");
+        g_assert_cmpuint(d->n_ike_proposals, >, 0);
+        g_assert_cmpuint(d->n_esp_proposals, >, 0);
+        for (size_t i = 0; i < d->n_ike_proposals; i++)
+                g_assert_null(bh_proposal_legacy(&d->ike_proposals[i]));
+        for (size_t i = 0; i < d->n_esp_proposals; i++)
+                g_assert_null(bh_proposal_legacy(&d->esp_proposals[i]));
 }
 
 static void test_line_length(void) {
