@@ -20,10 +20,10 @@ static G_NORETURN void usage(int code) {
                 "Usage: ike [OPTION...] cmd=COMMAND [PARAMETER=VALUE...] [KEYWORD...]\n"
                 "Manages the IKE tunnels of the Bulkhead IPsec suite.\n\n"
                 "Commands:\n"
-                "  cmd=activate [phase=2] SELECTION\n"
+                "  cmd=activate [phase=1|2] SELECTION\n"
                 "          bring tunnels up (manual tunnels: both directions at once; IKE\n"
                 "          tunnels: phase 1 and phase 2 together, or phase 2 alone over a\n"
-                "          phase 1 that is still up)\n"
+                "          phase 1 that is still up; phase=1: the IKE SA alone)\n"
                 "  cmd=remove [phase=1|2] SELECTION\n"
                 "          take tunnels down; their keys are wiped (phase=2: the CHILD SA\n"
                 "          alone, the IKE SA stays up)\n"
@@ -625,10 +625,10 @@ int main(int argc, char **argv) {
                 if (a.phase && strcmp(a.phase, "1") != 0 && strcmp(a.phase, "2") != 0)
                         cli_usage_error("ike", "phase= must be 1 or 2");
                 /* IKEv2 brings the IKE SA up with the first CHILD SA (RFC
-                 * 7296 1.2); a CHILD SA can go alone, and come again. */
-                if (up && a.phase && strcmp(a.phase, "1") == 0)
-                        cli_usage_error("ike", "phase=1 alone cannot be activated: IKEv2 negotiates phase 1 and "
-                                        "phase 2 together (phase=2 or no phase= does both)");
+                 * 7296 1.2): phase 1 alone is that, with the CHILD SA
+                 * deleted at once (tmd). A CHILD SA can go alone, and come
+                 * again. */
+                bool phase1 = up && a.phase && strcmp(a.phase, "1") == 0;
                 bool phase2 = !up && a.phase && strcmp(a.phase, "2") == 0;
                 check_numlist(a.numlist);
                 if (a.ipaddr) {
@@ -637,8 +637,9 @@ int main(int argc, char **argv) {
                 }
                 r = cli_connect(&cli);
                 if (r == 0)
-                        r = cmd_each(&cli, &a, up ? "Activate" : phase2 ? "RemovePhase2" : "Remove",
-                                     up ? "activated" : phase2 ? "phase 2 removed" : "removed");
+                        r = cmd_each(&cli, &a,
+                                     phase1 ? "ActivatePhase1" : up ? "Activate" : phase2 ? "RemovePhase2" : "Remove",
+                                     phase1 ? "phase 1 activated" : up ? "activated" : phase2 ? "phase 2 removed" : "removed");
         } else {
                 cli_usage_error("ike", "unknown command \"%s\" (expected activate, remove, list or log)", a.cmd);
         }

@@ -60,6 +60,7 @@ struct Step {
         bool child_only;        /* phase 2 goes down, the IKE SA stays */
         bool child_gone;        /* and isakmpd has already ended the CHILD SA */
         bool trap_kept;         /* the trap took the policy's place, the routes stayed */
+        bool phase1_only;       /* ike cmd=activate phase=1: the first CHILD SA goes at once */
 };
 
 /* start = trap: after a failed negotiation, filterd drops the tunnel's
@@ -480,7 +481,7 @@ static void trap_remove(Tmd *tmd, Tunnel *t) {
  * tried, whatever the others answer. */
 static void teardown_reply(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata);
 static void terminated(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata);
-static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def);
+static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def, bool phase1_only);
 static void set_policy(Step *s);
 
 static void child_removed(DBusMessage *reply, const char *error_name, const char *error_message, void *userdata);
@@ -553,6 +554,15 @@ static void child_removed(DBusMessage *reply, const char *error_name, const char
                 teardown(s);
                 return;
         }
+        if (s->phase1_only) {
+                /* Phase 1 alone was asked for and cannot be had: all of it
+                 * goes, and the activation fails with the cause. */
+                step_note(s, "isakmpd", error_message);
+                s->child_only = false;
+                set_state(s->tmd, t, TUNNEL_ACTIVATING, NULL);
+                teardown(s);
+                return;
+        }
         bh_log_tunnel(BH_LOG_INFORMATION, s->name, "phase 2 stays: isakmpd: %s", error_message);
         set_state(s->tmd, t, TUNNEL_ACTIVE, NULL);
         if (s->call)
@@ -595,7 +605,7 @@ static void teardown_reply(DBusMessage *reply, const char *error_name, const cha
                 set_state(s->tmd, t, TUNNEL_ACTIVATING, NULL);
                 set_policy(step_new(s->tmd, NULL, s->def));
         } else if (s->renegotiate) {
-                negotiate(s->tmd, NULL, s->def);
+                negotiate(s->tmd, NULL, s->def, false);
         } else if (!s->trap_kept && trapped(tunnel_def(t))) {
                 /* Its definition changed (a reload) and traps: the new trap. */
                 trap_install(s->tmd, tunnel_def(t), 0);
@@ -692,9 +702,10 @@ static void initiated(DBusMessage *reply, const char *error_name, const char *er
         }
 }
 
-static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def) {
+static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def, bool phase1_only) {
         Tunnel *t = tunnel_state(tmd, def->name);
         Step *s = step_new(tmd, call, def);
+        s->phase1_only = phase1_only;
         set_state(tmd, t, TUNNEL_ACTIVATING, NULL);
         t->negotiating = s;
         if (phase1_up(t)) {
@@ -794,7 +805,7 @@ static void synced(DBusMessage *reply, const char *error_name, const char *error
                         activate(tmd, NULL, d);
                 } else if (d->type == BH_TUNNEL_IKE && !bh_addr_is_any(&d->remote)) {
                         bh_log_tunnel(BH_LOG_EVENTS, d->name, "negotiating (start = start)");
-                        negotiate(tmd, NULL, d);
+                        negotiate(tmd, NULL, d, false);
                 }
         }
 }
@@ -891,39 +902,68 @@ static const BhTunnel *find_def(Tmd *tmd, BhCall *call, const char *name) {
         return d;
 }
 
-static void tmd_handle_activate(BhCall *call, void *userdata) {
-        Tmd *tmd = userdata;
+/* What Activate and ActivatePhase1 check before anything is done: the
+ * definition, or NULL after answering the call with the error. */
+static const BhTunnel *activatable(Tmd *tmd, BhCall *call) {
         const char *name;
         dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID);
         const BhTunnel *d = find_def(tmd, call, name);
         if (!d)
-                return;
+                return NULL;
         Tunnel *t = tunnel_state(tmd, d->name);
         if (t->state == TUNNEL_ACTIVE || t->state == TUNNEL_ACTIVATING) {
                 bh_call_error(call, BH_ERROR_EXISTS, "tunnel %s is already %s", d->name, state_names[t->state]);
-                return;
+                return NULL;
         }
         if (t->state == TUNNEL_REMOVING) {
                 bh_call_error(call, BH_ERROR_INVALID_STATE, "tunnel %s is being removed", d->name);
-                return;
+                return NULL;
         }
         if (d->type == BH_TUNNEL_IKE && bh_addr_is_any(&d->remote)) {
                 bh_call_error(call, DBUS_ERROR_INVALID_ARGS,
                               "tunnel %s has remote %%any: it only answers its peers and cannot be activated", d->name);
-                return;
+                return NULL;
         }
         if (d->has_ah && d->has_esp) {
                 bh_call_error(call, BH_ERROR_NOT_SUPPORTED,
                               "tunnel %s combines AH and ESP: not in this version's data path (use one)", d->name);
-                return;
+                return NULL;
         }
+        return d;
+}
+
+static void tmd_handle_activate(BhCall *call, void *userdata) {
+        Tmd *tmd = userdata;
+        const BhTunnel *d = activatable(tmd, call);
+        if (!d)
+                return;
         char who[128];
         bh_log_tunnel(BH_LOG_INFORMATION, d->name, "activation asked by %s",
                       bh_caller_describe(bh_call_caller(call), who, sizeof who));
         if (d->type == BH_TUNNEL_IKE)
-                negotiate(tmd, call, d);
+                negotiate(tmd, call, d, false);
         else
                 activate(tmd, call, d);
+}
+
+static void tmd_handle_activate_phase1(BhCall *call, void *userdata) {
+        Tmd *tmd = userdata;
+        const BhTunnel *d = activatable(tmd, call);
+        if (!d)
+                return;
+        if (d->type != BH_TUNNEL_IKE) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS,
+                              "tunnel %s is a manual tunnel: it has no phase 1 (activate it without phase=)", d->name);
+                return;
+        }
+        if (phase1_up(tunnel_state(tmd, d->name))) {
+                bh_call_error(call, BH_ERROR_EXISTS, "tunnel %s: phase 1 is already active", d->name);
+                return;
+        }
+        char who[128];
+        bh_log_tunnel(BH_LOG_INFORMATION, d->name, "activation of phase 1 alone asked by %s",
+                      bh_caller_describe(bh_call_caller(call), who, sizeof who));
+        negotiate(tmd, call, d, true);
 }
 
 static void tmd_handle_remove(BhCall *call, void *userdata) {
@@ -1122,6 +1162,17 @@ static void tmd_handle_tunnel_up(BhCall *call, void *userdata) {
                 set_state(tmd, t, TUNNEL_ACTIVATING, NULL);
                 s = step_new(tmd, NULL, d);
         }
+        if (s->phase1_only) {
+                /* IKEv2 made a CHILD SA with the IKE SA (RFC 7296 1.2); the
+                 * operator asked for phase 1 alone: it goes before any
+                 * policy or route, as ike cmd=remove phase=2 would. */
+                bh_log_tunnel(BH_LOG_EVENTS, d->name, "phase 1 up: %s; phase 2 taken down again (phase=1 asked)",
+                              (const char *) g_hash_table_lookup(t->info, "ike_proposal"));
+                set_state(tmd, t, TUNNEL_REMOVING, NULL);
+                s->child_only = true;
+                teardown(s);
+                return;
+        }
         bh_log_tunnel(BH_LOG_EVENTS, d->name, "phase 1 and phase 2 up: %s, %s",
                       (const char *) g_hash_table_lookup(t->info, "ike_proposal"),
                       (const char *) g_hash_table_lookup(t->info, "esp_proposal"));
@@ -1290,7 +1341,7 @@ static void acquire(DBusMessage *signal, void *userdata) {
                 return;
         }
         bh_log_tunnel(BH_LOG_EVENTS, d->name, "traffic to %s (from %s), starting", dst, src);
-        negotiate(tmd, NULL, d);
+        negotiate(tmd, NULL, d, false);
 }
 
 static void get_tunnel_count(DBusMessageIter *it, void *userdata) {
@@ -1302,6 +1353,7 @@ static void get_tunnel_count(DBusMessageIter *it, void *userdata) {
 static const BhMethodImpl tmd_methods[] = {
         { "ListTunnels", tmd_handle_list_tunnels },
         { "Activate", tmd_handle_activate },
+        { "ActivatePhase1", tmd_handle_activate_phase1 },
         { "Remove", tmd_handle_remove },
         { "RemovePhase2", tmd_handle_remove_phase2 },
         { "Reload", tmd_handle_reload },

@@ -85,6 +85,23 @@ wait_for "$T_SETTLE" charon_child_up b ss "$IKE_ALGS" "$ESP_ALGS" || { charon_sa
 ping_through
 pass "phase 2 removed alone and made again over the same IKE SA; charon follows both"
 
+# Phase 1 alone, asked of Bulkhead: charon is left with the IKE SA and no
+# CHILD SA (the one IKE_AUTH made is deleted at once); phase 2 then comes
+# over that IKE SA.
+if [ "$INITIATOR" = bulkhead ]; then
+        ike_t a cmd=remove namelist=ss >/dev/null 2>"$WORK/remove.err" || fail "ike cmd=remove failed: $(cat "$WORK/remove.err")"
+        wait_for "$T_SETTLE" charon_no_sa b || { charon_sas b >&2; fail "charon kept an SA after ike cmd=remove"; }
+        out=$(ike_t a cmd=activate phase=1 namelist=ss 2>&1) || fail "ike cmd=activate phase=1 failed: $out"
+        wait_for "$T_SETTLE" charon_child_gone b ss || { charon_sas b >&2; fail "charon: not the IKE SA alone after phase=1"; }
+        [ "$(tunnel_field a ss phase1)" = active ] && [ "$(tunnel_field a ss phase2)" = inactive ] ||
+                fail "Bulkhead after phase=1: phase 1 $(tunnel_field a ss phase1), phase 2 $(tunnel_field a ss phase2)"
+        no_ping_through || fail "10.2.0.1 answers with phase 1 alone"
+        ike_t a cmd=activate namelist=ss >/dev/null 2>"$WORK/activate.err" || fail "phase 2 failed: $(cat "$WORK/activate.err")"
+        wait_for "$T_SETTLE" charon_child_up b ss "$IKE_ALGS" "$ESP_ALGS" || { charon_sas b >&2; fail "charon: no CHILD_SA after phase 1 alone"; }
+        ping_through
+        pass "phase 1 alone: charon keeps the IKE SA without a CHILD SA; phase 2 then comes over it"
+fi
+
 ike_t a cmd=remove namelist=ss >"$WORK/remove.out" 2>"$WORK/remove.err" ||
         fail "ike cmd=remove failed: $(cat "$WORK/remove.err")"
 wait_for "$T_SETTLE" charon_no_sa b || { charon_sas b >&2; fail "charon still has an SA $T_SETTLE s after ike cmd=remove"; }
