@@ -36,6 +36,7 @@ typedef enum KeyId {
         K_DPD_DELAY,
         K_REKEY_TIME,
         K_CHILD_REKEY_TIME,
+        K_LIFETIME,
         K_LIFETIME_BYTES,
         K_LIFETIME_PACKETS,
         K_ESP,
@@ -74,8 +75,9 @@ static const struct {
         [K_DPD_DELAY]        = { "dpd_delay",        FOR_IKE },
         [K_REKEY_TIME]       = { "rekey_time",       FOR_IKE },
         [K_CHILD_REKEY_TIME] = { "child_rekey_time", FOR_IKE },
-        [K_LIFETIME_BYTES]   = { "lifetime_bytes",   FOR_IKE },
-        [K_LIFETIME_PACKETS] = { "lifetime_packets", FOR_IKE },
+        [K_LIFETIME]         = { "lifetime",         FOR_MANUAL },
+        [K_LIFETIME_BYTES]   = { "lifetime_bytes",   FOR_BOTH },
+        [K_LIFETIME_PACKETS] = { "lifetime_packets", FOR_BOTH },
         [K_ESP]              = { "esp",              FOR_MANUAL },
         [K_ESP_SPI_OUT]      = { "esp_spi_out",      FOR_MANUAL },
         [K_ESP_SPI_IN]       = { "esp_spi_in",       FOR_MANUAL },
@@ -276,6 +278,8 @@ static bool key_equal(const BhTunnel *a, const BhTunnel *b, KeyId k) {
                 return a->rekey_time == b->rekey_time;
         case K_CHILD_REKEY_TIME:
                 return a->child_rekey_time == b->child_rekey_time;
+        case K_LIFETIME:
+                return a->lifetime == b->lifetime;
         case K_LIFETIME_BYTES:
                 return a->lifetime_bytes == b->lifetime_bytes;
         case K_LIFETIME_PACKETS:
@@ -420,6 +424,21 @@ char *bh_tunnel_format(const BhTunnel *t) {
                                                t->ah_spi_in);
                 }
                 g_string_append_printf(s, "replay = %s\n", t->replay ? "yes" : "no");
+                if (t->lifetime) {
+                        g_string_append(s, "lifetime = ");
+                        append_duration(s, t->lifetime);
+                        g_string_append_c(s, '\n');
+                }
+                if (t->lifetime_bytes) {
+                        g_string_append(s, "lifetime_bytes = ");
+                        append_count(s, t->lifetime_bytes);
+                        g_string_append_c(s, '\n');
+                }
+                if (t->lifetime_packets) {
+                        g_string_append(s, "lifetime_packets = ");
+                        append_count(s, t->lifetime_packets);
+                        g_string_append_c(s, '\n');
+                }
         }
 
         return g_string_free(s, FALSE);
@@ -945,8 +964,10 @@ static int parse_value(ParseState *st, KeyId k, const char *v) {
 
         case K_DPD_DELAY:
         case K_REKEY_TIME:
-        case K_CHILD_REKEY_TIME: {
-                uint32_t *field = k == K_DPD_DELAY ? &t->dpd_delay : k == K_REKEY_TIME ? &t->rekey_time : &t->child_rekey_time;
+        case K_CHILD_REKEY_TIME:
+        case K_LIFETIME: {
+                uint32_t *field = k == K_DPD_DELAY ? &t->dpd_delay : k == K_REKEY_TIME ? &t->rekey_time
+                                  : k == K_CHILD_REKEY_TIME ? &t->child_rekey_time : &t->lifetime;
 
                 r = parse_scaled(v, "smhd", duration_factors, &u);
                 if (r == -ERANGE || (r == 0 && u > UINT32_MAX)) {

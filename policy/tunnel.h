@@ -103,6 +103,7 @@ typedef struct BhTunnel {
         uint32_t child_rekey_time;      /* seconds; 0 = never */
         uint64_t lifetime_bytes;        /* 0 = no limit */
         uint64_t lifetime_packets;      /* 0 = no limit */
+        uint32_t lifetime;              /* manual: seconds each SA lives (soft); 0 = no limit */
 
         /* Manual tunnels: one transform set each, keys in secrets.conf */
         bool has_esp;

@@ -40,6 +40,9 @@ typedef struct DpSa {
          * (UINT64_MAX: none), from the soft limits of the tunnel. */
         uint64_t next_packets, next_bytes;
         uint64_t soft_packets, soft_bytes;
+        /* In time: monotonic µs; the soft limit counts from installation. */
+        gint64 installed_at, next_time;
+        uint32_t soft_seconds;
         bool soft_reached;
         bool expired;           /* past the hard limit: carries nothing */
 } DpSa;
@@ -49,6 +52,7 @@ typedef struct DpPolicy {
         BhTs *local, *remote;
         size_t n_local, n_remote;
         uint64_t soft_bytes, soft_packets;
+        uint32_t soft_seconds;
         bool trap;              /* start = trap: Acquire while there is no SA */
         gint64 acquire_after;   /* monotonic µs: no Acquire before */
 } DpPolicy;
@@ -57,6 +61,7 @@ struct Datapath {
         DpFds fds;
         GSource *sources[6];
         guint keepalive_timer;
+        guint lifetime_timer;   /* the limits in time, once a second */
         GHashTable *in_sas;     /* SPI -> DpSa (inbound ESP) */
         GHashTable *in_ah_sas;  /* SPI -> DpSa (inbound AH) */
         uint16_t ip_id;         /* IPv4 identification of the AH packets sent */
@@ -168,12 +173,19 @@ static uint64_t hard_of(uint64_t soft) {
         return soft > UINT64_MAX - more ? UINT64_MAX : soft + more;
 }
 
-static void limits_arm(DpSa *sa, uint64_t soft_bytes, uint64_t soft_packets) {
+static gint64 time_limit(const DpSa *sa, uint64_t seconds) {
+        return seconds ? sa->installed_at + (gint64) MIN(seconds, (uint64_t) G_MAXUINT32 * 2) * G_USEC_PER_SEC
+                       : G_MAXINT64;
+}
+
+static void limits_arm(DpSa *sa, uint64_t soft_bytes, uint64_t soft_packets, uint32_t soft_seconds) {
         sa->soft_bytes = soft_bytes;
         sa->soft_packets = soft_packets;
+        sa->soft_seconds = soft_seconds;
         sa->soft_reached = sa->expired = false;
         sa->next_bytes = soft_bytes ? soft_bytes : UINT64_MAX;
         sa->next_packets = soft_packets ? soft_packets : UINT64_MAX;
+        sa->next_time = time_limit(sa, soft_seconds);
 }
 
 static void limit_reached(Datapath *dp, DpSa *sa, const char *what) {
@@ -181,11 +193,13 @@ static void limit_reached(Datapath *dp, DpSa *sa, const char *what) {
         if (hard) {
                 sa->expired = true;
                 sa->next_packets = sa->next_bytes = UINT64_MAX;
+                sa->next_time = G_MAXINT64;
                 dp->c.cache_expired++;
         } else {
                 sa->soft_reached = true;
                 sa->next_packets = sa->soft_packets ? hard_of(sa->soft_packets) : UINT64_MAX;
                 sa->next_bytes = sa->soft_bytes ? hard_of(sa->soft_bytes) : UINT64_MAX;
+                sa->next_time = time_limit(sa, sa->soft_seconds ? hard_of(sa->soft_seconds) : 0);
         }
         TRACE(TRACE_TUNNEL, "tunnel %s: SPI 0x%08x reached its %s limit of %s", sa->spec.tunnel, sa->spec.spi,
               hard ? "hard" : "soft", what);
@@ -207,12 +221,14 @@ void dp_on_limit(Datapath *dp, DpLimitFunc func, void *userdata) {
         dp->on_limit_data = userdata;
 }
 
-int dp_set_limits(Datapath *dp, const char *tunnel, uint64_t soft_bytes, uint64_t soft_packets) {
+int dp_set_limits(Datapath *dp, const char *tunnel, uint64_t soft_bytes, uint64_t soft_packets,
+                  uint32_t soft_seconds) {
         DpPolicy *p = policy_find(dp, tunnel);
         if (!p)
                 return -ENOENT;
         p->soft_bytes = soft_bytes;
         p->soft_packets = soft_packets;
+        p->soft_seconds = soft_seconds;
         GHashTable *tables[] = { dp->in_sas, dp->in_ah_sas };
         for (size_t i = 0; i < G_N_ELEMENTS(tables); i++) {
                 GHashTableIter it;
@@ -220,12 +236,12 @@ int dp_set_limits(Datapath *dp, const char *tunnel, uint64_t soft_bytes, uint64_
                 g_hash_table_iter_init(&it, tables[i]);
                 while (g_hash_table_iter_next(&it, NULL, &value))
                         if (strcmp(((DpSa *) value)->spec.tunnel, tunnel) == 0 && !((DpSa *) value)->expired)
-                                limits_arm(value, soft_bytes, soft_packets);
+                                limits_arm(value, soft_bytes, soft_packets, soft_seconds);
         }
         /* An SA past its hard limit stays so: only a new one carries again. */
         DpSa *out = g_hash_table_lookup(dp->out_sas, tunnel);
         if (out && !out->expired)
-                limits_arm(out, soft_bytes, soft_packets);
+                limits_arm(out, soft_bytes, soft_packets, soft_seconds);
         return 0;
 }
 
@@ -846,7 +862,8 @@ int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, ch
                 sa->esp.anti_replay = spec->replay;
         }
         const DpPolicy *p = policy_find(dp, spec->tunnel);
-        limits_arm(sa, p ? p->soft_bytes : 0, p ? p->soft_packets : 0);
+        sa->installed_at = g_get_monotonic_time();
+        limits_arm(sa, p ? p->soft_bytes : 0, p ? p->soft_packets : 0, p ? p->soft_seconds : 0);
         if (spec->direction == DP_IN)
                 g_hash_table_replace(spec->protocol == IPPROTO_AH ? dp->in_ah_sas : dp->in_sas,
                                      GUINT_TO_POINTER(spec->spi), sa);
@@ -1012,6 +1029,30 @@ static gboolean send_keepalives(gpointer userdata) {
         return G_SOURCE_CONTINUE;
 }
 
+/* ---------------------------------------------------------------- lifetimes */
+
+static void time_check(Datapath *dp, GHashTable *table, gint64 now) {
+        GHashTableIter it;
+        gpointer value;
+        g_hash_table_iter_init(&it, table);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                DpSa *sa = value;
+                if (G_UNLIKELY(now >= sa->next_time))
+                        limit_reached(dp, sa, "time");
+        }
+}
+
+/* The limits in time, a second at most late: the packet path counts only
+ * packets and bytes. */
+static gboolean check_lifetimes(gpointer userdata) {
+        Datapath *dp = userdata;
+        gint64 now = g_get_monotonic_time();
+        time_check(dp, dp->in_sas, now);
+        time_check(dp, dp->in_ah_sas, now);
+        time_check(dp, dp->out_sas, now);
+        return G_SOURCE_CONTINUE;
+}
+
 /* ---------------------------------------------------------------- life */
 
 static GSource *watch(GMainContext *ctx, int fd, GUnixFDSourceFunc func, Datapath *dp) {
@@ -1037,6 +1078,7 @@ Datapath *dp_new(GMainContext *ctx, const DpFds *fds) {
         dp->sources[4] = watch(ctx, fds->raw6, raw6_readable, dp);
         dp->sources[5] = watch(ctx, fds->ah4, ah4_readable, dp);
         dp->keepalive_timer = g_timeout_add_seconds(KEEPALIVE_SECONDS, send_keepalives, dp);
+        dp->lifetime_timer = g_timeout_add_seconds(1, check_lifetimes, dp);
         return dp;
 }
 
@@ -1057,6 +1099,8 @@ void dp_free(Datapath *dp) {
                 return;
         if (dp->keepalive_timer)
                 g_source_remove(dp->keepalive_timer);
+        if (dp->lifetime_timer)
+                g_source_remove(dp->lifetime_timer);
         for (size_t i = 0; i < G_N_ELEMENTS(dp->sources); i++)
                 if (dp->sources[i]) {
                         g_source_destroy(dp->sources[i]);

@@ -101,12 +101,14 @@ typedef void (*DpAcquireFunc)(const char *tunnel, const BhAddr *src, const BhAdd
 void dp_on_acquire(Datapath *dp, DpAcquireFunc func, void *userdata);
 
 /* Lifetimes: the soft limits of every SA of the tunnel, present and to
- * come (0: none). Once an SA has carried that many packets or bytes, the
- * limit function is told (hard = false); a tenth further on it is told
+ * come (0: none). Once an SA has carried that many packets or bytes, or
+ * lived that many seconds since it was installed (checked once a second),
+ * the limit function is told (hard = false); a tenth further on it is told
  * again (hard = true) and the SA carries no more. An outbound SA whose
  * sequence numbers ran out is told hard ("sequence numbers") too.
  * -ENOENT without a policy for the tunnel. */
-int dp_set_limits(Datapath *dp, const char *tunnel, uint64_t soft_bytes, uint64_t soft_packets);
+int dp_set_limits(Datapath *dp, const char *tunnel, uint64_t soft_bytes, uint64_t soft_packets,
+                  uint32_t soft_seconds);
 typedef void (*DpLimitFunc)(const char *tunnel, DpDirection direction, uint32_t spi, const char *what, bool hard,
                             void *userdata);
 void dp_on_limit(Datapath *dp, DpLimitFunc func, void *userdata);

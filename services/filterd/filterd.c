@@ -290,14 +290,18 @@ static void filterd_handle_set_policy(BhCall *call, void *userdata) {
                 return;
         }
         dbus_uint64_t soft_bytes, soft_packets;
+        dbus_uint32_t soft_seconds;
         dbus_message_iter_next(&it);
         dbus_message_iter_get_basic(&it, &soft_bytes);
         dbus_message_iter_next(&it);
         dbus_message_iter_get_basic(&it, &soft_packets);
+        dbus_message_iter_next(&it);
+        dbus_message_iter_get_basic(&it, &soft_seconds);
         dp_set_policy(f->dp, tunnel, (BhTs *) local->data, local->len, (BhTs *) remote->data, remote->len);
-        dp_set_limits(f->dp, tunnel, soft_bytes, soft_packets);
+        dp_set_limits(f->dp, tunnel, soft_bytes, soft_packets, soft_seconds);
         bh_log_tunnel(BH_LOG_INFORMATION, tunnel, "policy set: %u local, %u remote selectors; soft limits %" G_GUINT64_FORMAT
-                      " bytes, %" G_GUINT64_FORMAT " packets (0: none)", local->len, remote->len, soft_bytes, soft_packets);
+                      " bytes, %" G_GUINT64_FORMAT " packets, %u s (0: none)", local->len, remote->len, soft_bytes,
+                      soft_packets, soft_seconds);
         bh_call_return_empty(call);
 }
 

@@ -671,9 +671,13 @@ static void set_policy(Step *s) {
         dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &s->name);
         append_ts(&it, d->local_ts, d->n_local_ts);
         append_ts(&it, d->remote_ts, d->n_remote_ts);
+        /* An IKE tunnel's SAs are rekeyed in time by isakmpd; a manual
+         * tunnel's keys never change, and its lifetime in time is filterd's. */
         dbus_uint64_t bytes = d->lifetime_bytes, packets = d->lifetime_packets;
+        dbus_uint32_t seconds = d->type == BH_TUNNEL_MANUAL ? d->lifetime : 0;
         dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &bytes);
         dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &packets);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &seconds);
         bh_conn_call(bh_ipc_bus(s->tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, policy_set, s);
         dbus_message_unref(m);
 }
@@ -1344,6 +1348,36 @@ static void acquire(DBusMessage *signal, void *userdata) {
         negotiate(tmd, NULL, d, false);
 }
 
+/* filterd's SALimit for a manual tunnel. Its keys never change: the soft
+ * limit tells the operator that new keys are due, and the hard one, where
+ * filterd stops carrying the SA, takes the tunnel down with the cause. The
+ * SAs of IKE tunnels are isakmpd's: it rekeys them. */
+static void sa_limit(DBusMessage *signal, void *userdata) {
+        Tmd *tmd = userdata;
+        const char *owner = bh_ipc_owner(tmd->svc->ipc, BH_SERVICE_FILTERD);
+        const char *tunnel, *dir, *what;
+        dbus_uint32_t spi;
+        dbus_bool_t hard;
+        if (!owner || g_strcmp0(dbus_message_get_sender(signal), owner) != 0 ||
+            !dbus_message_get_args(signal, NULL, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_STRING, &dir, DBUS_TYPE_UINT32,
+                                   &spi, DBUS_TYPE_STRING, &what, DBUS_TYPE_BOOLEAN, &hard, DBUS_TYPE_INVALID))
+                return;
+        const BhTunnel *d = bh_tunnel_set_find(tmd->defs, tunnel);
+        if (!d || d->type != BH_TUNNEL_MANUAL)
+                return;
+        Tunnel *t = tunnel_state(tmd, d->name);
+        if (t->state != TUNNEL_ACTIVE)
+                return;
+        if (!hard) {
+                bh_log_tunnel(BH_LOG_EVENTS, d->name, "SA %08x (%s) reached its soft limit of %s: it needs new keys "
+                              "and SPIs before its hard limit, a tenth further on", spi, dir, what);
+                return;
+        }
+        g_autofree char *cause = g_strdup_printf("SA %08x (%s) reached its hard limit of %s", spi, dir, what);
+        set_state(tmd, t, TUNNEL_REMOVING, cause);
+        teardown(step_new(tmd, NULL, d));
+}
+
 static void get_tunnel_count(DBusMessageIter *it, void *userdata) {
         Tmd *tmd = userdata;
         dbus_uint32_t n = bh_tunnel_set_size(tmd->defs);
@@ -1382,6 +1416,7 @@ Tmd *tmd_new(BhService *svc) {
         bh_ipc_add_object(svc->ipc, svc->entry->path, &bh_iface_tmd1, tmd_methods, tmd_properties, tmd);
         bh_ipc_watch_owners(svc->ipc, owner_changed, tmd);
         bh_ipc_watch_signal(svc->ipc, bh_iface_filter1.name, "Acquire", acquire, tmd);
+        bh_ipc_watch_signal(svc->ipc, bh_iface_filter1.name, "SALimit", sa_limit, tmd);
         sync_once(tmd);
         return tmd;
 }

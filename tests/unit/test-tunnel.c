@@ -51,7 +51,9 @@ static const char example_file[] =
         "esp_spi_in = 0x1002\n"
         "ah = sha256\n"
         "ah_spi_out = 0x2001\n"
-        "ah_spi_in = 8194\n";
+        "ah_spi_in = 8194\n"
+        "lifetime = 8h\n"
+        "lifetime_packets = 1M\n";
 
 static GPtrArray *new_errors(void) {
         return g_ptr_array_new_with_free_func(g_free);
@@ -192,6 +194,9 @@ static void test_example(void) {
         g_assert_true(t->has_ah);
         g_assert_cmpuint(t->ah_spi_out, ==, 0x2001);
         g_assert_cmpuint(t->ah_spi_in, ==, 0x2002);
+        g_assert_cmpuint(t->lifetime, ==, 8 * 3600);
+        g_assert_cmpuint(t->lifetime_packets, ==, 1024 * 1024);
+        g_assert_cmpuint(t->lifetime_bytes, ==, 0);
         /* No IKE field is set on a manual tunnel. */
         g_assert_null(t->ike_proposals);
         g_assert_cmpuint(t->n_esp_proposals, ==, 0);
@@ -511,7 +516,8 @@ static const struct {
           { "test.conf:13: \"ike_proposals\" belongs to IKE tunnels, not to manual tunnels" } },
         { MANUAL_BASE "dpd_delay = 30s", { "test.conf:13: \"dpd_delay\" belongs to IKE tunnels, not to manual tunnels" } },
         { MANUAL_BASE "local_id = fqdn:a.example", { "test.conf:13: \"local_id\" belongs to IKE tunnels, not to manual tunnels" } },
-        { MANUAL_BASE "lifetime_packets = 1", { "test.conf:13: \"lifetime_packets\" belongs to IKE tunnels, not to manual tunnels" } },
+        { IKE_BASE "lifetime = 1h", { "test.conf:10: \"lifetime\" belongs to manual tunnels, not to IKE tunnels" } },
+        { MANUAL_BASE "lifetime = forever", { "test.conf:13: lifetime must be a duration such as 30s, 10m, 4h or 1d (0 = off), not \"forever\"" } },
         /* Missing keys */
         { "local = 192.0.2.1\nremote = 198.51.100.7\n", { "test.conf:6: \"type\" is missing (ike or manual)" } },
         { "type = ike\nremote = 198.51.100.7\n", { "test.conf:6: \"local\" is missing (the address of this end)" } },
@@ -1047,7 +1053,7 @@ static void test_equal_every_key(void) {
         static const char manual_base[] =
                 "[tunnel t]\nnumber = 1\ntype = manual\nlocal = 192.0.2.1\nremote = 198.51.100.7\n"
                 "esp = aes256gcm16\nesp_spi_out = 0x1001\nesp_spi_in = 0x1002\n"
-                "ah = sha256\nah_spi_out = 0x2001\nah_spi_in = 0x2002\n";
+                "ah = sha256\nah_spi_out = 0x2001\nah_spi_in = 0x2002\nlifetime = 1h\n";
         static const struct {
                 bool manual;
                 const char *key, *value, *changes;
@@ -1074,6 +1080,7 @@ static void test_equal_every_key(void) {
                 { true, "ah", "sha512", "ah" },
                 { true, "ah_spi_out", "0x2003", "ah_spi_out" },
                 { true, "ah_spi_in", "0x2004", "ah_spi_in" },
+                { true, "lifetime", "2h", "lifetime" },
         };
         g_autoptr(BhTunnelSet) ike = set_from(base);
         g_autoptr(BhTunnelSet) manual = set_from(manual_base);
