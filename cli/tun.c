@@ -21,12 +21,12 @@ typedef enum Command {
 
 static const struct {
         const char *name;
-        const char *flags;      /* getopt: stop at the first word, report a missing value as ':' */
+        const char *flags;      /* getopt; a leading ":" reports a missing value as ":" */
         const char *synopsis;
         const char *help;
 } commands[] = {
         [CMD_MKTUN] = {
-                "mktun", "+:v:t:iI", "[-v 4|6] [-t TID_LIST] [-i] [-I]",
+                "mktun", ":v:t:iI", "[-v 4|6] [-t TID_LIST] [-i] [-I]",
                 "Activates tunnels of the Bulkhead IPsec suite, as ike cmd=activate does.\n\n"
                 "  -v 4|6       only the tunnels whose endpoints are IPv4 (4) or IPv6 (6)\n"
                 "  -t TID_LIST  only these tunnel numbers: N[,N...], with ranges N-M (1,3,5-7);\n"
@@ -36,7 +36,7 @@ static const struct {
                 "  -I           only manual tunnels\n",
         },
         [CMD_RMTUN] = {
-                "rmtun", "+:v:t:d", "-v 4|6 -t TID_LIST|all",
+                "rmtun", ":v:t:d", "-v 4|6 -t TID_LIST|all",
                 "Deactivates tunnels of the Bulkhead IPsec suite, as ike cmd=remove does.\n\n"
                 "  -v 4|6       the IP version of the tunnels' endpoints (required)\n"
                 "  -t TID_LIST  these tunnel numbers: N[,N...], with ranges N-M (1,3,5-7)\n"
@@ -44,7 +44,7 @@ static const struct {
                 "  -d           (delete the definitions) not supported: see rmtun(8)\n",
         },
         [CMD_LSTUN] = {
-                "lstun", "+:v:t:p:a", "[-v 4|6] [-t TID_LIST] [-p manual|ibm|all | -a]",
+                "lstun", ":v:t:p:a", "[-v 4|6] [-t TID_LIST] [-p manual|ibm|all | -a]",
                 "Lists tunnels of the Bulkhead IPsec suite, as ike cmd=list does.\n\n"
                 "  -v 4|6       only the tunnels whose endpoints are IPv4 (4) or IPv6 (6)\n"
                 "  -t TID_LIST  only these tunnel numbers: N[,N...], with ranges N-M (1,3,5-7)\n"
