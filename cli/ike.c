@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: ISC */
 /* ike(8): the AIX-style command line of the suite. It talks to tmd, logd
  * and the other services over D-Bus; it holds no state of its own. */
-#include <arpa/inet.h>
 #include <dbus/dbus.h>
 #include <glib.h>
 #include <stdio.h>
@@ -14,6 +13,7 @@
 #include "ipc.h"
 #include "loglevel.h"
 #include "suite.h"
+#include "tunnels.h"
 
 static G_NORETURN void usage(int code) {
         fprintf(code ? stderr : stdout,
@@ -144,125 +144,21 @@ static void check_numlist(const char *numlist) {
         }
 }
 
-/* verbose: what tmd knows of one tunnel, key by key (JSON: a "details"
- * object). Nothing is printed for a tunnel tmd cannot describe. */
-static void append_details(Cli *cli, GString *out, const char *name) {
-        DBusMessage *reply = NULL;
-        if (cli_call(cli, BH_SERVICE_TMD, &bh_iface_tmd1, "GetTunnel", &reply, DBUS_TYPE_STRING, &name,
-                     DBUS_TYPE_INVALID) != 0)
-                return;
-        if (!dbus_message_has_signature(reply, "a{ss}")) {
-                dbus_message_unref(reply);
-                return;
-        }
-        g_autoptr(GPtrArray) keys = g_ptr_array_new();
-        g_autoptr(GHashTable) values = g_hash_table_new(g_str_hash, g_str_equal);
-        DBusMessageIter it, arr, e;
-        dbus_message_iter_init(reply, &it);
-        dbus_message_iter_recurse(&it, &arr);
-        for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_DICT_ENTRY; dbus_message_iter_next(&arr)) {
-                const char *k, *v;
-                dbus_message_iter_recurse(&arr, &e);
-                dbus_message_iter_get_basic(&e, &k);
-                dbus_message_iter_next(&e);
-                dbus_message_iter_get_basic(&e, &v);
-                if (!*v || g_hash_table_contains(values, k))
-                        continue;
-                g_ptr_array_add(keys, (gpointer) k);
-                g_hash_table_insert(values, (gpointer) k, (gpointer) v);
-        }
-        if (cli->json)
-                g_string_append(out, ",\"details\":{");
-        for (guint i = 0; i < keys->len; i++) {
-                const char *k = g_ptr_array_index(keys, i), *v = g_hash_table_lookup(values, k);
-                if (cli->json) {
-                        if (i)
-                                g_string_append_c(out, ',');
-                        cli_json_string(out, k);
-                        g_string_append_c(out, ':');
-                        cli_json_string(out, v);
-                } else {
-                        g_string_append_printf(out, "       %-22s %s\n", k, v);
-                }
-        }
-        if (cli->json)
-                g_string_append_c(out, '}');
-        dbus_message_unref(reply);
-}
-
 static int cmd_list(Cli *cli, const Args *a) {
         if (a->phase && strcmp(a->phase, "1") != 0 && strcmp(a->phase, "2") != 0)
                 cli_usage_error("ike", "phase= must be 1 or 2");
         check_numlist(a->numlist);
-        DBusMessage *reply = NULL;
-        int r = cli_call(cli, BH_SERVICE_TMD, &bh_iface_tmd1, "ListTunnels", &reply, DBUS_TYPE_INVALID);
+        g_autoptr(GPtrArray) rows = NULL;
+        int r = cli_tunnels_get(cli, &rows);
         if (r != 0)
                 return r;
-        if (!dbus_message_has_signature(reply, "a(usssss)")) {
-                dbus_message_unref(reply);
-                return cli_fail(cli, CLI_EXIT_FAILED, "tmd answered with an unexpected signature");
+        g_autoptr(GPtrArray) shown = g_ptr_array_new();
+        for (guint i = 0; i < rows->len; i++) {
+                CliTunnel *t = g_ptr_array_index(rows, i);
+                if (selected(a, t->number, t->name))
+                        g_ptr_array_add(shown, t);
         }
-        DBusMessageIter it, arr, st;
-        dbus_message_iter_init(reply, &it);
-        dbus_message_iter_recurse(&it, &arr);
-        unsigned shown = 0;
-        g_autoptr(GString) out = g_string_new(NULL);
-        if (cli->json)
-                g_string_append(out, "{\"tunnels\":[");
-        for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_STRUCT; dbus_message_iter_next(&arr)) {
-                dbus_uint32_t number;
-                const char *name, *local, *remote, *p1, *p2;
-                dbus_message_iter_recurse(&arr, &st);
-                dbus_message_iter_get_basic(&st, &number);
-                dbus_message_iter_next(&st);
-                dbus_message_iter_get_basic(&st, &name);
-                dbus_message_iter_next(&st);
-                dbus_message_iter_get_basic(&st, &local);
-                dbus_message_iter_next(&st);
-                dbus_message_iter_get_basic(&st, &remote);
-                dbus_message_iter_next(&st);
-                dbus_message_iter_get_basic(&st, &p1);
-                dbus_message_iter_next(&st);
-                dbus_message_iter_get_basic(&st, &p2);
-                if (!selected(a, number, name))
-                        continue;
-                if (cli->json) {
-                        g_string_append_printf(out, "%s{\"number\":%u,\"name\":", shown ? "," : "", number);
-                        cli_json_string(out, name);
-                        g_string_append(out, ",\"local\":");
-                        cli_json_string(out, local);
-                        g_string_append(out, ",\"remote\":");
-                        cli_json_string(out, remote);
-                        g_string_append(out, ",\"phase1\":");
-                        cli_json_string(out, p1);
-                        g_string_append(out, ",\"phase2\":");
-                        cli_json_string(out, g_str_has_prefix(p2, "failed: ") ? "failed" : p2);
-                        if (g_str_has_prefix(p2, "failed: ")) {
-                                g_string_append(out, ",\"failure\":");
-                                cli_json_string(out, p2 + strlen("failed: "));
-                        }
-                        if (a->verbose)
-                                append_details(cli, out, name);
-                        g_string_append(out, "}");
-                } else {
-                        if (shown == 0)
-                                g_string_append_printf(out, "%-6s %-16s %-20s %-20s %-12s %-12s\n", "Tunnel", "Name",
-                                                       "Local", "Remote", "Phase 1", "Phase 2");
-                        g_string_append_printf(out, "%-6u %-16s %-20s %-20s %-12s %-12s\n", number, name, local,
-                                               remote, a->phase && strcmp(a->phase, "2") == 0 ? "-" : p1,
-                                               a->phase && strcmp(a->phase, "1") == 0 ? "-" : p2);
-                        if (a->verbose)
-                                append_details(cli, out, name);
-                }
-                shown++;
-        }
-        dbus_message_unref(reply);
-        if (cli->json)
-                g_string_append_printf(out, "],\"count\":%u}\n", shown);
-        else if (shown == 0)
-                g_string_append(out, a->numlist || a->namelist ? "No defined tunnel matches the selection.\n"
-                                                               : "No tunnels are defined.\n");
-        fputs(out->str, stdout);
+        cli_tunnels_print(cli, shown, a->phase, a->verbose, a->numlist || a->namelist);
         return CLI_EXIT_OK;
 }
 
@@ -435,26 +331,13 @@ static int cmd_log(Cli *cli, const Args *a) {
         return CLI_EXIT_OK;
 }
 
-/* An address of ipaddr=, or of a tunnel as ListTunnels gives it, in one
- * form for comparing; false if it is none. */
-static bool parse_addr(const char *text, struct in6_addr *ret) {
-        struct in_addr v4;
-        if (inet_pton(AF_INET, text, &v4) == 1) {
-                memset(ret, 0, sizeof *ret);
-                ret->s6_addr[10] = ret->s6_addr[11] = 0xff;
-                memcpy(&ret->s6_addr[12], &v4, 4);
-                return true;
-        }
-        return inet_pton(AF_INET6, text, ret) == 1;
-}
-
 /* ipaddr=LOCAL,REMOTE, checked before anything is asked. */
 static void parse_ipaddr(const char *ipaddr, struct in6_addr ret[2]) {
         g_auto(GStrv) parts = g_strsplit(ipaddr, ",", -1);
         if (g_strv_length(parts) != 2)
                 cli_usage_error("ike", "ipaddr= takes two addresses, LOCAL,REMOTE");
         for (int i = 0; i < 2; i++)
-                if (!parse_addr(parts[i], &ret[i]))
+                if (!cli_parse_addr(parts[i], &ret[i]))
                         cli_usage_error("ike", "ipaddr=: \"%s\" is not an IP address", parts[i]);
 }
 
@@ -469,29 +352,6 @@ static bool remid_matches(const char *remid, const char *configured) {
         return !strchr(remid, ':') && value && g_ascii_strcasecmp(remid, value + 1) == 0;
 }
 
-/* One field of GetTunnel; NULL if absent (freed by the caller). */
-static char *tunnel_info(Cli *cli, const char *name, const char *field) {
-        DBusMessage *reply = NULL;
-        if (cli_call(cli, BH_SERVICE_TMD, &bh_iface_tmd1, "GetTunnel", &reply, DBUS_TYPE_STRING, &name,
-                     DBUS_TYPE_INVALID) != 0)
-                return NULL;
-        char *value = NULL;
-        DBusMessageIter it, arr, e;
-        dbus_message_iter_init(reply, &it);
-        dbus_message_iter_recurse(&it, &arr);
-        for (; !value && dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_DICT_ENTRY; dbus_message_iter_next(&arr)) {
-                const char *k, *v;
-                dbus_message_iter_recurse(&arr, &e);
-                dbus_message_iter_get_basic(&e, &k);
-                dbus_message_iter_next(&e);
-                dbus_message_iter_get_basic(&e, &v);
-                if (strcmp(k, field) == 0)
-                        value = g_strdup(v);
-        }
-        dbus_message_unref(reply);
-        return value;
-}
-
 /* The tunnels the selection names, as tmd knows them (see SELECTION in
  * usage); a number, name, remote ID or address pair that matches no
  * tunnel is an error before anything is done. */
@@ -502,8 +362,8 @@ static int selected_names(Cli *cli, const Args *a, GPtrArray *ret_names) {
         struct in6_addr pair[2];
         if (a->ipaddr)
                 parse_ipaddr(a->ipaddr, pair);
-        DBusMessage *reply = NULL;
-        int r = cli_call(cli, BH_SERVICE_TMD, &bh_iface_tmd1, "ListTunnels", &reply, DBUS_TYPE_INVALID);
+        g_autoptr(GPtrArray) rows = NULL;
+        int r = cli_tunnels_get(cli, &rows);
         if (r != 0)
                 return r;
         g_auto(GStrv) nums = a->numlist ? g_strsplit(a->numlist, ",", -1) : g_new0(char *, 1);
@@ -511,45 +371,32 @@ static int selected_names(Cli *cli, const Args *a, GPtrArray *ret_names) {
         g_autofree bool *num_found = g_new0(bool, g_strv_length(nums) + 1);
         g_autofree bool *name_found = g_new0(bool, g_strv_length(names) + 1);
         bool remid_found = false, ipaddr_found = false, autostart_found = false;
-        DBusMessageIter it, arr, st;
-        dbus_message_iter_init(reply, &it);
-        dbus_message_iter_recurse(&it, &arr);
-        for (; dbus_message_iter_get_arg_type(&arr) == DBUS_TYPE_STRUCT; dbus_message_iter_next(&arr)) {
-                dbus_uint32_t number;
-                const char *name, *local, *remote;
-                dbus_message_iter_recurse(&arr, &st);
-                dbus_message_iter_get_basic(&st, &number);
-                dbus_message_iter_next(&st);
-                dbus_message_iter_get_basic(&st, &name);
-                dbus_message_iter_next(&st);
-                dbus_message_iter_get_basic(&st, &local);
-                dbus_message_iter_next(&st);
-                dbus_message_iter_get_basic(&st, &remote);
+        for (guint k = 0; k < rows->len; k++) {
+                const CliTunnel *t = g_ptr_array_index(rows, k);
                 bool take = false;
                 for (guint i = 0; nums[i]; i++)
-                        if (strtoul(nums[i], NULL, 10) == number)
+                        if (strtoul(nums[i], NULL, 10) == t->number)
                                 take = num_found[i] = true;
                 for (guint i = 0; names[i]; i++)
-                        if (g_ascii_strcasecmp(names[i], name) == 0)
+                        if (g_ascii_strcasecmp(names[i], t->name) == 0)
                                 take = name_found[i] = true;
                 struct in6_addr l, rm;
-                if (a->ipaddr && parse_addr(local, &l) && parse_addr(remote, &rm) &&
+                if (a->ipaddr && cli_parse_addr(t->local, &l) && cli_parse_addr(t->remote, &rm) &&
                     memcmp(&l, &pair[0], sizeof l) == 0 && memcmp(&rm, &pair[1], sizeof rm) == 0)
                         take = ipaddr_found = true;
                 if (a->remid) {
-                        g_autofree char *rid = tunnel_info(cli, name, "remote_id_configured");
+                        g_autofree char *rid = cli_tunnel_info(cli, t->name, "remote_id_configured");
                         if (rid && remid_matches(a->remid, rid))
                                 take = remid_found = true;
                 }
                 if (a->autostart) {
-                        g_autofree char *start = tunnel_info(cli, name, "start");
+                        g_autofree char *start = cli_tunnel_info(cli, t->name, "start");
                         if (g_strcmp0(start, "start") == 0)
                                 take = autostart_found = true;
                 }
                 if (take)
-                        g_ptr_array_add(ret_names, g_strdup(name));
+                        g_ptr_array_add(ret_names, g_strdup(t->name));
         }
-        dbus_message_unref(reply);
         for (guint i = 0; nums[i]; i++)
                 if (!num_found[i])
                         return cli_fail(cli, CLI_EXIT_FAILED, "no tunnel number %s is defined", nums[i]);
@@ -571,24 +418,7 @@ static int cmd_each(Cli *cli, const Args *a, const char *member, const char *don
         int r = selected_names(cli, a, names);
         if (r != 0)
                 return r;
-        int worst = 0;
-        for (guint i = 0; i < names->len; i++) {
-                const char *name = g_ptr_array_index(names, i);
-                r = cli_call(cli, BH_SERVICE_TMD, &bh_iface_tmd1, member, NULL, DBUS_TYPE_STRING, &name,
-                             DBUS_TYPE_INVALID);
-                if (r == 0) {
-                        if (cli->json) {
-                                g_autoptr(GString) out = g_string_new("{\"tunnel\":");
-                                cli_json_string(out, name);
-                                g_string_append_printf(out, ",\"result\":\"%s\"}\n", done);
-                                fputs(out->str, stdout);
-                        } else {
-                                printf("tunnel %s %s\n", name, done);
-                        }
-                }
-                worst = MAX(worst, r);
-        }
-        return worst;
+        return cli_tunnels_each(cli, names, member, done);
 }
 
 int main(int argc, char **argv) {
