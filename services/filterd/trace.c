@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: ISC */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "trace.h"
 
 uint32_t trace_mask = TRACE_ERROR;
+
+/* The workers of the data path write events from their threads; the lock
+ * is taken only for an event of a category that is on. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 static struct {
         TraceEvent ring[TRACE_RING];
@@ -47,20 +53,25 @@ uint32_t trace_mask_for_level(unsigned level) {
 }
 
 void trace_emit(TraceCategory cat, const char *format, ...) {
-        TraceEvent *e = &T.ring[T.next_seq % TRACE_RING];
+        char text[TRACE_TEXT_MAX];
+        va_list ap;
+        va_start(ap, format);
+        vsnprintf(text, sizeof text, format, ap);
+        va_end(ap);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
+        pthread_mutex_lock(&lock);
+        TraceEvent *e = &T.ring[T.next_seq % TRACE_RING];
         e->seq = T.next_seq++;
         e->usec = (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
         e->category = cat;
-        va_list ap;
-        va_start(ap, format);
-        vsnprintf(e->text, sizeof e->text, format, ap);
-        va_end(ap);
+        memcpy(e->text, text, sizeof text);
+        pthread_mutex_unlock(&lock);
 }
 
 unsigned trace_read(uint64_t after, unsigned max, const TraceEvent **ret_events, uint64_t *ret_next,
                     uint64_t *ret_lost) {
+        pthread_mutex_lock(&lock);
         uint64_t oldest = T.next_seq > TRACE_RING ? T.next_seq - TRACE_RING : 1;
         uint64_t from = after + 1;
         *ret_lost = from < oldest ? oldest - from : 0;
@@ -73,5 +84,6 @@ unsigned trace_read(uint64_t after, unsigned max, const TraceEvent **ret_events,
         *ret_next = n ? T.out[n - 1].seq : (from > 1 ? from - 1 : after);
         if (*ret_next < after)
                 *ret_next = after;
+        pthread_mutex_unlock(&lock);
         return n;
 }
