@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "resources.h"
+#include "route.h"
 
 #define ESP_UDP_PORT 4500
 #define IKE_UDP_PORT 500
@@ -68,6 +69,19 @@ static int open_tun(const ResourceSettings *o, char **ret_error) {
         if (r < 0) {
                 close(fd);
                 return fail(ret_error, e, "bringing the TUN device up");
+        }
+        return fd;
+}
+
+/* What the suite sends itself (ESP, AH, IKE) carries the mark that takes
+ * it past Bulkhead's routing table (route.h): to the peer by the main
+ * table, never back into the TUN device. */
+static int mark(int fd, char **ret_error) {
+        int m = ROUTE_MARK;
+        if (setsockopt(fd, SOL_SOCKET, SO_MARK, &m, sizeof m) < 0) {
+                int e = errno;
+                close(fd);
+                return fail(ret_error, e, "SO_MARK");
         }
         return fd;
 }
@@ -136,7 +150,7 @@ static int open_udp(int family, uint16_t port, bool reuse, char **ret_error) {
                 g_autofree char *what = g_strdup_printf("binding UDP %s:%u", family == AF_INET ? "0.0.0.0" : "[::]", port);
                 return fail(ret_error, e, what);
         }
-        return fd;
+        return mark(fd, ret_error);
 }
 
 /* isakmpd's half of UDP 4500: joins the group filterd's socket made. */
@@ -155,7 +169,7 @@ static int open_raw_esp(int family, char **ret_error) {
         if (fd < 0)
                 return fail(ret_error, errno, family == AF_INET ? "raw ESP socket" : "raw ESP socket (IPv6)");
         size_buffers(fd);
-        return fd;
+        return mark(fd, ret_error);
 }
 
 /* AH is received on a raw socket of its protocol and sent whole, with the
@@ -165,7 +179,7 @@ static int open_raw(int proto, const char *what, char **ret_error) {
         if (fd < 0)
                 return fail(ret_error, errno, what);
         size_buffers(fd);
-        return fd;
+        return mark(fd, ret_error);
 }
 
 int resource_open(const char *name, const ResourceSettings *o, char **ret_error) {
