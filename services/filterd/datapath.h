@@ -65,8 +65,8 @@ typedef struct Datapath Datapath;
 /* The descriptors come from the supervisor; -1 where one is missing. */
 typedef struct DpFds {
         int tun, udp4, udp6, raw4, raw6;
-        int ah4;        /* AH in */
-        int ip4;        /* whole IPv4 packets out (AH) */
+        int ah4, ah6;   /* AH in (IPv4: from the IP header; IPv6: from AH) */
+        int ip4, ip6;   /* whole IP packets out (AH) */
 } DpFds;
 
 Datapath *dp_new(GMainContext *ctx, const DpFds *fds);

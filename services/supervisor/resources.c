@@ -172,10 +172,13 @@ static int open_raw_esp(int family, char **ret_error) {
         return mark(fd, ret_error);
 }
 
-/* AH is received on a raw socket of its protocol and sent whole, with the
- * outer IPv4 header the ICV covers, through an IPPROTO_RAW socket. */
-static int open_raw(int proto, const char *what, char **ret_error) {
-        int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK, proto);
+/* AH is received on a raw socket of its protocol (IPv4: from the IP
+ * header on; IPv6: from the AH header on) and sent whole, with the IP
+ * header the ICV covers, through an IPPROTO_RAW socket (IPv6 too: such a
+ * socket takes the whole packet, as IPV6_HDRINCL would, and leaves every
+ * field as it is). */
+static int open_raw(int family, int proto, const char *what, char **ret_error) {
+        int fd = socket(family, SOCK_RAW | SOCK_NONBLOCK, proto);
         if (fd < 0)
                 return fail(ret_error, errno, what);
         size_buffers(fd);
@@ -202,14 +205,19 @@ int resource_open(const char *name, const ResourceSettings *o, char **ret_error)
         if (strcmp(name, "esp-raw6") == 0)
                 return open_raw_esp(AF_INET6, ret_error);
         if (strcmp(name, "ah-raw4") == 0)
-                return open_raw(IPPROTO_AH, "raw AH socket", ret_error);
+                return open_raw(AF_INET, IPPROTO_AH, "raw AH socket", ret_error);
+        if (strcmp(name, "ah-raw6") == 0)
+                return open_raw(AF_INET6, IPPROTO_AH, "raw AH socket (IPv6)", ret_error);
         if (strcmp(name, "ip-raw4") == 0)
-                return open_raw(IPPROTO_RAW, "raw IPv4 socket", ret_error);
+                return open_raw(AF_INET, IPPROTO_RAW, "raw IPv4 socket", ret_error);
+        if (strcmp(name, "ip-raw6") == 0)
+                return open_raw(AF_INET6, IPPROTO_RAW, "raw IPv6 socket", ret_error);
         return fail(ret_error, ENOENT, name);
 }
 
 bool resource_known(const char *name) {
-        static const char *const names[] = { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4", "ip-raw4",
+        static const char *const names[] = { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4", "ah-raw6",
+                                             "ip-raw4", "ip-raw6",
                                              "ike-udp4", "ike-udp6", "ike-natt4", "ike-natt6" };
         for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
                 if (strcmp(names[i], name) == 0)
