@@ -152,8 +152,11 @@ no_derived_key_in_logs() {
 # set (default aes256gcm16; ah-sha256, ah-sha384, ah-sha512 make it AH).
 # Extra definition lines (such as "replay = yes") go into both sides. Sets
 # A_OUT B_OUT A_IN B_IN (the addresses), PROTO (esp or ah), K1 K2 (the keys).
+# With MANUAL_MODE=transport, the tunnel protects the two hosts' own traffic
+# (INNER does not count: A_IN, B_IN are A_OUT, B_OUT).
 manual_define() {
         local encap=${1:-udp} outer=${2:-4} inner=${3:-4} set=${4:-aes256gcm16} keylen h l r lt rt out in extra
+        local mode=${MANUAL_MODE:-tunnel}
         shift $(($# < 4 ? $# : 4))
         extra=$(printf '%s\n' "$@")
         PROTO=esp
@@ -169,6 +172,7 @@ manual_define() {
         esac
         if [ "$outer" = 4 ]; then A_OUT=192.0.2.1 B_OUT=192.0.2.2; else A_OUT=2001:db8::1 B_OUT=2001:db8::2; fi
         if [ "$inner" = 4 ]; then A_IN=10.1.0.1 B_IN=10.2.0.1; else A_IN=fd01::1 B_IN=fd02::1; fi
+        [ "$mode" = tunnel ] || { A_IN=$A_OUT B_IN=$B_OUT; }
         for h in a b; do
                 if [ $h = a ]; then l=$A_OUT r=$B_OUT lt=$A_IN rt=$B_IN out=0x1001 in=0x2001
                 else l=$B_OUT r=$A_OUT lt=$B_IN rt=$A_IN out=0x2001 in=0x1001; fi
@@ -182,7 +186,7 @@ local = $l
 remote = $r
 local_ts = $lt
 remote_ts = $rt
-mode = tunnel
+mode = $mode
 encap = $encap
 $PROTO = ${set#ah-}
 ${PROTO}_spi_out = $out

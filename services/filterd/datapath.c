@@ -273,9 +273,10 @@ static void queue_out(Datapath *dp, PktBuf *pkt, int fd, const BhAddr *to, uint1
         dp->out_fd[i] = fd;
 }
 
-/* AH, tunnel mode: the outer header is ours (the ICV covers it), so the
- * whole packet leaves through the IPPROTO_RAW socket of its family, which
- * changes no field the ICV covers. */
+/* AH: the ICV covers the IP header, so filterd writes it (tunnel mode:
+ * the outer one; transport mode: the packet's own) and the whole packet
+ * leaves through the IPPROTO_RAW socket of its family, which changes no
+ * field the ICV covers. */
 static void process_out_ah(Datapath *dp, DpSa *sa, PktBuf *pkt, const DpPolicy *policy) {
         char b1[BH_ADDR_STRLEN];
         int family = sa->spec.remote.family;
@@ -286,10 +287,22 @@ static void process_out_ah(Datapath *dp, DpSa *sa, PktBuf *pkt, const DpPolicy *
          * which would change a field the ICV covers. */
         if (family == AF_INET && ++dp->ip_id == 0)
                 dp->ip_id = 1;
-        PktOuter o = { .family = family, .ttl = 64 };
-        memcpy(family == AF_INET ? (void *) &o.src.v4 : (void *) &o.src.v6, sa->spec.local.bytes, bh_addr_len(family));
-        memcpy(family == AF_INET ? (void *) &o.dst.v4 : (void *) &o.dst.v6, sa->spec.remote.bytes, bh_addr_len(family));
-        r = ah_encap(&sa->ah, pkt, &o, dp->ip_id);
+        if (sa->ah.mode == AH_MODE_TUNNEL) {
+                PktOuter o = { .family = family, .ttl = 64 };
+                memcpy(family == AF_INET ? (void *) &o.src.v4 : (void *) &o.src.v6, sa->spec.local.bytes,
+                       bh_addr_len(family));
+                memcpy(family == AF_INET ? (void *) &o.dst.v4 : (void *) &o.dst.v6, sa->spec.remote.bytes,
+                       bh_addr_len(family));
+                r = ah_encap(&sa->ah, pkt, &o, dp->ip_id);
+        } else {
+                /* Transport: the packet's own ID, made nonzero as above. */
+                uint8_t *h = pkt_data(pkt);
+                if (family == AF_INET && pkt_load_be16(h + 4) == 0) {
+                        pkt_store_be16(h + 4, dp->ip_id);
+                        pkt_ipv4_set_checksum(h, (size_t) (h[0] & 0x0f) * 4);
+                }
+                r = ah_encap(&sa->ah, pkt, NULL, 0);
+        }
         if (r == PKT_DROP_SEQ_EXHAUSTED && !sa->expired)
                 limit_reached(dp, sa, "sequence numbers");
         if (r == PKT_OK)
@@ -304,6 +317,12 @@ static void process_out_ah(Datapath *dp, DpSa *sa, PktBuf *pkt, const DpPolicy *
         TRACE(TRACE_CAPS_INFO, "tunnel %s: %zu bytes authenticated with AH, SPI 0x%08x, to %s", policy->tunnel, inner_len,
               sa->spec.spi, A(&sa->spec.remote, b1));
         queue_out(dp, pkt, fd, &sa->spec.remote, 0);
+}
+
+/* Transport mode carries the two hosts' own packets only: from the SA's
+ * local address to its remote one (the selectors may be wider). */
+static bool transport_fits(const DpSa *sa, const Flow *f) {
+        return bh_addr_equal(&f->src, &sa->spec.local) && bh_addr_equal(&f->dst, &sa->spec.remote);
 }
 
 /* A packet met a trap: dropped, and tmd told (Acquire) at most once per
@@ -362,6 +381,14 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
                       sa->spec.spi);
                 return;
         }
+        if (sa->spec.mode == BH_MODE_TRANSPORT && !transport_fits(sa, &f)) {
+                dp->c.out_dropped++;
+                dp->c.out_filter_deny++;
+                char b3[BH_ADDR_STRLEN], b4[BH_ADDR_STRLEN];
+                TRACE(TRACE_FILTER, "deny out %s -> %s: tunnel %s is in transport mode between %s and %s",
+                      A(&f.src, b1), A(&f.dst, b2), policy->tunnel, A(&sa->spec.local, b3), A(&sa->spec.remote, b4));
+                return;
+        }
         size_t inner_len = pkt->len;
         if (sa->spec.protocol == IPPROTO_AH) {
                 process_out_ah(dp, sa, pkt, policy);
@@ -380,6 +407,19 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
         TRACE(TRACE_CAPS_INFO, "tunnel %s: %zu bytes encapsulated, SPI 0x%08x seq %llu, %zu bytes ESP", policy->tunnel,
               inner_len, sa->spec.spi, (unsigned long long) sa->esp.seq_out, pkt->len);
         limits_count(dp, sa);
+        if (sa->spec.mode == BH_MODE_TRANSPORT) {
+                /* The sockets write the IP header (and UDP's, RFC 3948
+                 * §3.1.1) themselves, from and to the same two addresses
+                 * the packet's own header carried (transport_fits): ESP
+                 * leaves without it. */
+                PktIpInfo ip;
+                if (pkt_ip_parse(pkt_data(pkt), pkt->len, &ip) != PKT_OK || ip.proto != IPPROTO_ESP) {
+                        dp->c.out_dropped++;
+                        dp->c.out_encap_failed++;
+                        return;
+                }
+                pkt_pull(pkt, ip.hdr_len);
+        }
         int fd;
         if (sa->spec.encap == BH_ENCAP_UDP)
                 fd = sa->spec.remote.family == AF_INET ? dp->fds.udp4 : dp->fds.udp6;
@@ -581,12 +621,12 @@ static bool same_addr(const BhAddr *a, const struct sockaddr_storage *from) {
         return false;
 }
 
-/* AH over IPv6 needs the IP header its ICV covers, which the raw IPv6
- * socket does not hand over: it is written again in front of pkt from
- * the SA's addresses (the source was checked to be the SA's remote one;
- * the destination is ours, and any other would not pass the ICV), for a
- * packet of protocol proto, hop limit 64, no extension headers; ret_ip
- * describes it. */
+/* Transport mode keeps the IP header, and AH's ICV covers it, but the UDP
+ * socket and the raw IPv6 sockets do not hand it over: it is written again
+ * in front of pkt from the SA's addresses (the source was checked to be
+ * the SA's remote one; the destination is ours, and any other would not
+ * pass AH's ICV), for a packet of protocol proto, TTL or hop limit 64, no
+ * options or extension headers; ret_ip describes it. */
 static PktDrop rebuild_header(PktBuf *pkt, const DpSa *sa, uint8_t proto, PktIpInfo *ret_ip) {
         int family = sa->spec.remote.family;
         PktOuter o = { .family = family, .ttl = 64 };
@@ -633,6 +673,16 @@ static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t es
                 return;
         }
         size_t outer_len = pkt->len;
+        PktIpInfo rebuilt;
+        if (!ip && sa->spec.mode == BH_MODE_TRANSPORT) {
+                if (rebuild_header(pkt, sa, PKT_PROTO_ESP, &rebuilt) != PKT_OK) {
+                        dp->c.in_dropped++;
+                        dp->c.in_esp_compute++;
+                        dp->c.in_malformed++;
+                        return;
+                }
+                ip = &rebuilt;
+        }
         PktDrop r = esp_decap(&sa->esp, pkt, ip);
         if (r != PKT_OK) {
                 if (r == PKT_DROP_DUMMY)
@@ -884,10 +934,6 @@ static void dp_sa_free(void *p) {
 }
 
 int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, char **ret_error) {
-        if (spec->mode != BH_MODE_TUNNEL) {
-                *ret_error = g_strdup("only tunnel mode is supported by this data path yet");
-                return -EOPNOTSUPP;
-        }
         BhTransform *t = NULL;
         int r = bh_transform_new(spec->protocol == IPPROTO_AH ? BH_ENCR_NONE : spec->encr,
                                  spec->protocol == IPPROTO_AH ? 0 : spec->encr_bits, spec->integ, keymat, &t);
@@ -899,10 +945,12 @@ int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, ch
         DpSa *sa = g_new0(DpSa, 1);
         sa->spec = *spec;
         if (spec->protocol == IPPROTO_AH) {
-                ah_sa_init(&sa->ah, spec->spi, AH_MODE_TUNNEL, spec->esn, 0, t);
+                ah_sa_init(&sa->ah, spec->spi, spec->mode == BH_MODE_TRANSPORT ? AH_MODE_TRANSPORT : AH_MODE_TUNNEL,
+                           spec->esn, 0, t);
                 sa->ah.anti_replay = spec->replay;
         } else {
-                esp_sa_init(&sa->esp, spec->spi, ESP_MODE_TUNNEL, spec->esn, 0, t);
+                esp_sa_init(&sa->esp, spec->spi, spec->mode == BH_MODE_TRANSPORT ? ESP_MODE_TRANSPORT : ESP_MODE_TUNNEL,
+                            spec->esn, 0, t);
                 sa->esp.anti_replay = spec->replay;
         }
         const DpPolicy *p = policy_find(dp, spec->tunnel);

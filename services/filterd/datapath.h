@@ -41,7 +41,7 @@ typedef enum DpDirection {
 typedef struct DpSaSpec {
         char tunnel[BH_TUNNEL_NAME_MAX + 1];
         DpDirection direction;
-        uint8_t protocol;       /* IPPROTO_ESP or IPPROTO_AH (IPv4 outer) */
+        uint8_t protocol;       /* IPPROTO_ESP or IPPROTO_AH */
         uint32_t spi;
         unsigned encr, encr_bits, integ;
         bool esn;
