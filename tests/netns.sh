@@ -236,6 +236,8 @@ tcp_transfer() {
 # NAME from host H to the other (outer IPv4, inner 10.x.0.1/32; with
 # IKE_OUTER=6, outer 2001:db8::x and inner fd0x::1/128), identities
 # fqdn:a.bulkhead.test and fqdn:b.bulkhead.test. Extra lines go in as they are.
+# With IKE_MODE=transport, the selectors are the outer addresses themselves
+# and the CHILD SA is in transport mode.
 ike_define() {
         local h=$1 name=$2 ike=$3 esp=$4 o l r lt rt n m
         shift 4
@@ -247,6 +249,7 @@ ike_define() {
         else
                 l=192.0.2.$n r=192.0.2.$m lt=10.$n.0.1/32 rt=10.$m.0.1/32
         fi
+        [ "${IKE_MODE:-tunnel}" = tunnel ] || { lt=$l rt=$r; }
         mkdir -p "$WORK/$h/etc/tunnels.d"
         chmod 755 "$WORK/$h" "$WORK/$h/etc" "$WORK/$h/etc/tunnels.d"
         {
@@ -254,6 +257,7 @@ ike_define() {
                 printf 'local_ts = %s\nremote_ts = %s\n' "$lt" "$rt"
                 printf 'local_id = fqdn:%s.bulkhead.test\nremote_id = fqdn:%s.bulkhead.test\n' "$h" "$o"
                 printf 'ike_proposals = %s\nesp_proposals = %s\n' "$ike" "$esp"
+                [ "${IKE_MODE:-tunnel}" = tunnel ] || printf 'mode = %s\n' "$IKE_MODE"
                 printf '%s\n' "$@"
         } >"$WORK/$h/etc/tunnels.d/$name.conf"
 }
