@@ -216,9 +216,9 @@ int resource_open(const char *name, const ResourceSettings *o, char **ret_error)
 }
 
 bool resource_known(const char *name) {
-        static const char *const names[] = { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4", "ah-raw6",
-                                             "ip-raw4", "ip-raw6",
-                                             "ike-udp4", "ike-udp6", "ike-natt4", "ike-natt6" };
+        static const char *const names[] = { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4",
+                                             "ah-raw6", "ip-raw4", "ip-raw6", "ike-udp4", "ike-udp6", "ike-natt4",
+                                             "ike-natt6" };
         for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
                 if (strcmp(names[i], name) == 0)
                         return true;

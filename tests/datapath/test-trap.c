@@ -44,7 +44,8 @@ static void ts(const char *s, BhTs *ret) {
 static void fixture_set_up(Fixture *f, gconstpointer data) {
         memset(f, 0, sizeof *f);
         g_assert_cmpint(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, f->sp), ==, 0);
-        DpFds fds = { .tun = f->sp[0], .udp4 = -1, .udp6 = -1, .raw4 = -1, .raw6 = -1, .ah4 = -1, .ah6 = -1, .ip4 = -1, .ip6 = -1 };
+        DpFds fds = { .tun = f->sp[0], .udp4 = -1, .udp6 = -1, .raw4 = -1, .raw6 = -1,
+                      .ah4 = -1, .ah6 = -1, .ip4 = -1, .ip6 = -1 };
         f->dp = dp_new(NULL, &fds);
         dp_on_acquire(f->dp, heard, &f->heard);
 }
