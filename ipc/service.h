@@ -18,11 +18,12 @@ typedef struct BhService {
         char *config_dir;
         BhLogLevel initial_level;
         int report_fd;          /* -1, or where the sandbox reports a refused syscall */
-        /* Descriptors handed over by the supervisor (--fd NAME=N). */
+        /* Descriptors handed over by the supervisor (--fd NAME=N): as
+         * many as a suite entry names (BhSuiteEntry.resources). */
         struct {
                 char *name;
                 int fd;
-        } fds[8];
+        } fds[10];
         unsigned n_fds;
         int exit_code;
 } BhService;

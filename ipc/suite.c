@@ -17,8 +17,9 @@ const BhSuiteEntry bh_suite[_BH_SERVICE_MAX] = {
           "bulkhead-cryptod", "bulkhead-crypto", "cryptod", BH_RESTART_ALWAYS, BH_ACCESS_CRYPTOD },
         { BH_SERVICE_FILTERD, "filterd", "org.bulkhead.Filter", "/org/bulkhead/Filter",
           "bulkhead-filterd", "bulkhead-filter", "filterd", BH_RESTART_ALWAYS, BH_ACCESS_FILTERD,
-          /* The TUN device, ESP in UDP 4500 and raw ESP (protocol 50). */
-          { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4", "ip-raw4" } },
+          /* The TUN device, ESP in UDP 4500, raw ESP (protocol 50), raw AH
+           * in (51) and whole IP packets out (AH). */
+          { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4", "ah-raw6", "ip-raw4", "ip-raw6" } },
         { BH_SERVICE_ISAKMPD, "isakmpd", "org.bulkhead.Isakmpd", "/org/bulkhead/Isakmpd",
           "bulkhead-isakmpd", "bulkhead-isakmpd", "isakmpd", BH_RESTART_ALWAYS, BH_ACCESS_ISAKMPD,
           /* UDP 500, and the IKE half of UDP 4500 (after filterd's: see

@@ -153,8 +153,11 @@ no_derived_key_in_logs() {
 # ah-sha1, ah-md5 make it AH).
 # Extra definition lines (such as "replay = yes") go into both sides. Sets
 # A_OUT B_OUT A_IN B_IN (the addresses), PROTO (esp or ah), K1 K2 (the keys).
+# With MANUAL_MODE=transport, the tunnel protects the two hosts' own traffic
+# (INNER does not count: A_IN, B_IN are A_OUT, B_OUT).
 manual_define() {
         local encap=${1:-udp} outer=${2:-4} inner=${3:-4} set=${4:-aes256gcm16} keylen h l r lt rt out in extra
+        local mode=${MANUAL_MODE:-tunnel}
         shift $(($# < 4 ? $# : 4))
         extra=$(printf '%s\n' "$@")
         PROTO=esp
@@ -174,6 +177,7 @@ manual_define() {
         esac
         if [ "$outer" = 4 ]; then A_OUT=192.0.2.1 B_OUT=192.0.2.2; else A_OUT=2001:db8::1 B_OUT=2001:db8::2; fi
         if [ "$inner" = 4 ]; then A_IN=10.1.0.1 B_IN=10.2.0.1; else A_IN=fd01::1 B_IN=fd02::1; fi
+        [ "$mode" = tunnel ] || { A_IN=$A_OUT B_IN=$B_OUT; }
         for h in a b; do
                 if [ $h = a ]; then l=$A_OUT r=$B_OUT lt=$A_IN rt=$B_IN out=0x1001 in=0x2001
                 else l=$B_OUT r=$A_OUT lt=$B_IN rt=$A_IN out=0x2001 in=0x1001; fi
@@ -187,7 +191,7 @@ local = $l
 remote = $r
 local_ts = $lt
 remote_ts = $rt
-mode = tunnel
+mode = $mode
 encap = $encap
 $PROTO = ${set#ah-}
 ${PROTO}_spi_out = $out
@@ -237,6 +241,8 @@ tcp_transfer() {
 # NAME from host H to the other (outer IPv4, inner 10.x.0.1/32; with
 # IKE_OUTER=6, outer 2001:db8::x and inner fd0x::1/128), identities
 # fqdn:a.bulkhead.test and fqdn:b.bulkhead.test. Extra lines go in as they are.
+# With IKE_MODE=transport, the selectors are the outer addresses themselves
+# and the CHILD SA is in transport mode.
 ike_define() {
         local h=$1 name=$2 ike=$3 esp=$4 o l r lt rt n m
         shift 4
@@ -248,6 +254,7 @@ ike_define() {
         else
                 l=192.0.2.$n r=192.0.2.$m lt=10.$n.0.1/32 rt=10.$m.0.1/32
         fi
+        [ "${IKE_MODE:-tunnel}" = tunnel ] || { lt=$l rt=$r; }
         mkdir -p "$WORK/$h/etc/tunnels.d"
         chmod 755 "$WORK/$h" "$WORK/$h/etc" "$WORK/$h/etc/tunnels.d"
         {
@@ -255,6 +262,7 @@ ike_define() {
                 printf 'local_ts = %s\nremote_ts = %s\n' "$lt" "$rt"
                 printf 'local_id = fqdn:%s.bulkhead.test\nremote_id = fqdn:%s.bulkhead.test\n' "$h" "$o"
                 printf 'ike_proposals = %s\nesp_proposals = %s\n' "$ike" "$esp"
+                [ "${IKE_MODE:-tunnel}" = tunnel ] || printf 'mode = %s\n' "$IKE_MODE"
                 printf '%s\n' "$@"
         } >"$WORK/$h/etc/tunnels.d/$name.conf"
 }

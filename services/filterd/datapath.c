@@ -59,7 +59,7 @@ typedef struct DpPolicy {
 
 struct Datapath {
         DpFds fds;
-        GSource *sources[6];
+        GSource *sources[7];
         guint keepalive_timer;
         guint lifetime_timer;   /* the limits in time, once a second */
         GHashTable *in_sas;     /* SPI -> DpSa (inbound ESP) */
@@ -289,33 +289,56 @@ static void queue_out(Datapath *dp, PktBuf *pkt, int fd, const BhAddr *to, uint1
         dp->out_fd[i] = fd;
 }
 
-/* AH, tunnel mode over IPv4: the outer header is ours (the ICV covers it),
- * so the whole packet goes out through the IPPROTO_RAW socket. */
+/* AH: the ICV covers the IP header, so filterd writes it (tunnel mode:
+ * the outer one; transport mode: the packet's own) and the whole packet
+ * leaves through the IPPROTO_RAW socket of its family, which changes no
+ * field the ICV covers. */
 static void process_out_ah(Datapath *dp, DpSa *sa, PktBuf *pkt, const DpPolicy *policy) {
         char b1[BH_ADDR_STRLEN];
-        PktOuter o = { .family = AF_INET, .ttl = 64 };
-        memcpy(&o.src.v4, sa->spec.local.bytes, 4);
-        memcpy(&o.dst.v4, sa->spec.remote.bytes, 4);
+        int family = sa->spec.remote.family;
+        int fd = family == AF_INET ? dp->fds.ip4 : dp->fds.ip6;
         size_t inner_len = pkt->len;
-        /* Never 0: the kernel fills in an ID of 0 on a raw socket, which
-         * would change a field the ICV covers. */
-        if (++dp->ip_id == 0)
+        PktDrop r;
+        /* Never 0: the kernel fills in an IPv4 ID of 0 on a raw socket,
+         * which would change a field the ICV covers. */
+        if (family == AF_INET && ++dp->ip_id == 0)
                 dp->ip_id = 1;
-        PktDrop r = ah_encap(&sa->ah, pkt, &o, dp->ip_id);
+        if (sa->ah.mode == AH_MODE_TUNNEL) {
+                PktOuter o = { .family = family, .ttl = 64 };
+                memcpy(family == AF_INET ? (void *) &o.src.v4 : (void *) &o.src.v6, sa->spec.local.bytes,
+                       bh_addr_len(family));
+                memcpy(family == AF_INET ? (void *) &o.dst.v4 : (void *) &o.dst.v6, sa->spec.remote.bytes,
+                       bh_addr_len(family));
+                r = ah_encap(&sa->ah, pkt, &o, dp->ip_id);
+        } else {
+                /* Transport: the packet's own ID, made nonzero as above. */
+                uint8_t *h = pkt_data(pkt);
+                if (family == AF_INET && pkt_load_be16(h + 4) == 0) {
+                        pkt_store_be16(h + 4, dp->ip_id);
+                        pkt_ipv4_set_checksum(h, (size_t) (h[0] & 0x0f) * 4);
+                }
+                r = ah_encap(&sa->ah, pkt, NULL, 0);
+        }
         if (r == PKT_DROP_SEQ_EXHAUSTED && !sa->expired)
                 limit_reached(dp, sa, "sequence numbers");
         if (r == PKT_OK)
                 limits_count(dp, sa);
-        if (r != PKT_OK || dp->fds.ip4 < 0) {
+        if (r != PKT_OK || fd < 0) {
                 dp->c.out_dropped++;
                 dp->c.out_encap_failed++;
                 TRACE(TRACE_CAPS, "tunnel %s: AH on SPI 0x%08x failed: %s", policy->tunnel, sa->spec.spi,
-                      r != PKT_OK ? pkt_drop_name(r) : "no raw IPv4 socket");
+                      r != PKT_OK ? pkt_drop_name(r) : "no raw IP socket");
                 return;
         }
         TRACE(TRACE_CAPS_INFO, "tunnel %s: %zu bytes authenticated with AH, SPI 0x%08x, to %s", policy->tunnel, inner_len,
               sa->spec.spi, A(&sa->spec.remote, b1));
-        queue_out(dp, pkt, dp->fds.ip4, &sa->spec.remote, 0);
+        queue_out(dp, pkt, fd, &sa->spec.remote, 0);
+}
+
+/* Transport mode carries the two hosts' own packets only: from the SA's
+ * local address to its remote one (the selectors may be wider). */
+static bool transport_fits(const DpSa *sa, const Flow *f) {
+        return bh_addr_equal(&f->src, &sa->spec.local) && bh_addr_equal(&f->dst, &sa->spec.remote);
 }
 
 /* A packet met a trap: dropped, and tmd told (Acquire) at most once per
@@ -374,6 +397,14 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
                       sa->spec.spi);
                 return;
         }
+        if (sa->spec.mode == BH_MODE_TRANSPORT && !transport_fits(sa, &f)) {
+                dp->c.out_dropped++;
+                dp->c.out_filter_deny++;
+                char b3[BH_ADDR_STRLEN], b4[BH_ADDR_STRLEN];
+                TRACE(TRACE_FILTER, "deny out %s -> %s: tunnel %s is in transport mode between %s and %s",
+                      A(&f.src, b1), A(&f.dst, b2), policy->tunnel, A(&sa->spec.local, b3), A(&sa->spec.remote, b4));
+                return;
+        }
         size_t inner_len = pkt->len;
         if (sa->spec.protocol == IPPROTO_AH) {
                 process_out_ah(dp, sa, pkt, policy);
@@ -392,6 +423,19 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
         TRACE(TRACE_CAPS_INFO, "tunnel %s: %zu bytes encapsulated, SPI 0x%08x seq %llu, %zu bytes ESP", policy->tunnel,
               inner_len, sa->spec.spi, (unsigned long long) sa->esp.seq_out, pkt->len);
         limits_count(dp, sa);
+        if (sa->spec.mode == BH_MODE_TRANSPORT) {
+                /* The sockets write the IP header (and UDP's, RFC 3948
+                 * §3.1.1) themselves, from and to the same two addresses
+                 * the packet's own header carried (transport_fits): ESP
+                 * leaves without it. */
+                PktIpInfo ip;
+                if (pkt_ip_parse(pkt_data(pkt), pkt->len, &ip) != PKT_OK || ip.proto != IPPROTO_ESP) {
+                        dp->c.out_dropped++;
+                        dp->c.out_encap_failed++;
+                        return;
+                }
+                pkt_pull(pkt, ip.hdr_len);
+        }
         int fd;
         if (sa->spec.encap == BH_ENCAP_UDP)
                 fd = sa->spec.remote.family == AF_INET ? dp->fds.udp4 : dp->fds.udp6;
@@ -479,7 +523,7 @@ static void flush_out(Datapath *dp) {
                         for (int m = 0; m < r; m++) {
                                 unsigned packets = dp->gso_count[done + (unsigned) m];
                                 dp->c.out_total += packets;
-                                if (dp->out_fd[i] == dp->fds.ip4)
+                                if (dp->out_fd[i] == dp->fds.ip4 || dp->out_fd[i] == dp->fds.ip6)
                                         dp->c.out_ah += packets;
                                 else
                                         dp->c.out_esp += packets;
@@ -593,6 +637,22 @@ static bool same_addr(const BhAddr *a, const struct sockaddr_storage *from) {
         return false;
 }
 
+/* Transport mode keeps the IP header, and AH's ICV covers it, but the UDP
+ * socket and the raw IPv6 sockets do not hand it over: it is written again
+ * in front of pkt from the SA's addresses (the source was checked to be
+ * the SA's remote one; the destination is ours, and any other would not
+ * pass AH's ICV), for a packet of protocol proto, TTL or hop limit 64, no
+ * options or extension headers; ret_ip describes it. */
+static PktDrop rebuild_header(PktBuf *pkt, const DpSa *sa, uint8_t proto, PktIpInfo *ret_ip) {
+        int family = sa->spec.remote.family;
+        PktOuter o = { .family = family, .ttl = 64 };
+        size_t alen = bh_addr_len(family);
+        memcpy(family == AF_INET ? (void *) &o.src.v4 : (void *) &o.src.v6, sa->spec.remote.bytes, alen);
+        memcpy(family == AF_INET ? (void *) &o.dst.v4 : (void *) &o.dst.v6, sa->spec.local.bytes, alen);
+        PktDrop d = pkt_push_outer(pkt, &o, proto, 0);
+        return d != PKT_OK ? d : pkt_ip_parse(pkt_data(pkt), pkt->len, ret_ip);
+}
+
 /* pkt holds either the ESP header onwards (ip NULL) or the whole outer IP
  * packet (raw IPv4 socket) with the ESP header at esp_off. */
 static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t esp_off,
@@ -629,6 +689,16 @@ static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t es
                 return;
         }
         size_t outer_len = pkt->len;
+        PktIpInfo rebuilt;
+        if (!ip && sa->spec.mode == BH_MODE_TRANSPORT) {
+                if (rebuild_header(pkt, sa, PKT_PROTO_ESP, &rebuilt) != PKT_OK) {
+                        dp->c.in_dropped++;
+                        dp->c.in_esp_compute++;
+                        dp->c.in_malformed++;
+                        return;
+                }
+                ip = &rebuilt;
+        }
         PktDrop r = esp_decap(&sa->esp, pkt, ip);
         if (r != PKT_OK) {
                 if (r == PKT_DROP_DUMMY)
@@ -734,39 +804,16 @@ static gboolean raw4_readable(gint fd, GIOCondition cond, gpointer userdata) {
         return G_SOURCE_CONTINUE;
 }
 
-/* AH over IPv4: the raw socket hands over the whole packet, which the ICV
- * covers. */
-static void process_in_ah(Datapath *dp, PktBuf *pkt, const struct sockaddr_storage *from) {
+/* AH of a known SA from its remote address: pkt starts at the IP header
+ * that ip describes. */
+static void process_in_ah(Datapath *dp, DpSa *sa, PktBuf *pkt, const PktIpInfo *ip) {
         char b1[BH_ADDR_STRLEN], b2[BH_ADDR_STRLEN];
-        PktIpInfo ip;
-        if (pkt_ip_parse(pkt_data(pkt), pkt->len, &ip) != PKT_OK || ip.proto != IPPROTO_AH ||
-            pkt->len - ip.hdr_len < AH_HDR_LEN) {
-                dp->c.in_dropped++;
-                dp->c.in_ah_compute++;
-                dp->c.in_malformed++;
-                return;
-        }
-        uint32_t spi = pkt_load_be32(pkt_data(pkt) + ip.hdr_len + 4);
-        DpSa *sa = g_hash_table_lookup(dp->in_ah_sas, GUINT_TO_POINTER(spi));
-        if (!sa) {
-                dp->c.in_dropped++;
-                dp->c.in_filter_deny++;
-                dp->c.in_unknown_spi++;
-                TRACE(TRACE_FILTER, "deny in from %s: unknown AH SPI 0x%08x", S(from, b1), spi);
-                return;
-        }
-        if (!same_addr(&sa->spec.remote, from)) {
-                dp->c.in_dropped++;
-                dp->c.in_filter_deny++;
-                dp->c.in_wrong_source++;
-                return;
-        }
         if (G_UNLIKELY(sa->expired)) {
                 dp->c.in_dropped++;
                 dp->c.in_sa_expired++;
                 return;
         }
-        PktDrop r = ah_decap(&sa->ah, pkt, &ip);
+        PktDrop r = ah_decap(&sa->ah, pkt, ip);
         if (r == PKT_OK)
                 limits_count(dp, sa);
         if (r != PKT_OK) {
@@ -776,7 +823,7 @@ static void process_in_ah(Datapath *dp, PktBuf *pkt, const struct sockaddr_stora
                 else
                         dp->c.in_ah_compute++;
                 TRACE(r == PKT_DROP_ICV ? TRACE_CRYPTO : TRACE_CAPS, "tunnel %s: AH on SPI 0x%08x refused: %s",
-                      sa->spec.tunnel, spi, pkt_drop_name(r));
+                      sa->spec.tunnel, sa->spec.spi, pkt_drop_name(r));
                 return;
         }
         Flow f;
@@ -794,6 +841,36 @@ static void process_in_ah(Datapath *dp, PktBuf *pkt, const struct sockaddr_stora
         deliver(dp, pkt, VIA_AH);
 }
 
+/* The SA of an AH header (at ah, len bytes on) and whether its sender may
+ * use it; NULL (counted) otherwise. */
+static DpSa *ah_sa_of(Datapath *dp, const uint8_t *ah, size_t len, const struct sockaddr_storage *from) {
+        char b1[BH_ADDR_STRLEN];
+        if (len < AH_HDR_LEN) {
+                dp->c.in_dropped++;
+                dp->c.in_ah_compute++;
+                dp->c.in_malformed++;
+                return NULL;
+        }
+        uint32_t spi = pkt_load_be32(ah + 4);
+        DpSa *sa = g_hash_table_lookup(dp->in_ah_sas, GUINT_TO_POINTER(spi));
+        if (!sa) {
+                dp->c.in_dropped++;
+                dp->c.in_filter_deny++;
+                dp->c.in_unknown_spi++;
+                TRACE(TRACE_FILTER, "deny in from %s: unknown AH SPI 0x%08x", S(from, b1), spi);
+                return NULL;
+        }
+        if (!same_addr(&sa->spec.remote, from)) {
+                dp->c.in_dropped++;
+                dp->c.in_filter_deny++;
+                dp->c.in_wrong_source++;
+                return NULL;
+        }
+        return sa;
+}
+
+/* AH over IPv4: the raw socket hands over the whole packet, which the ICV
+ * covers. */
 static gboolean ah4_readable(gint fd, GIOCondition cond, gpointer userdata) {
         Datapath *dp = userdata;
         int n = receive_batch(dp, fd);
@@ -802,7 +879,44 @@ static gboolean ah4_readable(gint fd, GIOCondition cond, gpointer userdata) {
                         continue;
                 PktBuf pkt;
                 pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
-                process_in_ah(dp, &pkt, &dp->addrs[i]);
+                PktIpInfo ip;
+                if (pkt_ip_parse(pkt_data(&pkt), pkt.len, &ip) != PKT_OK || ip.proto != IPPROTO_AH) {
+                        dp->c.in_dropped++;
+                        dp->c.in_ah_compute++;
+                        dp->c.in_malformed++;
+                        continue;
+                }
+                DpSa *sa = ah_sa_of(dp, pkt_data(&pkt) + ip.hdr_len, pkt.len - ip.hdr_len, &dp->addrs[i]);
+                if (sa)
+                        process_in_ah(dp, sa, &pkt, &ip);
+        }
+        flush_in(dp);
+        return G_SOURCE_CONTINUE;
+}
+
+/* AH over IPv6: the raw socket starts at the AH header. The IPv6 header
+ * the ICV covers is written again from the SA's addresses
+ * (rebuild_header: its mutable fields do not count); a packet that came
+ * with extension headers before AH thus fails the ICV, and is dropped. */
+static gboolean ah6_readable(gint fd, GIOCondition cond, gpointer userdata) {
+        Datapath *dp = userdata;
+        int n = receive_batch(dp, fd);
+        for (int i = 0; i < n; i++) {
+                if (truncated(dp, i))
+                        continue;
+                PktBuf pkt;
+                pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
+                DpSa *sa = ah_sa_of(dp, pkt_data(&pkt), pkt.len, &dp->addrs[i]);
+                PktIpInfo ip;
+                if (!sa)
+                        continue;
+                if (rebuild_header(&pkt, sa, PKT_PROTO_AH, &ip) != PKT_OK) {
+                        dp->c.in_dropped++;
+                        dp->c.in_ah_compute++;
+                        dp->c.in_malformed++;
+                        continue;
+                }
+                process_in_ah(dp, sa, &pkt, &ip);
         }
         flush_in(dp);
         return G_SOURCE_CONTINUE;
@@ -836,14 +950,6 @@ static void dp_sa_free(void *p) {
 }
 
 int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, char **ret_error) {
-        if (spec->protocol == IPPROTO_AH && spec->remote.family != AF_INET) {
-                *ret_error = g_strdup("AH is supported over IPv4 only by this data path yet");
-                return -EOPNOTSUPP;
-        }
-        if (spec->mode != BH_MODE_TUNNEL) {
-                *ret_error = g_strdup("only tunnel mode is supported by this data path yet");
-                return -EOPNOTSUPP;
-        }
         BhTransform *t = NULL;
         int r = bh_transform_new(spec->protocol == IPPROTO_AH ? BH_ENCR_NONE : spec->encr,
                                  spec->protocol == IPPROTO_AH ? 0 : spec->encr_bits, spec->integ, keymat, &t);
@@ -855,10 +961,12 @@ int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, ch
         DpSa *sa = g_new0(DpSa, 1);
         sa->spec = *spec;
         if (spec->protocol == IPPROTO_AH) {
-                ah_sa_init(&sa->ah, spec->spi, AH_MODE_TUNNEL, spec->esn, 0, t);
+                ah_sa_init(&sa->ah, spec->spi, spec->mode == BH_MODE_TRANSPORT ? AH_MODE_TRANSPORT : AH_MODE_TUNNEL,
+                           spec->esn, 0, t);
                 sa->ah.anti_replay = spec->replay;
         } else {
-                esp_sa_init(&sa->esp, spec->spi, ESP_MODE_TUNNEL, spec->esn, 0, t);
+                esp_sa_init(&sa->esp, spec->spi, spec->mode == BH_MODE_TRANSPORT ? ESP_MODE_TRANSPORT : ESP_MODE_TUNNEL,
+                            spec->esn, 0, t);
                 sa->esp.anti_replay = spec->replay;
         }
         const DpPolicy *p = policy_find(dp, spec->tunnel);
@@ -1077,6 +1185,7 @@ Datapath *dp_new(GMainContext *ctx, const DpFds *fds) {
         dp->sources[3] = watch(ctx, fds->raw4, raw4_readable, dp);
         dp->sources[4] = watch(ctx, fds->raw6, raw6_readable, dp);
         dp->sources[5] = watch(ctx, fds->ah4, ah4_readable, dp);
+        dp->sources[6] = watch(ctx, fds->ah6, ah6_readable, dp);
         dp->keepalive_timer = g_timeout_add_seconds(KEEPALIVE_SECONDS, send_keepalives, dp);
         dp->lifetime_timer = g_timeout_add_seconds(1, check_lifetimes, dp);
         return dp;

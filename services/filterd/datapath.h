@@ -41,7 +41,7 @@ typedef enum DpDirection {
 typedef struct DpSaSpec {
         char tunnel[BH_TUNNEL_NAME_MAX + 1];
         DpDirection direction;
-        uint8_t protocol;       /* IPPROTO_ESP or IPPROTO_AH (IPv4 outer) */
+        uint8_t protocol;       /* IPPROTO_ESP or IPPROTO_AH */
         uint32_t spi;
         unsigned encr, encr_bits, integ;
         bool esn;
@@ -65,8 +65,8 @@ typedef struct Datapath Datapath;
 /* The descriptors come from the supervisor; -1 where one is missing. */
 typedef struct DpFds {
         int tun, udp4, udp6, raw4, raw6;
-        int ah4;        /* AH in */
-        int ip4;        /* whole IPv4 packets out (AH) */
+        int ah4, ah6;   /* AH in (IPv4: from the IP header; IPv6: from AH) */
+        int ip4, ip6;   /* whole IP packets out (AH) */
 } DpFds;
 
 Datapath *dp_new(GMainContext *ctx, const DpFds *fds);

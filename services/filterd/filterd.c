@@ -513,7 +513,9 @@ Filterd *filterd_new(BhService *svc) {
                 .raw4 = bh_service_fd(svc, "esp-raw4"),
                 .raw6 = bh_service_fd(svc, "esp-raw6"),
                 .ah4 = bh_service_fd(svc, "ah-raw4"),
+                .ah6 = bh_service_fd(svc, "ah-raw6"),
                 .ip4 = bh_service_fd(svc, "ip-raw4"),
+                .ip6 = bh_service_fd(svc, "ip-raw6"),
         };
         f->dp = dp_new(NULL, &fds);
         dp_on_limit(f->dp, limit_reached, f);

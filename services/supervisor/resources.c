@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "resources.h"
+#include "route.h"
 
 #define ESP_UDP_PORT 4500
 #define IKE_UDP_PORT 500
@@ -68,6 +69,19 @@ static int open_tun(const ResourceSettings *o, char **ret_error) {
         if (r < 0) {
                 close(fd);
                 return fail(ret_error, e, "bringing the TUN device up");
+        }
+        return fd;
+}
+
+/* What the suite sends itself (ESP, AH, IKE) carries the mark that takes
+ * it past Bulkhead's routing table (route.h): to the peer by the main
+ * table, never back into the TUN device. */
+static int mark(int fd, char **ret_error) {
+        int m = ROUTE_MARK;
+        if (setsockopt(fd, SOL_SOCKET, SO_MARK, &m, sizeof m) < 0) {
+                int e = errno;
+                close(fd);
+                return fail(ret_error, e, "SO_MARK");
         }
         return fd;
 }
@@ -136,7 +150,7 @@ static int open_udp(int family, uint16_t port, bool reuse, char **ret_error) {
                 g_autofree char *what = g_strdup_printf("binding UDP %s:%u", family == AF_INET ? "0.0.0.0" : "[::]", port);
                 return fail(ret_error, e, what);
         }
-        return fd;
+        return mark(fd, ret_error);
 }
 
 /* isakmpd's half of UDP 4500: joins the group filterd's socket made. */
@@ -155,17 +169,20 @@ static int open_raw_esp(int family, char **ret_error) {
         if (fd < 0)
                 return fail(ret_error, errno, family == AF_INET ? "raw ESP socket" : "raw ESP socket (IPv6)");
         size_buffers(fd);
-        return fd;
+        return mark(fd, ret_error);
 }
 
-/* AH is received on a raw socket of its protocol and sent whole, with the
- * outer IPv4 header the ICV covers, through an IPPROTO_RAW socket. */
-static int open_raw(int proto, const char *what, char **ret_error) {
-        int fd = socket(AF_INET, SOCK_RAW | SOCK_NONBLOCK, proto);
+/* AH is received on a raw socket of its protocol (IPv4: from the IP
+ * header on; IPv6: from the AH header on) and sent whole, with the IP
+ * header the ICV covers, through an IPPROTO_RAW socket (IPv6 too: such a
+ * socket takes the whole packet, as IPV6_HDRINCL would, and leaves every
+ * field as it is). */
+static int open_raw(int family, int proto, const char *what, char **ret_error) {
+        int fd = socket(family, SOCK_RAW | SOCK_NONBLOCK, proto);
         if (fd < 0)
                 return fail(ret_error, errno, what);
         size_buffers(fd);
-        return fd;
+        return mark(fd, ret_error);
 }
 
 int resource_open(const char *name, const ResourceSettings *o, char **ret_error) {
@@ -188,15 +205,20 @@ int resource_open(const char *name, const ResourceSettings *o, char **ret_error)
         if (strcmp(name, "esp-raw6") == 0)
                 return open_raw_esp(AF_INET6, ret_error);
         if (strcmp(name, "ah-raw4") == 0)
-                return open_raw(IPPROTO_AH, "raw AH socket", ret_error);
+                return open_raw(AF_INET, IPPROTO_AH, "raw AH socket", ret_error);
+        if (strcmp(name, "ah-raw6") == 0)
+                return open_raw(AF_INET6, IPPROTO_AH, "raw AH socket (IPv6)", ret_error);
         if (strcmp(name, "ip-raw4") == 0)
-                return open_raw(IPPROTO_RAW, "raw IPv4 socket", ret_error);
+                return open_raw(AF_INET, IPPROTO_RAW, "raw IPv4 socket", ret_error);
+        if (strcmp(name, "ip-raw6") == 0)
+                return open_raw(AF_INET6, IPPROTO_RAW, "raw IPv6 socket", ret_error);
         return fail(ret_error, ENOENT, name);
 }
 
 bool resource_known(const char *name) {
-        static const char *const names[] = { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4", "ip-raw4",
-                                             "ike-udp4", "ike-udp6", "ike-natt4", "ike-natt6" };
+        static const char *const names[] = { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4",
+                                             "ah-raw6", "ip-raw4", "ip-raw6", "ike-udp4", "ike-udp6", "ike-natt4",
+                                             "ike-natt6" };
         for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
                 if (strcmp(names[i], name) == 0)
                         return true;

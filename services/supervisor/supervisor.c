@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -706,6 +707,22 @@ static void open_resources(Supervisor *sup) {
                         c->resource_fds[r] = fd;
                 }
         }
+        /* The rule that sends what is not the suite's own traffic to the
+         * table of the TUN device's routes (route.h). */
+        static const int families[] = { AF_INET, AF_INET6 };
+        for (size_t i = 0; i < G_N_ELEMENTS(families); i++) {
+                g_autofree char *why = NULL;
+                if (route_rule_change(true, families[i], &why) < 0)
+                        fprintf(stderr, "bulkheadd: the %s routing rule to table %u: %s\n",
+                                families[i] == AF_INET ? "IPv4" : "IPv6", ROUTE_TABLE, why);
+        }
+}
+
+/* The rules go with the suite; the routes in their table went with the
+ * TUN device. */
+static void remove_rules(void) {
+        route_rule_change(false, AF_INET, NULL);
+        route_rule_change(false, AF_INET6, NULL);
 }
 
 /* What bulkheadd keeps of root once confined; every other capability leaves
@@ -896,6 +913,7 @@ static void finish_stop(Supervisor *sup) {
         }
         /* Only a supervisor that took the run directory's lock cleans it. */
         if (sup->lock_fd >= 0) {
+                remove_rules();
                 static const char *const embedded_files[] = { "bus.sock", "bus.conf" };
                 g_autofree char *ready = run_path(sup, "ready");
                 g_autofree char *bus = run_path(sup, "bus");

@@ -389,9 +389,18 @@ static void append_ts(DBusMessageIter *it, const BhTs *ts, size_t n) {
 
 /* Tunnel mode: the remote selector I is reached through the TUN device,
  * from the first local selector's address of its family that is one host
- * (SRC, else empty). Returns the prefix. */
+ * (SRC, else empty). Transport mode: one route, to the remote address
+ * alone, from the local one (the selectors may be wider, but the two
+ * hosts' own traffic is all the tunnel carries); the suite's own ESP and
+ * IKE to that address pass it by (services/supervisor/route.h). Returns
+ * the prefix. */
 static char *route_of(const BhTunnel *d, size_t i, char src[static BH_ADDR_STRLEN]) {
         char buf[BH_ADDR_STRLEN];
+        if (d->mode == BH_MODE_TRANSPORT && !bh_addr_is_any(&d->remote)) {
+                bh_addr_to_string(&d->local, src);
+                return g_strdup_printf("%s/%u", bh_addr_to_string(&d->remote, buf),
+                                       d->remote.family == AF_INET ? 32u : 128u);
+        }
         const BhTs *ts = &d->remote_ts[i];
         src[0] = '\0';
         for (size_t j = 0; j < d->n_local_ts; j++) {
@@ -402,6 +411,11 @@ static char *route_of(const BhTunnel *d, size_t i, char src[static BH_ADDR_STRLE
                 }
         }
         return g_strdup_printf("%s/%u", bh_addr_to_string(&ts->addr, buf), ts->prefix_len);
+}
+
+/* How many routes route_of() gives. */
+static size_t n_routes(const BhTunnel *d) {
+        return d->mode == BH_MODE_TRANSPORT && !bh_addr_is_any(&d->remote) ? 1 : d->n_remote_ts;
 }
 
 /* ---------------------------------------------------------------- traps */
@@ -439,7 +453,7 @@ static void trap_install(Tmd *tmd, const BhTunnel *d, unsigned holddown) {
         bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, trap_reply, g_strdup(d->name));
         dbus_message_unref(m);
         g_ptr_array_set_size(t->routes, 0);
-        for (size_t i = 0; i < d->n_remote_ts; i++) {
+        for (size_t i = 0; i < n_routes(d); i++) {
                 char src[BH_ADDR_STRLEN];
                 g_autofree char *prefix = route_of(d, i, src);
                 const char *p = prefix, *sp = src;
@@ -648,7 +662,7 @@ static void policy_set(DBusMessage *reply, const char *error_name, const char *e
         const BhTunnel *d = s->def;
         s->waiting = 1;
         g_ptr_array_set_size(t->routes, 0);    /* a trap's, asked for again */
-        for (size_t i = 0; i < d->n_remote_ts; i++) {
+        for (size_t i = 0; i < n_routes(d); i++) {
                 char src[BH_ADDR_STRLEN];
                 g_autofree char *prefix = route_of(d, i, src);
                 const char *p = prefix, *sp = src;
@@ -785,10 +799,9 @@ static void synced(DBusMessage *reply, const char *error_name, const char *error
                                 continue;
                         t->state = TUNNEL_ACTIVE;
                         g_ptr_array_set_size(t->routes, 0);
-                        for (size_t i = 0; i < d->n_remote_ts; i++) {
-                                char buf[BH_ADDR_STRLEN];
-                                g_ptr_array_add(t->routes, g_strdup_printf("%s/%u", bh_addr_to_string(&d->remote_ts[i].addr, buf),
-                                                                           d->remote_ts[i].prefix_len));
+                        for (size_t i = 0; i < n_routes(d); i++) {
+                                char src[BH_ADDR_STRLEN];
+                                g_ptr_array_add(t->routes, route_of(d, i, src));
                         }
                         bh_log_tunnel(BH_LOG_EVENTS, d->name, "found up in filterd");
                 }

@@ -2,7 +2,9 @@
 # Two hosts, each running a whole suite in its own network namespace, with a
 # manual tunnel between them: activated with ike on both sides, ping and a
 # TCP transfer through it, counters that match, removed cleanly.
-#   manual.sh [ENCAP [OUTER [INNER [ESP]]]]: udp|esp, 4|6, 4|6, a transform set
+#   manual.sh [ENCAP [OUTER [INNER [ESP [MODE]]]]]: udp|esp, 4|6, 4|6, a
+#   transform set, tunnel|transport (transport: INNER is OUTER, and the
+#   traffic is the hosts' own, between their outer addresses)
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../netns.sh"
 
@@ -10,6 +12,7 @@ ENCAP=${1:-udp}
 OUTER=${2:-4}
 INNER=${3:-4}
 ESP=${4:-aes256gcm16}
+MANUAL_MODE=${5:-tunnel}
 WORK=$(mktemp -d /tmp/bulkhead-test.XXXXXX)
 chmod 755 "$WORK"
 trap 'rc=$?; netns_cleanup; rm -rf "$WORK"; exit $rc' EXIT
@@ -27,7 +30,12 @@ grep -q "active" <<<"$(ike_on a cmd=list namelist=lab)" || fail "a: not active"
 rc=0
 ike_on a cmd=activate namelist=lab 2>/dev/null || rc=$?
 [ "$rc" -ne 0 ] || fail "activating an active tunnel succeeded"
-pass "manual tunnel lab ($ESP, ${PROTO^^} ${ENCAP^^}, IPv$INNER in IPv$OUTER) active on both hosts"
+if [ "$MANUAL_MODE" = transport ]; then
+        what="transport mode, IPv$OUTER"
+else
+        what="IPv$INNER in IPv$OUTER"
+fi
+pass "manual tunnel lab ($ESP, ${PROTO^^} ${ENCAP^^}, $what) active on both hosts"
 
 # Legacy algorithms run only because the definition names them, and are
 # said to be legacy wherever algorithms are shown; the others never are.
@@ -100,8 +108,19 @@ pass "filterd killed: restarted, the tunnel reinstalled, traffic flows again"
 ike_on a cmd=remove namelist=lab >/dev/null || fail "remove on a failed"
 grep -q "inactive" <<<"$(ike_on a cmd=list namelist=lab)" || fail "a: not inactive after remove"
 [ "$(bctl_on a get-property org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 SAs)" = "u 0" ] || fail "SAs left in filterd after remove"
-! in_host a ping -c 1 -W 1 -I "$A_IN" "$B_IN" >/dev/null 2>&1 || fail "ping still works after remove"
-pass "removed: no SA left, traffic stops"
+if [ "$MANUAL_MODE" = transport ]; then
+        # Once b has removed it too, the hosts talk in the clear again, by
+        # the route they had before (until then, b's ESP finds no SA on a).
+        ike_on b cmd=remove namelist=lab >/dev/null || fail "remove on b failed"
+        ! in_host a ip route get "$B_IN" from "$A_IN" | grep -q bulkhead0 || fail "$B_IN still routed through the TUN device"
+        before=$(counter a out_total)
+        in_host a ping -c 1 -W 2 -I "$A_IN" "$B_IN" >/dev/null || fail "no clear ping after remove"
+        [ "$(counter a out_total)" = "$before" ] || fail "filterd still sends after remove"
+        pass "removed: no SA left, the route went, the hosts talk in the clear"
+else
+        ! in_host a ping -c 1 -W 1 -I "$A_IN" "$B_IN" >/dev/null 2>&1 || fail "ping still works after remove"
+        pass "removed: no SA left, traffic stops"
+fi
 
 # Nothing said at debug level, by any service, carries a key.
 no_key_in_logs "$K1" "$K2"

@@ -3,7 +3,8 @@
  * written to a stand-in for the TUN device (a datagram socket pair) meet a
  * trap and are dropped and counted; however many come, the acquire
  * function hears of them once per hold-down, and not at all once the
- * trap is an ordinary policy. */
+ * trap is an ordinary policy. And transport mode's own check of the
+ * addresses, which needs the same stand-in. */
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 
 #include "datapath.h"
 #include "offload.h"
+#include "secmem.h"
 #include "pkt.h"
 
 typedef struct Heard {
@@ -42,7 +44,8 @@ static void ts(const char *s, BhTs *ret) {
 static void fixture_set_up(Fixture *f, gconstpointer data) {
         memset(f, 0, sizeof *f);
         g_assert_cmpint(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0, f->sp), ==, 0);
-        DpFds fds = { .tun = f->sp[0], .udp4 = -1, .udp6 = -1, .raw4 = -1, .raw6 = -1, .ah4 = -1, .ip4 = -1 };
+        DpFds fds = { .tun = f->sp[0], .udp4 = -1, .udp6 = -1, .raw4 = -1, .raw6 = -1,
+                      .ah4 = -1, .ah6 = -1, .ip4 = -1, .ip6 = -1 };
         f->dp = dp_new(NULL, &fds);
         dp_on_acquire(f->dp, heard, &f->heard);
 }
@@ -127,10 +130,40 @@ static void test_policy_replaces(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(f->heard.n, ==, 0);
 }
 
+/* Transport mode carries the two hosts' own packets only: one to another
+ * address that the selectors contain is a filter deny; one between the
+ * SA's addresses is encapsulated (and, with no socket here, not sent). */
+static void test_transport_addresses(Fixture *f, gconstpointer data) {
+        BhTs l, r;
+        ts("10.1.0.0/24", &l);
+        ts("10.2.0.0/24", &r);
+        dp_set_policy(f->dp, "host", &l, 1, &r, 1);
+        DpSaSpec spec = { .tunnel = "host", .direction = DP_OUT, .protocol = IPPROTO_ESP, .spi = 0x1001,
+                          .encr = BH_ENCR_AES_GCM_16, .encr_bits = 256, .mode = BH_MODE_TRANSPORT,
+                          .encap = BH_ENCAP_ESP };
+        g_assert_cmpint(bh_addr_parse("10.1.0.1", false, &spec.local), ==, 0);
+        g_assert_cmpint(bh_addr_parse("10.2.0.1", false, &spec.remote), ==, 0);
+        uint8_t key[36] = { 1, 2, 3 };
+        BhSecret *keymat = bh_secret_new_copy(key, sizeof key);
+        g_autofree char *why = NULL;
+        g_assert_cmpint(dp_install_sa(f->dp, &spec, keymat, &why), ==, 0);
+        bh_secret_free(keymat);
+        const DpCounters *c = dp_counters(f->dp);
+        send_packets(f, "10.2.0.7", 3);
+        g_assert_cmpuint(c->out_filter_deny, ==, 3);
+        g_assert_cmpuint(c->out_send_failed, ==, 0);
+        send_packets(f, "10.2.0.1", 2);
+        g_assert_cmpuint(c->out_filter_deny, ==, 3);
+        g_assert_cmpuint(c->out_encap_failed, ==, 0);
+        g_assert_cmpuint(c->out_send_failed, ==, 2);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/trap/once", Fixture, NULL, fixture_set_up, test_once, fixture_tear_down);
         g_test_add("/trap/holddown", Fixture, NULL, fixture_set_up, test_holddown, fixture_tear_down);
         g_test_add("/trap/policy-replaces", Fixture, NULL, fixture_set_up, test_policy_replaces, fixture_tear_down);
+        g_test_add("/trap/transport-addresses", Fixture, NULL, fixture_set_up, test_transport_addresses,
+                   fixture_tear_down);
         return g_test_run();
 }

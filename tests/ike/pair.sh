@@ -3,7 +3,9 @@
 # with a pre-shared key: activated from one side, ping and a TCP transfer
 # through it, what both sides report, removal from the responder's side,
 # and activation again.
-#   pair.sh [IKE_PROPOSAL [ESP_PROPOSAL [4|6]]]
+#   pair.sh [IKE_PROPOSAL [ESP_PROPOSAL [4|6 [tunnel|transport]]]]
+# (transport: the CHILD SA protects the hosts' own traffic between their
+# outer addresses, which talk in the clear again once it is removed)
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../netns.sh"
 
@@ -12,6 +14,10 @@ ESP_P=${2:-aes256gcm16}
 # IPv6 outside and inside with a third argument of 6.
 export IKE_OUTER=${3:-4}
 if [ "$IKE_OUTER" = 6 ]; then A_IN=fd01::1 B_IN=fd02::1; else A_IN=10.1.0.1 B_IN=10.2.0.1; fi
+export IKE_MODE=${4:-tunnel}
+if [ "$IKE_MODE" = transport ]; then
+        if [ "$IKE_OUTER" = 6 ]; then A_IN=2001:db8::1 B_IN=2001:db8::2; else A_IN=192.0.2.1 B_IN=192.0.2.2; fi
+fi
 WORK=$(mktemp -d /tmp/bulkhead-test.XXXXXX)
 chmod 755 "$WORK"
 trap 'rc=$?; netns_cleanup; rm -rf "$WORK"; exit $rc' EXIT
@@ -68,6 +74,7 @@ pass "both sides report the same proposal, SPIs and each other's identity; the C
 
 in_host a ping -c 3 -i 0.2 -W 2 -I "$A_IN" "$B_IN" >/dev/null || fail "ping through the negotiated tunnel failed"
 ms=$(tcp_transfer a b "$A_IN" "$B_IN" 20)
+[ "$(counter a out_esp)" -gt 3 ] && [ "$(counter b in_esp)" -gt 3 ] || fail "the traffic did not go through filterd"
 pass "ping and 20 MB over TCP through the tunnel ($ms ms)"
 
 # An active tunnel cannot be activated again; an unknown one is an error.
@@ -83,7 +90,14 @@ wait_for 5 a_down || fail "a still has the tunnel after b removed it: $(ike_on a
 [ "$(bctl_on a get-property org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 SAs)" = "u 0" ] ||
         fail "SAs left in a's filterd"
 grep -q "IKE SA deleted by the peer" "$WORK/a/out" || fail "a's log does not say the peer deleted the IKE SA"
-! in_host a ping -c 1 -W 1 -I "$A_IN" "$B_IN" >/dev/null 2>&1 || fail "ping still works after remove"
+if [ "$IKE_MODE" = transport ]; then
+        ! in_host a ip route get "$B_IN" from "$A_IN" | grep -q bulkhead0 || fail "$B_IN still routed through the TUN device"
+        before=$(counter a out_total)
+        in_host a ping -c 1 -W 2 -I "$A_IN" "$B_IN" >/dev/null || fail "no clear ping after remove"
+        [ "$(counter a out_total)" = "$before" ] || fail "filterd still sends after remove"
+else
+        ! in_host a ping -c 1 -W 1 -I "$A_IN" "$B_IN" >/dev/null 2>&1 || fail "ping still works after remove"
+fi
 pass "removed from the responder's side: the initiator's tunnel went down with it, no SA left"
 
 ike_on a cmd=activate namelist=gw >/dev/null || fail "activation again failed: $(ike_on a cmd=list verbose namelist=gw)"
