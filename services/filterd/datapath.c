@@ -1022,10 +1022,16 @@ bool dp_remove_sa(Datapath *dp, const char *tunnel, DpDirection direction, uint3
                         return false;
                 g_hash_table_remove(dp->out_sas, tunnel);
         } else {
-                DpSa *sa = g_hash_table_lookup(dp->in_sas, GUINT_TO_POINTER(spi));
+                /* ESP or AH: the tunnel's inbound SA of that SPI. */
+                GHashTable *table = dp->in_sas;
+                DpSa *sa = g_hash_table_lookup(table, GUINT_TO_POINTER(spi));
+                if (!sa || strcmp(sa->spec.tunnel, tunnel) != 0) {
+                        table = dp->in_ah_sas;
+                        sa = g_hash_table_lookup(table, GUINT_TO_POINTER(spi));
+                }
                 if (!sa || strcmp(sa->spec.tunnel, tunnel) != 0)
                         return false;
-                g_hash_table_remove(dp->in_sas, GUINT_TO_POINTER(spi));
+                g_hash_table_remove(table, GUINT_TO_POINTER(spi));
         }
         dp->c.cache_deleted++;
         TRACE(TRACE_TUNNEL, "tunnel %s: %s SA 0x%08x deleted", tunnel, direction == DP_IN ? "inbound" : "outbound", spi);

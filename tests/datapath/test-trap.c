@@ -158,6 +158,37 @@ static void test_transport_addresses(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(c->out_send_failed, ==, 2);
 }
 
+/* An inbound SA is removed by tunnel and SPI, whether ESP or AH. */
+static void install(Fixture *f, uint8_t protocol, uint32_t spi) {
+        DpSaSpec spec = { .tunnel = "t", .direction = DP_IN, .protocol = protocol, .spi = spi,
+                          .mode = BH_MODE_TUNNEL, .encap = BH_ENCAP_ESP };
+        if (protocol == IPPROTO_ESP) {
+                spec.encr = BH_ENCR_AES_GCM_16;
+                spec.encr_bits = 256;
+        } else {
+                spec.integ = BH_AUTH_HMAC_SHA2_256_128;
+        }
+        g_assert_cmpint(bh_addr_parse("192.0.2.1", false, &spec.local), ==, 0);
+        g_assert_cmpint(bh_addr_parse("192.0.2.2", false, &spec.remote), ==, 0);
+        uint8_t key[36] = { 4, 5, 6 };
+        BhSecret *keymat = bh_secret_new_copy(key, protocol == IPPROTO_ESP ? 36 : 32);
+        g_autofree char *why = NULL;
+        g_assert_cmpint(dp_install_sa(f->dp, &spec, keymat, &why), ==, 0);
+        bh_secret_free(keymat);
+}
+
+static void test_remove_inbound(Fixture *f, gconstpointer data) {
+        install(f, IPPROTO_ESP, 0x2001);
+        install(f, IPPROTO_AH, 0x3001);
+        g_assert_cmpuint(dp_sa_count(f->dp), ==, 2);
+        g_assert_false(dp_remove_sa(f->dp, "other", DP_IN, 0x3001));
+        g_assert_true(dp_remove_sa(f->dp, "t", DP_IN, 0x3001));
+        g_assert_false(dp_remove_sa(f->dp, "t", DP_IN, 0x3001));
+        g_assert_true(dp_remove_sa(f->dp, "t", DP_IN, 0x2001));
+        g_assert_cmpuint(dp_sa_count(f->dp), ==, 0);
+        g_assert_cmpuint(dp_counters(f->dp)->cache_deleted, ==, 2);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add("/trap/once", Fixture, NULL, fixture_set_up, test_once, fixture_tear_down);
@@ -165,5 +196,6 @@ int main(int argc, char **argv) {
         g_test_add("/trap/policy-replaces", Fixture, NULL, fixture_set_up, test_policy_replaces, fixture_tear_down);
         g_test_add("/trap/transport-addresses", Fixture, NULL, fixture_set_up, test_transport_addresses,
                    fixture_tear_down);
+        g_test_add("/sad/remove-inbound", Fixture, NULL, fixture_set_up, test_remove_inbound, fixture_tear_down);
         return g_test_run();
 }
