@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: ISC
-# The data path benchmark: iperf3 TCP between two network namespaces joined by
-# a veth pair, in clear, through a Bulkhead manual ESP tunnel (ESP in UDP and
-# raw ESP, AES-256-GCM), through strongSwan's charon with kernel-libipsec (the
-# same transform), and through wireguard-go when Debian has it. The rows run
-# one after another, in namespaces made anew for each. Prints a table, where
-# filterd's time goes (perf), then one line of JSON.
+# The data path benchmark: iperf3 TCP, iperf3 UDP (packets per second, with
+# IP packets of 1400 and 256 bytes) and ping RTT between two network
+# namespaces joined by a veth pair, in clear, through a Bulkhead manual ESP
+# tunnel (ESP in UDP and raw ESP, AES-256-GCM), through strongSwan's charon
+# with kernel-libipsec (the same transform), and through wireguard-go when
+# Debian has it. The rows run one after another, in namespaces made anew for
+# each. Prints two tables, where filterd's time goes (perf), one line of JSON,
+# and last ratio_vs_libipsec= (Bulkhead ESP-in-UDP TCP / strongSwan TCP).
 #
 #   bench/datapath.sh [--build-dir DIR] [--no-build] [--no-install] [--time S] [--runs N]
 #                     [--rows clear,bulkhead_udp,bulkhead_esp,strongswan,wireguard_go]
-#                     [--no-perf] [--perf-data FILE]
+#                     [--tests tcp,udp1400,udp256,ping] [--no-perf] [--perf-data FILE]
 #
 # As root. Installs iperf3, strongSwan and wireguard-go from Debian if they are
 # missing. Every wait is bounded; whatever this script started is stopped, and
@@ -23,6 +25,7 @@ install=1
 secs=5
 runs=3
 rows=clear,bulkhead_udp,bulkhead_esp,strongswan,wireguard_go
+tests=tcp,udp1400,udp256,ping
 profile=1
 perf_keep=
 while (($#)); do
@@ -33,20 +36,27 @@ while (($#)); do
         --time) secs=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         --rows) rows=$2; shift 2 ;;
+        --tests) tests=$2; shift 2 ;;
         --no-perf) profile=0; shift ;;
         --perf-data) perf_keep=$2; shift 2 ;;
-        -h | --help) sed -n '3,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '3,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "datapath.sh: unknown option: $1" >&2; exit 2 ;;
         esac
 done
 [[ $secs =~ ^[0-9]+$ ]] && ((secs >= 1 && secs <= 120)) || { echo "datapath.sh: --time takes 1..120 s" >&2; exit 2; }
 [[ $runs =~ ^[0-9]+$ ]] && ((runs >= 1 && runs <= 20)) || { echo "datapath.sh: --runs takes 1..20" >&2; exit 2; }
+for t in ${tests//,/ }; do
+        [[ ,tcp,udp1400,udp256,ping, == *,$t,* ]] || { echo "datapath.sh: --tests takes tcp,udp1400,udp256,ping" >&2; exit 2; }
+done
+[[ -n ${tests//,/} ]] || { echo "datapath.sh: --tests is empty" >&2; exit 2; }
+want() { [[ ,$tests, == *,$1,* ]]; }
 [[ $(id -u) = 0 ]] || { echo "datapath.sh: run it as root (namespaces, TUN devices)" >&2; exit 1; }
 
 # Bounds (seconds).
 INSTALL_TIMEOUT=900
 START_TIMEOUT=15
 IPERF_TIMEOUT=$((secs + 30))
+PING_TIMEOUT=30
 STOP_TIMEOUT=15
 
 say() { echo "datapath.sh: $*" >&2; }
@@ -96,9 +106,13 @@ done
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/bulkhead-bench-dp.XXXXXX")
 chmod 755 "$WORK" # the services run as their own users
-RESULTS=$WORK/results.tsv # row run mbps dp_ticks host_ticks wall_ms
+RESULTS=$WORK/results.tsv # row run mbps dp_ticks host_ticks wall_ms (TCP)
+UDP=$WORK/udp.tsv         # row test run rx_pps lost_pct tx_pps rx_mbps
+PING=$WORK/ping.tsv       # row run median_us min_us avg_us max_us lost_pct
 NOTES=$WORK/notes.tsv     # row note
 : >"$RESULTS"
+: >"$UDP"
+: >"$PING"
 : >"$NOTES"
 PERF_OUT=$WORK/perf.txt
 WG_A=bhwga$$ WG_B=bhwgb$$ # wireguard-go's interfaces, and its sockets in /var/run/wireguard
@@ -199,22 +213,116 @@ iperf_once() {
         python3 -c 'import json,sys; print("%.1f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e6))' "$3"
 }
 
-# measure ROW SRC DST [PID...]: $runs runs, with the CPU time of the given
-# data path processes (both ends) and of the whole machine around each.
+# The sizes of the UDP tests are those of the inner IP packet (IPv4 header
+# 20 + UDP header 8 + payload): the issue's "1400" is the largest packet that
+# the Bulkhead and kernel-libipsec TUN devices (MTU 1400) carry whole.
+declare -A UDP_IP_BYTES=([udp1400]=1400 [udp256]=256)
+
+# udp_once SRC DST IP_BYTES OUT: one UDP run of $secs seconds from host a to
+# host b, sending as fast as the sender can (-b 0), with DF set, so that a
+# datagram too big for the path fails instead of being fragmented. Prints
+# the receiver's packets per second, its loss in %, the sender's packets per
+# second, and the receiver's Mbit/s (of UDP payload).
+udp_once() {
+        timeout -k 5 "$IPERF_TIMEOUT" ip netns exec "$NS_A" \
+                iperf3 -c "$2" -B "$1" -p "$IPERF_PORT" -u -b 0 -l $(($3 - 28)) --dont-fragment -t "$secs" \
+                --connect-timeout 5000 -J >"$4" 2>"$4.err" ||
+                { cat "$4" "$4.err" >&2; fail "iperf3 -u $1 -> $2 ($3-byte packets) failed"; }
+        # (iperf3 warns on stderr when the datagram is longer than the TCP
+        # MSS of its control connection: 1348 in a 1400 MTU tunnel. DF makes
+        # sure that nothing is fragmented all the same.)
+        # end.sum_received is what the server counted and sent back: packets
+        # is the highest sequence number it saw, lost_packets the gaps in
+        # them (less those that came late), so packets - lost_packets is what
+        # arrived.
+        python3 - "$4" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))["end"]
+r, s = e["sum_received"], e["sum_sent"]
+got = r["packets"] - r["lost_packets"]
+print("%.0f %.2f %.0f %.1f" % (got / r["seconds"], r["lost_percent"], s["packets"] / s["seconds"],
+                               r["bits_per_second"] / 1e6))
+PY
+}
+
+# ping_once SRC DST OUT: 100 echo requests, 10 ms apart, with no other
+# traffic; prints the median, min, mean and max of the round trip times (µs,
+# from the per-packet times) and the loss in %.
+ping_once() {
+        timeout -k 5 "$PING_TIMEOUT" ip netns exec "$NS_A" ping -n -c 100 -i 0.01 -W 1 -I "$1" "$2" >"$3" 2>&1 ||
+                { cat "$3" >&2; fail "ping $1 -> $2 failed"; }
+        python3 - "$3" <<'PY'
+import re, statistics, sys
+text = open(sys.argv[1]).read()
+t = [float(x) * 1000 for x in re.findall(r"time=([0-9.]+) ms", text)]
+sent = int(re.search(r"(\d+) packets transmitted", text).group(1))
+print("%.0f %.0f %.0f %.0f %.1f" % (statistics.median(t), min(t), statistics.mean(t), max(t),
+                                    100 * (sent - len(t)) / sent))
+PY
+}
+
+# path_mtu SRC DST: the device that carries SRC -> DST in host a, and its MTU.
+path_mtu() {
+        local dev
+        dev=$(ip -n "$NS_A" route get "$2" from "$1" | grep -oP '\bdev \K\S+' | head -n 1)
+        [[ -n $dev ]] || fail "no route from $1 to $2 in host a"
+        echo "$dev $(ip -n "$NS_A" -o link show dev "$dev" | grep -oP '\bmtu \K[0-9]+')"
+}
+# IP datagrams host b reassembled (/proc/net/snmp is per namespace).
+reasm_ok() {
+        # shellcheck disable=SC2016 # awk's own fields
+        ip netns exec "$NS_B" awk '$1 == "Ip:" && !h { for (i = 2; i <= NF; i++) c[$i] = i; h = 1; next }
+                $1 == "Ip:" { print $c["ReasmOKs"] }' /proc/net/snmp
+}
+
+# measure ROW SRC DST [PID...]: $runs runs of each test asked for. For TCP,
+# with the CPU time of the given data path processes (both ends) and of the
+# whole machine around each run.
 measure() {
-        local row=$1 src=$2 dst=$3 i c0 c1 h0 h1 t0 t1 mbps cpu
+        local row=$1 src=$2 dst=$3 i c0 c1 h0 h1 t0 t1 mbps cpu t out f dev mtu r0
         shift 3
+        out=$(path_mtu "$src" "$dst")
+        read -r dev mtu <<<"$out"
+        echo "  $src -> $dst leaves host a by $dev, MTU $mtu"
+        r0=$(reasm_ok)
         iperf_server_start "$dst"
-        for ((i = 1; i <= runs; i++)); do
-                c0=$(proc_cpu "$@") h0=$(host_cpu) t0=$(now_ns)
-                mbps=$(iperf_once "$src" "$dst" "$WORK/iperf-$row-$i.json")
-                c1=$(proc_cpu "$@") h1=$(host_cpu) t1=$(now_ns)
-                printf '%s\t%d\t%s\t%s\t%s\t%s\n' "$row" "$i" "$mbps" \
-                        "$(($# ? c1 - c0 : -1))" "$((h1 - h0))" "$(((t1 - t0) / 1000000))" >>"$RESULTS"
-                cpu=
-                (($# == 0)) || cpu=", data path CPU $(ticks_s $((c1 - c0))) s"
-                printf '  run %d: %8.1f Mbit/s%s\n' "$i" "$mbps" "$cpu"
+        if want tcp; then
+                for ((i = 1; i <= runs; i++)); do
+                        c0=$(proc_cpu "$@") h0=$(host_cpu) t0=$(now_ns)
+                        mbps=$(iperf_once "$src" "$dst" "$WORK/iperf-$row-$i.json")
+                        c1=$(proc_cpu "$@") h1=$(host_cpu) t1=$(now_ns)
+                        printf '%s\t%d\t%s\t%s\t%s\t%s\n' "$row" "$i" "$mbps" \
+                                "$(($# ? c1 - c0 : -1))" "$((h1 - h0))" "$(((t1 - t0) / 1000000))" >>"$RESULTS"
+                        cpu=
+                        (($# == 0)) || cpu=", data path CPU $(ticks_s $((c1 - c0))) s"
+                        printf '  tcp run %d: %8.1f Mbit/s%s\n' "$i" "$mbps" "$cpu"
+                done
+        fi
+        for t in udp1400 udp256; do
+                want "$t" || continue
+                if ((UDP_IP_BYTES[$t] > mtu)); then
+                        note "$row" "$t skipped: ${UDP_IP_BYTES[$t]}-byte packets do not fit $dev (MTU $mtu)"
+                        continue
+                fi
+                for ((i = 1; i <= runs; i++)); do
+                        out=$(udp_once "$src" "$dst" "${UDP_IP_BYTES[$t]}" "$WORK/iperf-$row-$t-$i.json")
+                        read -r -a f <<<"$out"
+                        printf '%s\t%s\t%d\t%s\t%s\t%s\t%s\n' "$row" "$t" "$i" "${f[@]}" >>"$UDP"
+                        printf '  %s run %d: %8.1f kpps received, %5.1f %% lost, %8.1f kpps sent\n' "$t" "$i" \
+                                "$(awk -v p="${f[0]}" 'BEGIN { print p / 1000 }')" "${f[1]}" \
+                                "$(awk -v p="${f[2]}" 'BEGIN { print p / 1000 }')"
+                done
         done
+        if want ping; then
+                for ((i = 1; i <= runs; i++)); do
+                        out=$(ping_once "$src" "$dst" "$WORK/ping-$row-$i.txt")
+                        read -r -a f <<<"$out"
+                        printf '%s\t%d\t%s\t%s\t%s\t%s\t%s\n' "$row" "$i" "${f[@]}" >>"$PING"
+                        printf '  ping run %d: median %s µs, min/avg/max %s/%s/%s µs, %s %% lost\n' "$i" "${f[@]}"
+                done
+        fi
+        r0=$(($(reasm_ok) - r0))
+        ((r0 == 0)) || note "$row" "host b reassembled $r0 fragmented IP datagrams"
 }
 
 note() { printf '%s\t%s\n' "$1" "$2" >>"$NOTES"; echo "  note: $2"; }
@@ -279,7 +387,7 @@ row_bulkhead() { # row_bulkhead udp|esp
         local drops
         drops="a $(counter a in_dropped), b $(counter b in_dropped)"
         [[ $drops == "a 0, b 0" ]] || note "$row" "filterd dropped packets: $drops"
-        if ((profile)) && [[ $encap == udp ]]; then
+        if ((profile)) && [[ $encap == udp ]] && want tcp; then
                 profile_filterd "$pa" "$pb"
         fi
 }
@@ -460,7 +568,9 @@ versions+=", wireguard-go $(dpkg-query -W -f='${Version}' wireguard-go 2>/dev/nu
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "== Bulkhead data path benchmark, $started, commit $commit, $(nproc) cores, $(uname -r), load $load"
-echo "   $versions; iperf3 TCP, 1 stream, ${secs} s x $runs runs per row, host a -> host b"
+echo "   $versions; tests $tests, $runs runs of each per row, host a -> host b:"
+echo "   iperf3 TCP 1 stream ${secs} s; iperf3 UDP -b 0 ${secs} s, IP packets of 1400 and 256 bytes (DF);"
+echo "   ping -c 100 -i 0.01 with nothing else running"
 
 run_row clear "clear: iperf3 over the veth, 192.0.2.1 -> 192.0.2.2" row_clear
 run_row bulkhead_udp "Bulkhead: manual tunnel, aes256gcm16, ESP in UDP 4500, 10.1.0.1 -> 10.2.0.1" row_bulkhead udp
@@ -469,48 +579,119 @@ run_row strongswan "strongSwan: charon + kernel-libipsec, IKEv2 PSK, esp aes256g
 run_row wireguard_go "wireguard-go (Debian), 10.1.0.1 -> 10.2.0.1" row_wireguard_go
 
 echo
-python3 - "$WORK" "$HZ" "$secs" "$runs" "$commit" "$(nproc)" "$(uname -r)" "$started" "$load" "$versions" <<'PY'
+python3 - "$WORK" "$HZ" "$secs" "$runs" "$commit" "$(nproc)" "$(uname -r)" "$started" "$load" "$versions" "$tests" \
+        "${failed[*]+${failed[*]}}" <<'PY'
 import json, os, statistics, sys
-work, hz, secs, runs, commit, cores, kernel, started, load, versions = sys.argv[1:]
-hz, secs, runs = int(hz), int(secs), int(runs)
+work, hz, secs, runs, commit, cores, kernel, started, load, versions, tests, failed = sys.argv[1:]
+hz, secs, runs, failed = int(hz), int(secs), int(runs), failed.split()
 order = ["clear", "bulkhead_udp", "bulkhead_esp", "strongswan", "wireguard_go"]
 title = {"clear": "clear (veth)", "bulkhead_udp": "Bulkhead ESP-in-UDP", "bulkhead_esp": "Bulkhead raw ESP",
          "strongswan": "strongSwan libipsec", "wireguard_go": "wireguard-go"}
+def tsv(name):
+    return [l.rstrip("\n").split("\t") for l in open(os.path.join(work, name)) if l.strip()]
 data = {}
-for line in open(os.path.join(work, "results.tsv")):
-    row, _, mbps, dp, host, wall = line.rstrip("\n").split("\t")
+for row, _, mbps, dp, host, wall in tsv("results.tsv"):
     data.setdefault(row, []).append((float(mbps), int(dp), int(host), int(wall)))
+udp = {}
+for row, test, _, rx, lost, tx, mbps in tsv("udp.tsv"):
+    udp.setdefault(row, {}).setdefault(test, []).append((float(rx), float(lost), float(tx), float(mbps)))
+ping = {}
+for row, _, med, lo, avg, hi, lost in tsv("ping.tsv"):
+    ping.setdefault(row, []).append((float(med), float(lo), float(avg), float(hi), float(lost)))
 note = {}
-for line in open(os.path.join(work, "notes.tsv")):
-    row, text = line.rstrip("\n").split("\t", 1)
+for row, text in tsv("notes.tsv"):
     note.setdefault(row, []).append(text)
+med = statistics.median
 out = {}
 for row in order:
-    if row not in data:
+    if row not in data and row not in udp and row not in ping:
         continue
-    d = data[row]
-    mb = [x[0] for x in d]
-    wall = sum(x[3] for x in d) / 1000
-    r = {"mbps_median": round(statistics.median(mb), 1), "mbps_min": min(mb), "mbps_max": max(mb), "mbps_runs": mb}
-    if d[0][1] >= 0:
-        cpu = sum(x[1] for x in d) / hz
-        r["dp_cpu_s_per_run"] = round(cpu / len(d), 2)
-        r["dp_cores"] = round(cpu / wall, 2)
-        r["mbit_per_dp_cpu_s"] = round(sum(x[0] for x in d) * secs / cpu) if cpu else None
-    r["host_cores"] = round(sum(x[2] for x in d) / hz / wall, 2)
-    out[row] = r
-ref = {k: out[k]["mbps_median"] for k in ("strongswan", "clear") if k in out}
+    r = out[row] = {}
+    if row in failed:
+        r["failed"] = True
+    if row in data:
+        d = data[row]
+        mb = [x[0] for x in d]
+        wall = sum(x[3] for x in d) / 1000
+        r.update({"mbps_median": round(med(mb), 1), "mbps_min": min(mb), "mbps_max": max(mb), "mbps_runs": mb})
+        if d[0][1] >= 0:
+            cpu = sum(x[1] for x in d) / hz
+            r["dp_cpu_s_per_run"] = round(cpu / len(d), 2)
+            r["dp_cores"] = round(cpu / wall, 2)
+            r["mbit_per_dp_cpu_s"] = round(sum(x[0] for x in d) * secs / cpu) if cpu else None
+        r["host_cores"] = round(sum(x[2] for x in d) / hz / wall, 2)
+    for test, d in udp.get(row, {}).items():
+        rx = [x[0] for x in d]
+        r[test] = {"ip_bytes": int(test[3:]), "rx_pps_median": round(med(rx)), "rx_pps_min": round(min(rx)),
+                   "rx_pps_max": round(max(rx)), "rx_pps_runs": [round(x) for x in rx],
+                   "lost_pct_median": round(med(x[1] for x in d), 2), "tx_pps_median": round(med(x[2] for x in d)),
+                   "rx_mbps_median": round(med(x[3] for x in d), 1)}
+    if row in ping:
+        d = ping[row]
+        r["ping"] = {"rtt_us_median": med(x[0] for x in d), "rtt_us_min": min(x[1] for x in d),
+                     "rtt_us_avg": round(statistics.mean(x[2] for x in d)), "rtt_us_max": max(x[3] for x in d),
+                     "rtt_us_runs": [x[0] for x in d], "lost_pct": round(statistics.mean(x[4] for x in d), 1)}
+# Each measurement against strongSwan's row (and TCP against clear too).
+# For the ping RTT the ratio is the row's RTT over strongSwan's: below 1 is faster.
+metric = {"tcp": lambda r: r.get("mbps_median"),
+          "udp1400": lambda r: r.get("udp1400", {}).get("rx_pps_median"),
+          "udp256": lambda r: r.get("udp256", {}).get("rx_pps_median"),
+          "ping": lambda r: r.get("ping", {}).get("rtt_us_median")}
+sref = out.get("strongswan", {})
 for r in out.values():
-    r["vs_strongswan"] = round(r["mbps_median"] / ref["strongswan"], 3) if "strongswan" in ref else None
-    r["vs_clear"] = round(r["mbps_median"] / ref["clear"], 4) if "clear" in ref else None
-fmt = "%-20s %7s %13s %11s %8s %9s %8s %11s %10s"
-print(fmt % ("", "Mbit/s", "Mbit/s", "x", "x", "dp CPU-s", "dp", "Mbit per", "host"))
-print(fmt % ("row", "median", "min-max", "strongSwan", "clear", "per run", "cores", "dp CPU-s", "cores"))
+    for m, f in metric.items():
+        v, ref = f(r), f(sref)
+        x = round(v / ref, 3) if v is not None and ref else None
+        if m == "tcp":
+            r["vs_strongswan"] = x
+            r["vs_clear"] = round(v / out["clear"]["mbps_median"], 4) if v and out.get("clear", {}).get("mbps_median") else None
+        elif m in r:
+            r[m]["vs_strongswan"] = x
+ratio = None
+if "bulkhead_udp" not in failed and "strongswan" not in failed:
+    ratio = out.get("bulkhead_udp", {}).get("vs_strongswan")
+
+def cell(v, f):
+    return f % v if v is not None else "-"
+fmt = "%-20s %7s %6s  %9s %6s %6s  %9s %6s %6s  %9s %6s"
+print(fmt % ("", "TCP", "x", "UDP 1400", "x", "lost", "UDP 256", "x", "lost", "ping RTT", "x"))
+print(fmt % ("row", "Mbit/s", "sSwan", "kpps", "sSwan", "%", "kpps", "sSwan", "%", "median µs", "sSwan"))
 for row, r in out.items():
-    g = lambda k, f: (f % r[k]) if r.get(k) is not None else "-"
-    print(fmt % (title[row], "%.0f" % r["mbps_median"], "%.0f-%.0f" % (r["mbps_min"], r["mbps_max"]),
-                 g("vs_strongswan", "%.2f"), g("vs_clear", "%.3f"), g("dp_cpu_s_per_run", "%.2f"),
-                 g("dp_cores", "%.2f"), g("mbit_per_dp_cpu_s", "%.0f"), g("host_cores", "%.2f")))
+    u1, u2, p = r.get("udp1400", {}), r.get("udp256", {}), r.get("ping", {})
+    kpps = lambda u: cell(u.get("rx_pps_median") and u["rx_pps_median"] / 1000, "%.1f")
+    print(fmt % (title[row] + (" FAILED" if r.get("failed") else ""), cell(r.get("mbps_median"), "%.0f"),
+                 cell(r.get("vs_strongswan"), "%.2f"), kpps(u1), cell(u1.get("vs_strongswan"), "%.2f"),
+                 cell(u1.get("lost_pct_median"), "%.1f"), kpps(u2), cell(u2.get("vs_strongswan"), "%.2f"),
+                 cell(u2.get("lost_pct_median"), "%.1f"), cell(p.get("rtt_us_median"), "%.0f"),
+                 cell(p.get("vs_strongswan"), "%.2f")))
+if any("mbps_median" in r for r in out.values()):
+    print()
+    print("TCP in detail:")
+    fmt = "%-20s %7s %13s %11s %8s %9s %8s %11s %10s"
+    print(fmt % ("", "Mbit/s", "Mbit/s", "x", "x", "dp CPU-s", "dp", "Mbit per", "host"))
+    print(fmt % ("row", "median", "min-max", "strongSwan", "clear", "per run", "cores", "dp CPU-s", "cores"))
+    for row, r in out.items():
+        if "mbps_median" not in r:
+            continue
+        g = lambda k, f: (f % r[k]) if r.get(k) is not None else "-"
+        print(fmt % (title[row], "%.0f" % r["mbps_median"], "%.0f-%.0f" % (r["mbps_min"], r["mbps_max"]),
+                     g("vs_strongswan", "%.2f"), g("vs_clear", "%.3f"), g("dp_cpu_s_per_run", "%.2f"),
+                     g("dp_cores", "%.2f"), g("mbit_per_dp_cpu_s", "%.0f"), g("host_cores", "%.2f")))
+if any(m in r for r in out.values() for m in ("udp1400", "udp256", "ping")):
+    print()
+    print("UDP and ping in detail (kpps received: min-max of the runs; sent: median):")
+    for row, r in out.items():
+        for m in ("udp1400", "udp256"):
+            if m in r:
+                u = r[m]
+                print("  %-20s %-8s received %7.1f kpps (%.1f-%.1f), sent %7.1f kpps, %5.1f %% lost, %7.1f Mbit/s of payload"
+                      % (title[row], m, u["rx_pps_median"] / 1000, u["rx_pps_min"] / 1000, u["rx_pps_max"] / 1000,
+                         u["tx_pps_median"] / 1000, u["lost_pct_median"], u["rx_mbps_median"]))
+        if "ping" in r:
+            p = r["ping"]
+            print("  %-20s ping     RTT median %.0f µs (runs: %s), min %.0f, mean %.0f, max %.0f µs, %.1f %% lost"
+                  % (title[row], p["rtt_us_median"], " ".join("%.0f" % x for x in p["rtt_us_runs"]), p["rtt_us_min"],
+                     p["rtt_us_avg"], p["rtt_us_max"], p["lost_pct"]))
 for row in order:
     for text in note.get(row, []):
         print("note, %s: %s" % (title[row], text))
@@ -534,8 +715,12 @@ if os.path.exists(os.path.join(work, "perf-run.tsv")):
 elif os.path.exists(os.path.join(work, "perf.txt")):
     perf = {"error": open(os.path.join(work, "perf.txt")).read().strip()}
 json.dump({"datapath": {"date": started, "commit": commit, "cores": int(cores), "kernel": kernel, "load": load,
-                        "versions": versions, "secs": secs, "runs": runs, "rows": out, "perf_filterd": perf}},
+                        "versions": versions, "secs": secs, "runs": runs, "tests": tests.split(","), "rows": out,
+                        "perf_filterd": perf, "ratio_vs_libipsec": ratio}},
           open(os.path.join(work, "result.json"), "w"), separators=(",", ":"))
+# Bulkhead ESP-in-UDP's TCP median over strongSwan's; "none" when either row
+# failed or did not measure TCP.
+open(os.path.join(work, "ratio"), "w").write("none" if ratio is None else "%.3f" % ratio)
 PY
 if [[ -s $PERF_OUT ]]; then
         echo
@@ -544,7 +729,6 @@ fi
 echo
 cat "$WORK/result.json"
 echo
-if ((${#failed[@]})); then
-        say "rows that failed: ${failed[*]}"
-        exit 1
-fi
+((${#failed[@]} == 0)) || say "rows that failed: ${failed[*]}"
+echo "ratio_vs_libipsec=$(cat "$WORK/ratio" 2>/dev/null || echo none)"
+((${#failed[@]} == 0)) || exit 1
