@@ -23,7 +23,7 @@ typedef struct BhService {
         struct {
                 char *name;
                 int fd;
-        } fds[10];
+        } fds[20];
         unsigned n_fds;
         int exit_code;
 } BhService;

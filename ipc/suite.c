@@ -18,8 +18,12 @@ const BhSuiteEntry bh_suite[_BH_SERVICE_MAX] = {
         { BH_SERVICE_FILTERD, "filterd", "org.bulkhead.Filter", "/org/bulkhead/Filter",
           "bulkhead-filterd", "bulkhead-filter", "filterd", BH_RESTART_ALWAYS, BH_ACCESS_FILTERD,
           /* The TUN device, ESP in UDP 4500, raw ESP (protocol 50), raw AH
-           * in (51) and whole IP packets out (AH). */
-          { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4", "ah-raw6", "ip-raw4", "ip-raw6" } },
+           * in (51) and whole IP packets out (AH); then the other workers'
+           * TUN queues and UDP 4500 sockets, as many as there are workers
+           * (services/supervisor/resources.c). */
+          { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4", "ah-raw6", "ip-raw4", "ip-raw6",
+            "tun.1", "esp-udp4.1", "esp-udp6.1", "tun.2", "esp-udp4.2", "esp-udp6.2", "tun.3", "esp-udp4.3",
+            "esp-udp6.3" } },
         { BH_SERVICE_ISAKMPD, "isakmpd", "org.bulkhead.Isakmpd", "/org/bulkhead/Isakmpd",
           "bulkhead-isakmpd", "bulkhead-isakmpd", "isakmpd", BH_RESTART_ALWAYS, BH_ACCESS_ISAKMPD,
           /* UDP 500, and the IKE half of UDP 4500 (after filterd's: see

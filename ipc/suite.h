@@ -39,7 +39,7 @@ typedef struct BhSuiteEntry {
         /* Privileged descriptors the supervisor opens once, keeps, and
          * hands over at every start (--fd NAME=N): see
          * services/supervisor/resources.c. */
-        const char *resources[10];
+        const char *resources[20];
 } BhSuiteEntry;
 
 extern const BhSuiteEntry bh_suite[_BH_SERVICE_MAX];

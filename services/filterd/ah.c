@@ -16,6 +16,7 @@ void ah_sa_init(AhSa *sa, uint32_t spi, AhMode mode, bool esn, uint32_t replay_w
         sa->mode = mode;
         sa->esn = esn;
         sa->transform = transform;
+        sa->seq_src = &sa->seq_out;
         replay_init(&sa->replay, replay_window, esn);
         sa->anti_replay = true;
 }
@@ -179,7 +180,7 @@ static PktDrop encap(AhSa *sa, PktBuf *pkt, const PktOuter *outer, uint16_t ip_i
                         return PKT_DROP_NO_ROOM;
                 if (pkt->len > 65535 - ah_len - (outer->family == AF_INET ? ip_len : 0))
                         return PKT_DROP_BAD_LENGTH;
-                d = replay_next_seq(&sa->seq_out, sa->esn, &seq);
+                d = replay_next_seq(sa->seq_src, sa->esn, &seq);
                 if (d != PKT_OK)
                         return d;
                 write_ah(pkt_push(pkt, ah_len), sa, nh, ah_len, seq);
@@ -206,7 +207,7 @@ static PktDrop encap(AhSa *sa, PktBuf *pkt, const PktOuter *outer, uint16_t ip_i
                 return PKT_DROP_NO_ROOM;
         if (ip.total_len > 65535 - ah_len)
                 return PKT_DROP_BAD_LENGTH;
-        d = replay_next_seq(&sa->seq_out, sa->esn, &seq);
+        d = replay_next_seq(sa->seq_src, sa->esn, &seq);
         if (d != PKT_OK)
                 return d;
 

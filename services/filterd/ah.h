@@ -35,6 +35,7 @@ typedef struct AhSa {
         bool esn;
         BhTransform *transform; /* integrity only (ENCR_NONE); owned */
         uint64_t seq_out;
+        uint64_t *seq_src;      /* &seq_out, or a shared counter (as EspSa's) */
         ReplayWindow replay;
         bool anti_replay;       /* check the window (ah_sa_init: on) */
         PktCounters counters;

@@ -4,6 +4,7 @@
 #include <glib-unix.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -36,8 +37,16 @@ typedef struct DpSa {
         DpSaSpec spec;
         EspSa esp;              /* spec.protocol IPPROTO_ESP */
         AhSa ah;                /* spec.protocol IPPROTO_AH */
-        /* Lifetime: the counts at which the next limit is reached
-         * (UINT64_MAX: none), from the soft limits of the tunnel. */
+        /* An outbound SA with more than one worker: a copy for each of
+         * workers 1..n_w, with its own cipher context, taking its sequence
+         * numbers from esp or ah (seq_src). */
+        EspSa *esp_w;
+        AhSa *ah_w;
+        unsigned n_w;
+        /* Lifetime: what it carried (atomic: workers add), and the counts
+         * at which the next limit is reached (UINT64_MAX: none), from the
+         * soft limits of the tunnel. */
+        uint64_t lt_packets, lt_bytes;
         uint64_t next_packets, next_bytes;
         uint64_t soft_packets, soft_bytes;
         /* In time: monotonic µs; the soft limit counts from installation. */
@@ -54,24 +63,23 @@ typedef struct DpPolicy {
         uint64_t soft_bytes, soft_packets;
         uint32_t soft_seconds;
         bool trap;              /* start = trap: Acquire while there is no SA */
-        gint64 acquire_after;   /* monotonic µs: no Acquire before */
+        gint64 acquire_after;   /* monotonic µs: no Acquire before (atomic) */
 } DpPolicy;
 
-struct Datapath {
-        DpFds fds;
+/* A worker: one thread (worker 0: the caller's, on its main context) with
+ * a queue of the TUN device and a UDP 4500 socket of each family, and its
+ * own batch. The supervisor's selector hands each ESP-in-UDP packet to the
+ * worker its SPI names; the raw sockets are worker 0's; the kernel spreads
+ * what the TUN device sends over its queues by flow. */
+typedef struct DpWorker {
+        Datapath *dp;
+        unsigned index;
+        int tun, udp4, udp6;
+        GMainContext *ctx;
+        GMainLoop *loop;        /* workers 1..: their thread's */
+        GThread *thread;
         GSource *sources[7];
-        guint keepalive_timer;
-        guint lifetime_timer;   /* the limits in time, once a second */
-        GHashTable *in_sas;     /* SPI -> DpSa (inbound ESP) */
-        GHashTable *in_ah_sas;  /* SPI -> DpSa (inbound AH) */
-        uint16_t ip_id;         /* IPv4 identification of the AH packets sent */
-        GHashTable *out_sas;    /* tunnel -> DpSa (outbound ESP) */
-        GPtrArray *policies;    /* DpPolicy, in insertion order */
         DpCounters c;
-        DpLimitFunc on_limit;
-        void *on_limit_data;
-        DpAcquireFunc on_acquire;
-        void *on_acquire_data;
         /* A batch of packets, processed in place with room around each. */
         uint8_t slots[BATCH][SLOT];
         struct mmsghdr msgs[BATCH];
@@ -91,6 +99,30 @@ struct Datapath {
         /* Inbound: decapsulated packets waiting to be joined and written. */
         OffloadGro gro;
         struct iovec gro_iov[OFFLOAD_GRO_MAX + 1];
+} DpWorker;
+
+struct Datapath {
+        DpFds fds;
+        GMainContext *main_ctx; /* where the limit and acquire functions run */
+        /* The SAD and SPD: each worker reads them under this lock for a
+         * batch at a time (never per packet); the calls that change them
+         * write under it. */
+        GRWLock lock;
+        GMutex limit_lock;      /* an SA's limits, when one is reached */
+        DpWorker *workers[DP_MAX_WORKERS];
+        unsigned n_workers;
+        guint keepalive_timer;
+        guint lifetime_timer;   /* the limits in time, once a second */
+        GHashTable *in_sas;     /* SPI -> DpSa (inbound ESP) */
+        GHashTable *in_ah_sas;  /* SPI -> DpSa (inbound AH) */
+        uint16_t ip_id;         /* IPv4 identification of the AH packets sent (atomic) */
+        GHashTable *out_sas;    /* tunnel -> DpSa (outbound ESP) */
+        GPtrArray *policies;    /* DpPolicy, in insertion order */
+        DpCounters c;           /* the calls' own: SAs added, deleted, expired; keepalives */
+        DpLimitFunc on_limit;
+        void *on_limit_data;
+        DpAcquireFunc on_acquire;
+        void *on_acquire_data;
 };
 
 /* ---------------------------------------------------------------- selectors */
@@ -178,6 +210,7 @@ static gint64 time_limit(const DpSa *sa, uint64_t seconds) {
                        : G_MAXINT64;
 }
 
+/* Under the lock, as writer: no worker is in a batch. */
 static void limits_arm(DpSa *sa, uint64_t soft_bytes, uint64_t soft_packets, uint32_t soft_seconds) {
         sa->soft_bytes = soft_bytes;
         sa->soft_packets = soft_packets;
@@ -188,32 +221,85 @@ static void limits_arm(DpSa *sa, uint64_t soft_bytes, uint64_t soft_packets, uin
         sa->next_time = time_limit(sa, soft_seconds);
 }
 
-static void limit_reached(Datapath *dp, DpSa *sa, const char *what) {
-        bool hard = sa->soft_reached || strcmp(what, "sequence numbers") == 0;
-        if (hard) {
-                sa->expired = true;
-                sa->next_packets = sa->next_bytes = UINT64_MAX;
-                sa->next_time = G_MAXINT64;
-                dp->c.cache_expired++;
-        } else {
-                sa->soft_reached = true;
-                sa->next_packets = sa->soft_packets ? hard_of(sa->soft_packets) : UINT64_MAX;
-                sa->next_bytes = sa->soft_bytes ? hard_of(sa->soft_bytes) : UINT64_MAX;
-                sa->next_time = time_limit(sa, sa->soft_seconds ? hard_of(sa->soft_seconds) : 0);
-        }
-        TRACE(TRACE_TUNNEL, "tunnel %s: SPI 0x%08x reached its %s limit of %s", sa->spec.tunnel, sa->spec.spi,
-              hard ? "hard" : "soft", what);
-        if (dp->on_limit)
-                dp->on_limit(sa->spec.tunnel, sa->spec.direction, sa->spec.spi, what, hard, dp->on_limit_data);
+/* A limit told on the main context, whichever thread reached it. */
+typedef struct LimitNote {
+        Datapath *dp;
+        char tunnel[BH_TUNNEL_NAME_MAX + 1];
+        DpDirection direction;
+        uint32_t spi;
+        const char *what;       /* a literal */
+        bool hard;
+} LimitNote;
+
+static gboolean limit_told(gpointer data) {
+        LimitNote *n = data;
+        if (n->dp->on_limit)
+                n->dp->on_limit(n->tunnel, n->direction, n->spi, n->what, n->hard, n->dp->on_limit_data);
+        return G_SOURCE_REMOVE;
 }
 
-/* After each packet an SA carried: one predictable branch. */
-static inline void limits_count(Datapath *dp, DpSa *sa) {
-        const PktCounters *c = sa->spec.protocol == IPPROTO_AH ? &sa->ah.counters : &sa->esp.counters;
-        bool in = sa->spec.direction == DP_IN;
-        uint64_t packets = in ? c->packets_in : c->packets_out, bytes = in ? c->bytes_in : c->bytes_out;
-        if (G_UNLIKELY(packets >= sa->next_packets || bytes >= sa->next_bytes))
-                limit_reached(dp, sa, packets >= sa->next_packets ? "packets" : "bytes");
+static void limit_reached(Datapath *dp, DpSa *sa, const char *what) {
+        g_mutex_lock(&dp->limit_lock);
+        /* Another worker may have been here first for the same packet count. */
+        bool seq = strcmp(what, "sequence numbers") == 0, due;
+        if (sa->expired)
+                due = false;
+        else if (seq)
+                due = true;
+        else if (strcmp(what, "time") == 0)
+                due = g_get_monotonic_time() >= sa->next_time;
+        else if (strcmp(what, "packets") == 0)
+                due = __atomic_load_n(&sa->lt_packets, __ATOMIC_RELAXED) >= sa->next_packets;
+        else
+                due = __atomic_load_n(&sa->lt_bytes, __ATOMIC_RELAXED) >= sa->next_bytes;
+        bool hard = sa->soft_reached || seq;
+        if (due && hard) {
+                __atomic_store_n(&sa->next_packets, UINT64_MAX, __ATOMIC_RELAXED);
+                __atomic_store_n(&sa->next_bytes, UINT64_MAX, __ATOMIC_RELAXED);
+                sa->next_time = G_MAXINT64;
+                __atomic_store_n(&sa->expired, true, __ATOMIC_RELAXED);
+                __atomic_add_fetch(&dp->c.cache_expired, 1, __ATOMIC_RELAXED);
+        } else if (due) {
+                sa->soft_reached = true;
+                __atomic_store_n(&sa->next_packets, sa->soft_packets ? hard_of(sa->soft_packets) : UINT64_MAX,
+                                 __ATOMIC_RELAXED);
+                __atomic_store_n(&sa->next_bytes, sa->soft_bytes ? hard_of(sa->soft_bytes) : UINT64_MAX,
+                                 __ATOMIC_RELAXED);
+                sa->next_time = time_limit(sa, sa->soft_seconds ? hard_of(sa->soft_seconds) : 0);
+        }
+        g_mutex_unlock(&dp->limit_lock);
+        if (!due)
+                return;
+        TRACE(TRACE_TUNNEL, "tunnel %s: SPI 0x%08x reached its %s limit of %s", sa->spec.tunnel, sa->spec.spi,
+              hard ? "hard" : "soft", what);
+        LimitNote *n = g_new0(LimitNote, 1);
+        *n = (LimitNote) { dp, "", sa->spec.direction, sa->spec.spi, what, hard };
+        g_strlcpy(n->tunnel, sa->spec.tunnel, sizeof n->tunnel);
+        g_main_context_invoke_full(dp->main_ctx, G_PRIORITY_DEFAULT, limit_told, n, g_free);
+}
+
+/* After each packet an SA carried (bytes: the inner packet's): one
+ * predictable branch, and two atomic additions, since the workers share
+ * an outbound SA. */
+static inline void limits_count(Datapath *dp, DpSa *sa, size_t bytes) {
+        uint64_t packets = __atomic_add_fetch(&sa->lt_packets, 1, __ATOMIC_RELAXED);
+        uint64_t total = __atomic_add_fetch(&sa->lt_bytes, bytes, __ATOMIC_RELAXED);
+        bool p = packets >= __atomic_load_n(&sa->next_packets, __ATOMIC_RELAXED);
+        if (G_UNLIKELY(p || total >= __atomic_load_n(&sa->next_bytes, __ATOMIC_RELAXED)))
+                limit_reached(dp, sa, p ? "packets" : "bytes");
+}
+
+static inline bool sa_expired(DpSa *sa) {
+        return __atomic_load_n(&sa->expired, __ATOMIC_RELAXED);
+}
+
+/* The worker's own copy of an outbound SA (its cipher context). */
+static inline EspSa *esp_of(DpSa *sa, const DpWorker *w) {
+        return w->index && sa->esp_w ? &sa->esp_w[w->index - 1] : &sa->esp;
+}
+
+static inline AhSa *ah_of(DpSa *sa, const DpWorker *w) {
+        return w->index && sa->ah_w ? &sa->ah_w[w->index - 1] : &sa->ah;
 }
 
 void dp_on_limit(Datapath *dp, DpLimitFunc func, void *userdata) {
@@ -223,9 +309,12 @@ void dp_on_limit(Datapath *dp, DpLimitFunc func, void *userdata) {
 
 int dp_set_limits(Datapath *dp, const char *tunnel, uint64_t soft_bytes, uint64_t soft_packets,
                   uint32_t soft_seconds) {
+        g_rw_lock_writer_lock(&dp->lock);
         DpPolicy *p = policy_find(dp, tunnel);
-        if (!p)
+        if (!p) {
+                g_rw_lock_writer_unlock(&dp->lock);
                 return -ENOENT;
+        }
         p->soft_bytes = soft_bytes;
         p->soft_packets = soft_packets;
         p->soft_seconds = soft_seconds;
@@ -242,6 +331,7 @@ int dp_set_limits(Datapath *dp, const char *tunnel, uint64_t soft_bytes, uint64_
         DpSa *out = g_hash_table_lookup(dp->out_sas, tunnel);
         if (out && !out->expired)
                 limits_arm(out, soft_bytes, soft_packets, soft_seconds);
+        g_rw_lock_writer_unlock(&dp->lock);
         return 0;
 }
 
@@ -279,60 +369,63 @@ static void sockaddr_of(const BhAddr *a, uint16_t port, struct sockaddr_storage 
 }
 
 /* Queues pkt (in the slot of the batch it was read into) for sendmmsg. */
-static void queue_out(Datapath *dp, PktBuf *pkt, int fd, const BhAddr *to, uint16_t port) {
-        unsigned i = dp->n_out++;
+static void queue_out(DpWorker *w, PktBuf *pkt, int fd, const BhAddr *to, uint16_t port) {
+        unsigned i = w->n_out++;
         socklen_t to_len;
-        sockaddr_of(to, port, &dp->addrs[i], &to_len);
-        dp->iovs[i] = (struct iovec){ pkt_data(pkt), pkt->len };
-        dp->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &dp->addrs[i], .msg_namelen = to_len, .msg_iov = &dp->iovs[i],
+        sockaddr_of(to, port, &w->addrs[i], &to_len);
+        w->iovs[i] = (struct iovec){ pkt_data(pkt), pkt->len };
+        w->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &w->addrs[i], .msg_namelen = to_len, .msg_iov = &w->iovs[i],
                                                .msg_iovlen = 1 };
-        dp->out_fd[i] = fd;
+        w->out_fd[i] = fd;
 }
 
 /* AH: the ICV covers the IP header, so filterd writes it (tunnel mode:
  * the outer one; transport mode: the packet's own) and the whole packet
  * leaves through the IPPROTO_RAW socket of its family, which changes no
  * field the ICV covers. */
-static void process_out_ah(Datapath *dp, DpSa *sa, PktBuf *pkt, const DpPolicy *policy) {
+static void process_out_ah(DpWorker *w, DpSa *sa, PktBuf *pkt, const DpPolicy *policy) {
+        Datapath *dp = w->dp;
         char b1[BH_ADDR_STRLEN];
         int family = sa->spec.remote.family;
         int fd = family == AF_INET ? dp->fds.ip4 : dp->fds.ip6;
         size_t inner_len = pkt->len;
+        AhSa *ah = ah_of(sa, w);
         PktDrop r;
         /* Never 0: the kernel fills in an IPv4 ID of 0 on a raw socket,
          * which would change a field the ICV covers. */
-        if (family == AF_INET && ++dp->ip_id == 0)
-                dp->ip_id = 1;
-        if (sa->ah.mode == AH_MODE_TUNNEL) {
+        uint16_t ip_id = 0;
+        while (family == AF_INET && ip_id == 0)
+                ip_id = __atomic_add_fetch(&dp->ip_id, 1, __ATOMIC_RELAXED);
+        if (ah->mode == AH_MODE_TUNNEL) {
                 PktOuter o = { .family = family, .ttl = 64 };
                 memcpy(family == AF_INET ? (void *) &o.src.v4 : (void *) &o.src.v6, sa->spec.local.bytes,
                        bh_addr_len(family));
                 memcpy(family == AF_INET ? (void *) &o.dst.v4 : (void *) &o.dst.v6, sa->spec.remote.bytes,
                        bh_addr_len(family));
-                r = ah_encap(&sa->ah, pkt, &o, dp->ip_id);
+                r = ah_encap(ah, pkt, &o, ip_id);
         } else {
                 /* Transport: the packet's own ID, made nonzero as above. */
                 uint8_t *h = pkt_data(pkt);
                 if (family == AF_INET && pkt_load_be16(h + 4) == 0) {
-                        pkt_store_be16(h + 4, dp->ip_id);
+                        pkt_store_be16(h + 4, ip_id);
                         pkt_ipv4_set_checksum(h, (size_t) (h[0] & 0x0f) * 4);
                 }
-                r = ah_encap(&sa->ah, pkt, NULL, 0);
+                r = ah_encap(ah, pkt, NULL, 0);
         }
-        if (r == PKT_DROP_SEQ_EXHAUSTED && !sa->expired)
+        if (r == PKT_DROP_SEQ_EXHAUSTED)
                 limit_reached(dp, sa, "sequence numbers");
         if (r == PKT_OK)
-                limits_count(dp, sa);
+                limits_count(dp, sa, inner_len);
         if (r != PKT_OK || fd < 0) {
-                dp->c.out_dropped++;
-                dp->c.out_encap_failed++;
+                w->c.out_dropped++;
+                w->c.out_encap_failed++;
                 TRACE(TRACE_CAPS, "tunnel %s: AH on SPI 0x%08x failed: %s", policy->tunnel, sa->spec.spi,
                       r != PKT_OK ? pkt_drop_name(r) : "no raw IP socket");
                 return;
         }
         TRACE(TRACE_CAPS_INFO, "tunnel %s: %zu bytes authenticated with AH, SPI 0x%08x, to %s", policy->tunnel, inner_len,
               sa->spec.spi, A(&sa->spec.remote, b1));
-        queue_out(dp, pkt, fd, &sa->spec.remote, 0);
+        queue_out(w, pkt, fd, &sa->spec.remote, 0);
 }
 
 /* Transport mode carries the two hosts' own packets only: from the SA's
@@ -345,61 +438,80 @@ static bool transport_fits(const DpSa *sa, const Flow *f) {
  * trap while its negotiation may be under way. Nothing is allocated here,
  * and the network cannot make it speak more often: one clock read per
  * dropped packet. */
-static void trap_hit(Datapath *dp, DpPolicy *policy, const Flow *f) {
+typedef struct AcquireNote {
+        Datapath *dp;
+        char tunnel[BH_TUNNEL_NAME_MAX + 1];
+        BhAddr src, dst;
+} AcquireNote;
+
+static gboolean acquire_told(gpointer data) {
+        AcquireNote *n = data;
+        if (n->dp->on_acquire)
+                n->dp->on_acquire(n->tunnel, &n->src, &n->dst, n->dp->on_acquire_data);
+        return G_SOURCE_REMOVE;
+}
+
+static void trap_hit(DpWorker *w, DpPolicy *policy, const Flow *f) {
         char b1[BH_ADDR_STRLEN], b2[BH_ADDR_STRLEN];
-        dp->c.out_dropped++;
-        dp->c.out_trapped++;
+        w->c.out_dropped++;
+        w->c.out_trapped++;
         TRACE(TRACE_FILTER, "hold out %s -> %s %s: tunnel %s has no SA yet", A(&f->src, b1), A(&f->dst, b2),
               pkt_proto_name(f->proto), policy->tunnel);
         gint64 now = g_get_monotonic_time();
-        if (now < policy->acquire_after)
+        gint64 after = __atomic_load_n(&policy->acquire_after, __ATOMIC_RELAXED);
+        /* One worker wins the exchange: one Acquire, whoever met the trap. */
+        if (now < after || !__atomic_compare_exchange_n(&policy->acquire_after, &after,
+                                                         now + DP_ACQUIRE_PENDING * G_USEC_PER_SEC, false,
+                                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED))
                 return;
-        policy->acquire_after = now + DP_ACQUIRE_PENDING * G_USEC_PER_SEC;
         TRACE(TRACE_TUNNEL, "tunnel %s: acquire for %s -> %s", policy->tunnel, A(&f->src, b1), A(&f->dst, b2));
-        if (dp->on_acquire)
-                dp->on_acquire(policy->tunnel, &f->src, &f->dst, dp->on_acquire_data);
+        AcquireNote *n = g_new0(AcquireNote, 1);
+        *n = (AcquireNote) { w->dp, "", f->src, f->dst };
+        g_strlcpy(n->tunnel, policy->tunnel, sizeof n->tunnel);
+        g_main_context_invoke_full(w->dp->main_ctx, G_PRIORITY_DEFAULT, acquire_told, n, g_free);
 }
 
-static void process_out(Datapath *dp, PktBuf *pkt) {
+static void process_out(DpWorker *w, PktBuf *pkt) {
+        Datapath *dp = w->dp;
         Flow f;
         if (!flow_parse(pkt_data(pkt), pkt->len, &f)) {
-                dp->c.out_dropped++;
-                dp->c.out_filter_deny++;
+                w->c.out_dropped++;
+                w->c.out_filter_deny++;
                 return;
         }
         char b1[BH_ADDR_STRLEN], b2[BH_ADDR_STRLEN];
         DpPolicy *policy = policy_out(dp, &f);
         if (!policy) {
                 /* Routed to us but no tunnel claims it: the filter denies. */
-                dp->c.out_dropped++;
-                dp->c.out_filter_deny++;
+                w->c.out_dropped++;
+                w->c.out_filter_deny++;
                 TRACE(TRACE_FILTER, "deny out %s -> %s %s: no tunnel's selectors match", A(&f.src, b1), A(&f.dst, b2),
                       pkt_proto_name(f.proto));
                 return;
         }
         DpSa *sa = g_hash_table_lookup(dp->out_sas, policy->tunnel);
         if (!sa && policy->trap) {
-                trap_hit(dp, policy, &f);
+                trap_hit(w, policy, &f);
                 return;
         }
         if (!sa) {
-                dp->c.out_dropped++;
-                dp->c.out_no_sa++;
+                w->c.out_dropped++;
+                w->c.out_no_sa++;
                 TRACE(TRACE_ERROR, "tunnel %s: no outbound SA", policy->tunnel);
                 return;
         }
         TRACE(TRACE_FILTER_INFO, "permit out %s -> %s %s: tunnel %s", A(&f.src, b1), A(&f.dst, b2),
               pkt_proto_name(f.proto), policy->tunnel);
-        if (G_UNLIKELY(sa->expired)) {
-                dp->c.out_dropped++;
-                dp->c.out_sa_expired++;
+        if (G_UNLIKELY(sa_expired(sa))) {
+                w->c.out_dropped++;
+                w->c.out_sa_expired++;
                 TRACE(TRACE_ERROR, "tunnel %s: the outbound SA 0x%08x is past its lifetime", policy->tunnel,
                       sa->spec.spi);
                 return;
         }
         if (sa->spec.mode == BH_MODE_TRANSPORT && !transport_fits(sa, &f)) {
-                dp->c.out_dropped++;
-                dp->c.out_filter_deny++;
+                w->c.out_dropped++;
+                w->c.out_filter_deny++;
                 char b3[BH_ADDR_STRLEN], b4[BH_ADDR_STRLEN];
                 TRACE(TRACE_FILTER, "deny out %s -> %s: tunnel %s is in transport mode between %s and %s",
                       A(&f.src, b1), A(&f.dst, b2), policy->tunnel, A(&sa->spec.local, b3), A(&sa->spec.remote, b4));
@@ -407,22 +519,23 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
         }
         size_t inner_len = pkt->len;
         if (sa->spec.protocol == IPPROTO_AH) {
-                process_out_ah(dp, sa, pkt, policy);
+                process_out_ah(w, sa, pkt, policy);
                 return;
         }
-        PktDrop r = esp_encap(&sa->esp, pkt);
-        if (r == PKT_DROP_SEQ_EXHAUSTED && !sa->expired)
+        EspSa *esp = esp_of(sa, w);
+        PktDrop r = esp_encap(esp, pkt);
+        if (r == PKT_DROP_SEQ_EXHAUSTED)
                 limit_reached(dp, sa, "sequence numbers");
         if (r != PKT_OK) {
-                dp->c.out_dropped++;
-                dp->c.out_encap_failed++;
+                w->c.out_dropped++;
+                w->c.out_encap_failed++;
                 TRACE(TRACE_CAPS, "tunnel %s: encapsulation on SPI 0x%08x failed: %s", policy->tunnel, sa->spec.spi,
                       pkt_drop_name(r));
                 return;
         }
         TRACE(TRACE_CAPS_INFO, "tunnel %s: %zu bytes encapsulated, SPI 0x%08x seq %llu, %zu bytes ESP", policy->tunnel,
-              inner_len, sa->spec.spi, (unsigned long long) sa->esp.seq_out, pkt->len);
-        limits_count(dp, sa);
+              inner_len, sa->spec.spi, (unsigned long long) __atomic_load_n(esp->seq_src, __ATOMIC_RELAXED), pkt->len);
+        limits_count(dp, sa, inner_len);
         if (sa->spec.mode == BH_MODE_TRANSPORT) {
                 /* The sockets write the IP header (and UDP's, RFC 3948
                  * §3.1.1) themselves, from and to the same two addresses
@@ -430,56 +543,57 @@ static void process_out(Datapath *dp, PktBuf *pkt) {
                  * leaves without it. */
                 PktIpInfo ip;
                 if (pkt_ip_parse(pkt_data(pkt), pkt->len, &ip) != PKT_OK || ip.proto != IPPROTO_ESP) {
-                        dp->c.out_dropped++;
-                        dp->c.out_encap_failed++;
+                        w->c.out_dropped++;
+                        w->c.out_encap_failed++;
                         return;
                 }
                 pkt_pull(pkt, ip.hdr_len);
         }
         int fd;
         if (sa->spec.encap == BH_ENCAP_UDP)
-                fd = sa->spec.remote.family == AF_INET ? dp->fds.udp4 : dp->fds.udp6;
+                /* Any UDP 4500 socket sends; a worker uses its own. */
+                fd = sa->spec.remote.family == AF_INET ? w->udp4 : w->udp6;
         else
                 fd = sa->spec.remote.family == AF_INET ? dp->fds.raw4 : dp->fds.raw6;
         if (fd < 0) {
-                dp->c.out_dropped++;
-                dp->c.out_send_failed++;
+                w->c.out_dropped++;
+                w->c.out_send_failed++;
                 TRACE(TRACE_ERROR, "sending to %s: no socket", A(&sa->spec.remote, b1));
                 return;
         }
         /* Queued for the batch's sendmmsg; slot i holds packet i. */
-        queue_out(dp, pkt, fd, &sa->spec.remote, sa->spec.encap == BH_ENCAP_UDP ? PKT_NATT_PORT : 0);
+        queue_out(w, pkt, fd, &sa->spec.remote, sa->spec.encap == BH_ENCAP_UDP ? PKT_NATT_PORT : 0);
 }
 
 /* Sends what the batch queued: one sendmmsg per run of the same socket. */
-static bool same_peer(const Datapath *dp, unsigned a, unsigned b) {
-        return dp->msgs[a].msg_hdr.msg_namelen == dp->msgs[b].msg_hdr.msg_namelen &&
-               memcmp(&dp->addrs[a], &dp->addrs[b], dp->msgs[a].msg_hdr.msg_namelen) == 0;
+static bool same_peer(const DpWorker *w, unsigned a, unsigned b) {
+        return w->msgs[a].msg_hdr.msg_namelen == w->msgs[b].msg_hdr.msg_namelen &&
+               memcmp(&w->addrs[a], &w->addrs[b], w->msgs[a].msg_hdr.msg_namelen) == 0;
 }
 
 /* Packets [i, j) all go through one socket. Over UDP, runs to one peer of
  * equal length (the last may be shorter) become one message with
  * UDP_SEGMENT: the iovecs of the slots are already consecutive. */
-static unsigned plan_sends(Datapath *dp, unsigned i, unsigned j) {
-        bool udp = dp->out_fd[i] == dp->fds.udp4 || dp->out_fd[i] == dp->fds.udp6;
+static unsigned plan_sends(DpWorker *w, unsigned i, unsigned j) {
+        bool udp = w->out_fd[i] == w->udp4 || w->out_fd[i] == w->udp6;
         unsigned n = 0;
         while (i < j) {
                 unsigned k = i + 1;
-                size_t seg = dp->iovs[i].iov_len, total = seg;
-                if (udp && !dp->no_gso)
-                        while (k < j && same_peer(dp, i, k) && dp->iovs[k].iov_len <= seg &&
-                               total + dp->iovs[k].iov_len <= 65000 && k - i < 64) {
-                                total += dp->iovs[k].iov_len;
-                                if (dp->iovs[k++].iov_len < seg)
+                size_t seg = w->iovs[i].iov_len, total = seg;
+                if (udp && !w->no_gso)
+                        while (k < j && same_peer(w, i, k) && w->iovs[k].iov_len <= seg &&
+                               total + w->iovs[k].iov_len <= 65000 && k - i < 64) {
+                                total += w->iovs[k].iov_len;
+                                if (w->iovs[k++].iov_len < seg)
                                         break;  /* a shorter one ends the run */
                         }
-                struct msghdr *h = &dp->gso_msgs[n].msg_hdr;
-                *h = dp->msgs[i].msg_hdr;
-                h->msg_iov = &dp->iovs[i];
+                struct msghdr *h = &w->gso_msgs[n].msg_hdr;
+                *h = w->msgs[i].msg_hdr;
+                h->msg_iov = &w->iovs[i];
                 h->msg_iovlen = k - i;
                 if (k - i > 1) {
-                        h->msg_control = dp->gso_cmsg[n];
-                        h->msg_controllen = sizeof dp->gso_cmsg[n];
+                        h->msg_control = w->gso_cmsg[n];
+                        h->msg_controllen = sizeof w->gso_cmsg[n];
                         struct cmsghdr *c = CMSG_FIRSTHDR(h);
                         c->cmsg_level = SOL_UDP;
                         c->cmsg_type = UDP_SEGMENT;
@@ -487,26 +601,26 @@ static unsigned plan_sends(Datapath *dp, unsigned i, unsigned j) {
                         uint16_t size = (uint16_t) seg;
                         memcpy(CMSG_DATA(c), &size, sizeof size);
                 }
-                dp->gso_count[n++] = k - i;
+                w->gso_count[n++] = k - i;
                 i = k;
         }
         return n;
 }
 
 /* Sends what the batch queued: one sendmmsg per run of the same socket. */
-static void flush_out(Datapath *dp) {
+static void flush_out(DpWorker *w) {
         unsigned i = 0;
-        while (i < dp->n_out) {
+        while (i < w->n_out) {
                 unsigned j = i;
-                while (j < dp->n_out && dp->out_fd[j] == dp->out_fd[i])
+                while (j < w->n_out && w->out_fd[j] == w->out_fd[i])
                         j++;
-                unsigned n = plan_sends(dp, i, j), done = 0;
+                unsigned n = plan_sends(w, i, j), done = 0;
                 while (done < n) {
-                        int r = sendmmsg(dp->out_fd[i], &dp->gso_msgs[done], n - done, 0);
-                        if (r <= 0 && dp->gso_count[done] > 1 && (errno == EINVAL || errno == EIO || errno == ENOPROTOOPT)) {
+                        int r = sendmmsg(w->out_fd[i], &w->gso_msgs[done], n - done, 0);
+                        if (r <= 0 && w->gso_count[done] > 1 && (errno == EINVAL || errno == EIO || errno == ENOPROTOOPT)) {
                                 /* No segmentation offload here: plan again without. */
-                                dp->no_gso = true;
-                                n = plan_sends(dp, i, j);
+                                w->no_gso = true;
+                                n = plan_sends(w, i, j);
                                 done = 0;
                                 TRACE(TRACE_ERROR, "UDP segmentation offload refused (%s): one datagram per packet",
                                       g_strerror(errno));
@@ -514,69 +628,71 @@ static void flush_out(Datapath *dp) {
                         }
                         if (r <= 0) {
                                 /* This one fails: count it, go on with the rest. */
-                                dp->c.out_dropped += dp->gso_count[done];
-                                dp->c.out_send_failed += dp->gso_count[done];
+                                w->c.out_dropped += w->gso_count[done];
+                                w->c.out_send_failed += w->gso_count[done];
                                 TRACE(TRACE_ERROR, "sending: %s", g_strerror(errno));
                                 done++;
                                 continue;
                         }
                         for (int m = 0; m < r; m++) {
-                                unsigned packets = dp->gso_count[done + (unsigned) m];
-                                dp->c.out_total += packets;
-                                if (dp->out_fd[i] == dp->fds.ip4 || dp->out_fd[i] == dp->fds.ip6)
-                                        dp->c.out_ah += packets;
+                                unsigned packets = w->gso_count[done + (unsigned) m];
+                                w->c.out_total += packets;
+                                if (w->out_fd[i] == w->dp->fds.ip4 || w->out_fd[i] == w->dp->fds.ip6)
+                                        w->c.out_ah += packets;
                                 else
-                                        dp->c.out_esp += packets;
+                                        w->c.out_esp += packets;
                         }
                         done += (unsigned) r;
                 }
                 i = j;
         }
-        dp->n_out = 0;
+        w->n_out = 0;
 }
 
 /* One read from the TUN device: a packet, or a TCP super packet that is cut
  * into the segments the wire carries. Each goes into the next free slot of
  * the batch; a full batch is sent first. */
-static bool tun_read_one(Datapath *dp, int fd) {
-        ssize_t n = read(fd, dp->tun_buf, sizeof dp->tun_buf);
+static bool tun_read_one(DpWorker *w, int fd) {
+        ssize_t n = read(fd, w->tun_buf, sizeof w->tun_buf);
         if (n < (ssize_t) OFFLOAD_VNET_HDR_LEN)
                 return false;
         struct virtio_net_hdr vh;
-        memcpy(&vh, dp->tun_buf, sizeof vh);
-        uint8_t *p = dp->tun_buf + OFFLOAD_VNET_HDR_LEN;
+        memcpy(&vh, w->tun_buf, sizeof vh);
+        uint8_t *p = w->tun_buf + OFFLOAD_VNET_HDR_LEN;
         size_t len = (size_t) n - OFFLOAD_VNET_HDR_LEN;
         OffloadTso tso;
         PktDrop r = offload_tso_plan(&vh, p, len, &tso);
         if (r == PKT_OK && tso.hdr_len + tso.mss > SLOT_DATA)
                 r = PKT_DROP_BAD_LENGTH;
         if (r != PKT_OK) {
-                dp->c.out_dropped++;
-                dp->c.out_encap_failed++;
+                w->c.out_dropped++;
+                w->c.out_encap_failed++;
                 TRACE(TRACE_ERROR, "a %zu-byte packet from the TUN device refused: %s", len, pkt_drop_name(r));
                 return true;
         }
         if (tso.mss)
-                dp->c.tso_super_packets++;
+                w->c.tso_super_packets++;
         for (unsigned k = 0; k < tso.count; k++) {
-                if (dp->n_out == BATCH)
-                        flush_out(dp);
+                if (w->n_out == BATCH)
+                        flush_out(w);
                 /* Each segment into the slot its ESP form will be sent from. */
-                uint8_t *slot = dp->slots[dp->n_out];
+                uint8_t *slot = w->slots[w->n_out];
                 size_t seg = offload_tso_segment(&tso, p, k, slot + PKT_HEADROOM);
                 PktBuf pkt;
                 pkt_init(&pkt, slot, SLOT, PKT_HEADROOM, seg);
-                process_out(dp, &pkt);
+                process_out(w, &pkt);
         }
         return true;
 }
 
 static gboolean tun_readable(gint fd, GIOCondition cond, gpointer userdata) {
-        Datapath *dp = userdata;
-        dp->n_out = 0;
-        for (int i = 0; i < TUN_READS && tun_read_one(dp, fd); i++)
+        DpWorker *w = userdata;
+        g_rw_lock_reader_lock(&w->dp->lock);
+        w->n_out = 0;
+        for (int i = 0; i < TUN_READS && tun_read_one(w, fd); i++)
                 ;
-        flush_out(dp);
+        flush_out(w);
+        g_rw_lock_reader_unlock(&w->dp->lock);
         return G_SOURCE_CONTINUE;
 }
 
@@ -586,45 +702,45 @@ enum { VIA_ESP, VIA_AH };
 
 /* Writes what the batch decapsulated to the TUN device: runs of one TCP
  * connection joined into one write (offload.h), the rest one by one. */
-static void flush_in(Datapath *dp) {
-        OffloadGro *g = &dp->gro;
+static void flush_in(DpWorker *w) {
+        OffloadGro *g = &w->gro;
         for (unsigned h = 0; h < g->n; h++) {
                 if (!g->items[h].head)
                         continue;
                 struct virtio_net_hdr vh;
                 unsigned packets;
-                unsigned n = offload_gro_prepare(g, h, &vh, dp->gro_iov, &packets);
-                if (writev(dp->fds.tun, dp->gro_iov, (int) n) < 0) {
-                        dp->c.in_dropped += packets;
-                        dp->c.in_write_failed += packets;
+                unsigned n = offload_gro_prepare(g, h, &vh, w->gro_iov, &packets);
+                if (writev(w->tun, w->gro_iov, (int) n) < 0) {
+                        w->c.in_dropped += packets;
+                        w->c.in_write_failed += packets;
                         TRACE(TRACE_ERROR, "writing %u packets to the TUN device: %s", packets, g_strerror(errno));
                         continue;
                 }
-                dp->c.in_total += packets;
+                w->c.in_total += packets;
                 if (packets > 1)
-                        dp->c.gro_super_packets++;
+                        w->c.gro_super_packets++;
                 for (unsigned j = h; j != OFFLOAD_GRO_MAX; j = g->items[j].next)
                         if (g->items[j].tag == VIA_AH)
-                                dp->c.in_ah++;
+                                w->c.in_ah++;
                         else
-                                dp->c.in_esp++;
+                                w->c.in_esp++;
         }
         offload_gro_reset(g);
 }
 
 /* A decapsulated packet that passed every check, for flush_in(). */
-static void deliver(Datapath *dp, PktBuf *pkt, unsigned via) {
-        if (offload_gro_full(&dp->gro))
-                flush_in(dp);
-        offload_gro_add(&dp->gro, pkt_data(pkt), pkt->len, via);
+static void deliver(DpWorker *w, PktBuf *pkt, unsigned via) {
+        if (offload_gro_full(&w->gro))
+                flush_in(w);
+        offload_gro_add(&w->gro, pkt_data(pkt), pkt->len, via);
 }
 
-static void count_in_drop(Datapath *dp, PktDrop r) {
-        dp->c.in_dropped++;
+static void count_in_drop(DpWorker *w, PktDrop r) {
+        w->c.in_dropped++;
         if (r == PKT_DROP_REPLAY || r == PKT_DROP_TOO_OLD)
-                dp->c.in_esp_replay++;
+                w->c.in_esp_replay++;
         else
-                dp->c.in_esp_compute++;
+                w->c.in_esp_compute++;
 }
 
 static bool same_addr(const BhAddr *a, const struct sockaddr_storage *from) {
@@ -655,36 +771,49 @@ static PktDrop rebuild_header(PktBuf *pkt, const DpSa *sa, uint8_t proto, PktIpI
 
 /* pkt holds either the ESP header onwards (ip NULL) or the whole outer IP
  * packet (raw IPv4 socket) with the ESP header at esp_off. */
-static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t esp_off,
-                       const struct sockaddr_storage *from) {
+static void process_in(DpWorker *w, PktBuf *pkt, const PktIpInfo *ip, size_t esp_off,
+                       const struct sockaddr_storage *from, bool udp) {
         const uint8_t *esp = pkt_data(pkt) + esp_off;
         if (pkt->len - esp_off < ESP_HDR_LEN) {
-                dp->c.in_dropped++;
-                dp->c.in_esp_compute++;
-                dp->c.in_malformed++;
+                w->c.in_dropped++;
+                w->c.in_esp_compute++;
+                w->c.in_malformed++;
                 return;
         }
         uint32_t spi = pkt_load_be32(esp);
         char b1[BH_ADDR_STRLEN], b2[BH_ADDR_STRLEN];
-        DpSa *sa = g_hash_table_lookup(dp->in_sas, GUINT_TO_POINTER(spi));
+        DpSa *sa = g_hash_table_lookup(w->dp->in_sas, GUINT_TO_POINTER(spi));
         if (!sa) {
-                dp->c.in_dropped++;
-                dp->c.in_filter_deny++;
-                dp->c.in_unknown_spi++;
+                w->c.in_dropped++;
+                w->c.in_filter_deny++;
+                w->c.in_unknown_spi++;
                 TRACE(TRACE_FILTER, "deny in from %s: unknown SPI 0x%08x", S(from, b1), spi);
                 return;
         }
         if (!same_addr(&sa->spec.remote, from)) {
-                dp->c.in_dropped++;
-                dp->c.in_filter_deny++;
-                dp->c.in_wrong_source++;
+                w->c.in_dropped++;
+                w->c.in_filter_deny++;
+                w->c.in_wrong_source++;
                 TRACE(TRACE_FILTER, "deny in from %s: SPI 0x%08x belongs to %s", S(from, b1), spi,
                       A(&sa->spec.remote, b2));
                 return;
         }
-        if (G_UNLIKELY(sa->expired)) {
-                dp->c.in_dropped++;
-                dp->c.in_sa_expired++;
+        /* Each inbound SA belongs to one worker, and its replay window and
+         * cipher context with it: ESP in UDP to the worker its SPI names
+         * (where the supervisor's selector sends it), raw ESP to worker 0
+         * (whose the raw sockets are). What comes another way is dropped. */
+        bool sa_udp = sa->spec.encap == BH_ENCAP_UDP;
+        if (G_UNLIKELY(sa_udp != udp || w->index != (sa_udp ? spi % w->dp->n_workers : 0))) {
+                w->c.in_dropped++;
+                w->c.in_filter_deny++;
+                w->c.in_misrouted++;
+                TRACE(TRACE_FILTER, "deny in from %s: SPI 0x%08x came %s to worker %u, its SA is %s", S(from, b1), spi,
+                      udp ? "in UDP" : "raw", w->index, sa_udp ? "in UDP" : "raw");
+                return;
+        }
+        if (G_UNLIKELY(sa_expired(sa))) {
+                w->c.in_dropped++;
+                w->c.in_sa_expired++;
                 TRACE(TRACE_ERROR, "tunnel %s: the inbound SA 0x%08x is past its lifetime", sa->spec.tunnel, spi);
                 return;
         }
@@ -692,9 +821,9 @@ static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t es
         PktIpInfo rebuilt;
         if (!ip && sa->spec.mode == BH_MODE_TRANSPORT) {
                 if (rebuild_header(pkt, sa, PKT_PROTO_ESP, &rebuilt) != PKT_OK) {
-                        dp->c.in_dropped++;
-                        dp->c.in_esp_compute++;
-                        dp->c.in_malformed++;
+                        w->c.in_dropped++;
+                        w->c.in_esp_compute++;
+                        w->c.in_malformed++;
                         return;
                 }
                 ip = &rebuilt;
@@ -703,167 +832,172 @@ static void process_in(Datapath *dp, PktBuf *pkt, const PktIpInfo *ip, size_t es
         if (r != PKT_OK) {
                 if (r == PKT_DROP_DUMMY)
                         return;
-                count_in_drop(dp, r);
+                count_in_drop(w, r);
                 TRACE(r == PKT_DROP_ICV || r == PKT_DROP_CRYPTO ? TRACE_CRYPTO : TRACE_CAPS,
                       "tunnel %s: decapsulation on SPI 0x%08x refused: %s", sa->spec.tunnel, spi, pkt_drop_name(r));
                 return;
         }
         TRACE(TRACE_CRYPTO_INFO, "tunnel %s: SPI 0x%08x authenticated and decrypted", sa->spec.tunnel, spi);
-        limits_count(dp, sa);
+        limits_count(w->dp, sa, pkt->len);
         /* What came out must be what the tunnel carries. */
         Flow f;
-        DpPolicy *policy = policy_find(dp, sa->spec.tunnel);
+        DpPolicy *policy = policy_find(w->dp, sa->spec.tunnel);
         if (!flow_parse(pkt_data(pkt), pkt->len, &f) || !policy ||
             !ts_any(policy->remote, policy->n_remote, &f.src, &f, true) ||
             !ts_any(policy->local, policy->n_local, &f.dst, &f, false)) {
-                dp->c.in_dropped++;
-                dp->c.in_filter_deny++;
-                dp->c.in_selector_mismatch++;
+                w->c.in_dropped++;
+                w->c.in_filter_deny++;
+                w->c.in_selector_mismatch++;
                 TRACE(TRACE_FILTER, "deny in on tunnel %s: the inner packet is outside its selectors", sa->spec.tunnel);
                 return;
         }
         TRACE(TRACE_CAPS_INFO, "tunnel %s: %zu bytes ESP decapsulated to %zu bytes %s -> %s", sa->spec.tunnel,
               outer_len, pkt->len, A(&f.src, b1), A(&f.dst, b2));
-        deliver(dp, pkt, VIA_ESP);
+        deliver(w, pkt, VIA_ESP);
 }
 
 /* A datagram larger than a slot: malformed for ESP, dropped and counted. */
-static bool truncated(Datapath *dp, int i) {
-        if (!(dp->msgs[i].msg_hdr.msg_flags & MSG_TRUNC))
+static bool truncated(DpWorker *w, int i) {
+        if (!(w->msgs[i].msg_hdr.msg_flags & MSG_TRUNC))
                 return false;
-        dp->c.in_dropped++;
-        dp->c.in_esp_compute++;
-        dp->c.in_malformed++;
+        w->c.in_dropped++;
+        w->c.in_esp_compute++;
+        w->c.in_malformed++;
         return true;
 }
 
 /* Receives up to a batch in one call; returns how many. */
-static int receive_batch(Datapath *dp, int fd) {
+static int receive_batch(DpWorker *w, int fd) {
         for (unsigned i = 0; i < BATCH; i++) {
-                dp->iovs[i] = (struct iovec){ dp->slots[i] + PKT_HEADROOM, SLOT_DATA };
-                dp->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &dp->addrs[i], .msg_namelen = sizeof dp->addrs[i],
-                                                       .msg_iov = &dp->iovs[i], .msg_iovlen = 1 };
+                w->iovs[i] = (struct iovec){ w->slots[i] + PKT_HEADROOM, SLOT_DATA };
+                w->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &w->addrs[i], .msg_namelen = sizeof w->addrs[i],
+                                                       .msg_iov = &w->iovs[i], .msg_iovlen = 1 };
         }
-        int n = recvmmsg(fd, dp->msgs, BATCH, MSG_DONTWAIT, NULL);
+        int n = recvmmsg(fd, w->msgs, BATCH, MSG_DONTWAIT, NULL);
         return n < 0 ? 0 : n;
 }
 
 static gboolean udp_readable(gint fd, GIOCondition cond, gpointer userdata) {
-        Datapath *dp = userdata;
-        int n = receive_batch(dp, fd);
+        DpWorker *w = userdata;
+        g_rw_lock_reader_lock(&w->dp->lock);
+        int n = receive_batch(w, fd);
         for (int i = 0; i < n; i++) {
-                const struct sockaddr_storage *from = &dp->addrs[i];
-                if (truncated(dp, i))
+                const struct sockaddr_storage *from = &w->addrs[i];
+                if (truncated(w, i))
                         continue;
                 PktBuf pkt;
-                pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
+                pkt_init(&pkt, w->slots[i], SLOT, PKT_HEADROOM, w->msgs[i].msg_len);
                 switch (esp_udp_classify(pkt_data(&pkt), pkt.len)) {
                 case ESP_UDP_ESP:
-                        process_in(dp, &pkt, NULL, 0, from);
+                        process_in(w, &pkt, NULL, 0, from, true);
                         break;
                 case ESP_UDP_KEEPALIVE:
-                        dp->c.keepalives_in++;
+                        w->c.keepalives_in++;
                         break;
                 case ESP_UDP_IKE:
                         /* IKE on 4500 belongs to isakmpd, not here. */
-                        dp->c.in_not_esp++;
+                        w->c.in_not_esp++;
                         break;
                 case ESP_UDP_INVALID:
-                        dp->c.in_dropped++;
-                        dp->c.in_esp_compute++;
-                        dp->c.in_malformed++;
+                        w->c.in_dropped++;
+                        w->c.in_esp_compute++;
+                        w->c.in_malformed++;
                         break;
                 }
         }
-        flush_in(dp);
+        flush_in(w);
+        g_rw_lock_reader_unlock(&w->dp->lock);
         return G_SOURCE_CONTINUE;
 }
 
 static gboolean raw4_readable(gint fd, GIOCondition cond, gpointer userdata) {
-        Datapath *dp = userdata;
-        int n = receive_batch(dp, fd);
+        DpWorker *w = userdata;
+        g_rw_lock_reader_lock(&w->dp->lock);
+        int n = receive_batch(w, fd);
         for (int i = 0; i < n; i++) {
-                const struct sockaddr_storage *from = &dp->addrs[i];
-                if (truncated(dp, i))
+                const struct sockaddr_storage *from = &w->addrs[i];
+                if (truncated(w, i))
                         continue;
                 PktBuf pkt;
-                pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
+                pkt_init(&pkt, w->slots[i], SLOT, PKT_HEADROOM, w->msgs[i].msg_len);
                 PktIpInfo ip;
                 size_t esp_off;
                 EspUdpKind kind;
                 /* A raw IPv4 socket hands over the IP header too. */
                 if (esp_locate(pkt_data(&pkt), pkt.len, &ip, &esp_off, &kind) != PKT_OK) {
-                        dp->c.in_dropped++;
-                        dp->c.in_esp_compute++;
-                        dp->c.in_malformed++;
+                        w->c.in_dropped++;
+                        w->c.in_esp_compute++;
+                        w->c.in_malformed++;
                         continue;
                 }
-                process_in(dp, &pkt, &ip, esp_off, from);
+                process_in(w, &pkt, &ip, esp_off, from, false);
         }
-        flush_in(dp);
+        flush_in(w);
+        g_rw_lock_reader_unlock(&w->dp->lock);
         return G_SOURCE_CONTINUE;
 }
 
 /* AH of a known SA from its remote address: pkt starts at the IP header
  * that ip describes. */
-static void process_in_ah(Datapath *dp, DpSa *sa, PktBuf *pkt, const PktIpInfo *ip) {
+static void process_in_ah(DpWorker *w, DpSa *sa, PktBuf *pkt, const PktIpInfo *ip) {
         char b1[BH_ADDR_STRLEN], b2[BH_ADDR_STRLEN];
-        if (G_UNLIKELY(sa->expired)) {
-                dp->c.in_dropped++;
-                dp->c.in_sa_expired++;
+        if (G_UNLIKELY(sa_expired(sa))) {
+                w->c.in_dropped++;
+                w->c.in_sa_expired++;
                 return;
         }
+        /* AH arrives on worker 0's raw sockets only: the SA is its own. */
         PktDrop r = ah_decap(&sa->ah, pkt, ip);
         if (r == PKT_OK)
-                limits_count(dp, sa);
+                limits_count(w->dp, sa, pkt->len);
         if (r != PKT_OK) {
-                dp->c.in_dropped++;
+                w->c.in_dropped++;
                 if (r == PKT_DROP_REPLAY || r == PKT_DROP_TOO_OLD)
-                        dp->c.in_ah_replay++;
+                        w->c.in_ah_replay++;
                 else
-                        dp->c.in_ah_compute++;
+                        w->c.in_ah_compute++;
                 TRACE(r == PKT_DROP_ICV ? TRACE_CRYPTO : TRACE_CAPS, "tunnel %s: AH on SPI 0x%08x refused: %s",
                       sa->spec.tunnel, sa->spec.spi, pkt_drop_name(r));
                 return;
         }
         Flow f;
-        DpPolicy *policy = policy_find(dp, sa->spec.tunnel);
+        DpPolicy *policy = policy_find(w->dp, sa->spec.tunnel);
         if (!flow_parse(pkt_data(pkt), pkt->len, &f) || !policy ||
             !ts_any(policy->remote, policy->n_remote, &f.src, &f, true) ||
             !ts_any(policy->local, policy->n_local, &f.dst, &f, false)) {
-                dp->c.in_dropped++;
-                dp->c.in_filter_deny++;
-                dp->c.in_selector_mismatch++;
+                w->c.in_dropped++;
+                w->c.in_filter_deny++;
+                w->c.in_selector_mismatch++;
                 return;
         }
         TRACE(TRACE_CAPS_INFO, "tunnel %s: AH verified, %zu bytes %s -> %s", sa->spec.tunnel, pkt->len, A(&f.src, b1),
               A(&f.dst, b2));
-        deliver(dp, pkt, VIA_AH);
+        deliver(w, pkt, VIA_AH);
 }
 
 /* The SA of an AH header (at ah, len bytes on) and whether its sender may
  * use it; NULL (counted) otherwise. */
-static DpSa *ah_sa_of(Datapath *dp, const uint8_t *ah, size_t len, const struct sockaddr_storage *from) {
+static DpSa *ah_sa_of(DpWorker *w, const uint8_t *ah, size_t len, const struct sockaddr_storage *from) {
         char b1[BH_ADDR_STRLEN];
         if (len < AH_HDR_LEN) {
-                dp->c.in_dropped++;
-                dp->c.in_ah_compute++;
-                dp->c.in_malformed++;
+                w->c.in_dropped++;
+                w->c.in_ah_compute++;
+                w->c.in_malformed++;
                 return NULL;
         }
         uint32_t spi = pkt_load_be32(ah + 4);
-        DpSa *sa = g_hash_table_lookup(dp->in_ah_sas, GUINT_TO_POINTER(spi));
+        DpSa *sa = g_hash_table_lookup(w->dp->in_ah_sas, GUINT_TO_POINTER(spi));
         if (!sa) {
-                dp->c.in_dropped++;
-                dp->c.in_filter_deny++;
-                dp->c.in_unknown_spi++;
+                w->c.in_dropped++;
+                w->c.in_filter_deny++;
+                w->c.in_unknown_spi++;
                 TRACE(TRACE_FILTER, "deny in from %s: unknown AH SPI 0x%08x", S(from, b1), spi);
                 return NULL;
         }
         if (!same_addr(&sa->spec.remote, from)) {
-                dp->c.in_dropped++;
-                dp->c.in_filter_deny++;
-                dp->c.in_wrong_source++;
+                w->c.in_dropped++;
+                w->c.in_filter_deny++;
+                w->c.in_wrong_source++;
                 return NULL;
         }
         return sa;
@@ -872,25 +1006,27 @@ static DpSa *ah_sa_of(Datapath *dp, const uint8_t *ah, size_t len, const struct 
 /* AH over IPv4: the raw socket hands over the whole packet, which the ICV
  * covers. */
 static gboolean ah4_readable(gint fd, GIOCondition cond, gpointer userdata) {
-        Datapath *dp = userdata;
-        int n = receive_batch(dp, fd);
+        DpWorker *w = userdata;
+        g_rw_lock_reader_lock(&w->dp->lock);
+        int n = receive_batch(w, fd);
         for (int i = 0; i < n; i++) {
-                if (truncated(dp, i))
+                if (truncated(w, i))
                         continue;
                 PktBuf pkt;
-                pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
+                pkt_init(&pkt, w->slots[i], SLOT, PKT_HEADROOM, w->msgs[i].msg_len);
                 PktIpInfo ip;
                 if (pkt_ip_parse(pkt_data(&pkt), pkt.len, &ip) != PKT_OK || ip.proto != IPPROTO_AH) {
-                        dp->c.in_dropped++;
-                        dp->c.in_ah_compute++;
-                        dp->c.in_malformed++;
+                        w->c.in_dropped++;
+                        w->c.in_ah_compute++;
+                        w->c.in_malformed++;
                         continue;
                 }
-                DpSa *sa = ah_sa_of(dp, pkt_data(&pkt) + ip.hdr_len, pkt.len - ip.hdr_len, &dp->addrs[i]);
+                DpSa *sa = ah_sa_of(w, pkt_data(&pkt) + ip.hdr_len, pkt.len - ip.hdr_len, &w->addrs[i]);
                 if (sa)
-                        process_in_ah(dp, sa, &pkt, &ip);
+                        process_in_ah(w, sa, &pkt, &ip);
         }
-        flush_in(dp);
+        flush_in(w);
+        g_rw_lock_reader_unlock(&w->dp->lock);
         return G_SOURCE_CONTINUE;
 }
 
@@ -899,57 +1035,73 @@ static gboolean ah4_readable(gint fd, GIOCondition cond, gpointer userdata) {
  * (rebuild_header: its mutable fields do not count); a packet that came
  * with extension headers before AH thus fails the ICV, and is dropped. */
 static gboolean ah6_readable(gint fd, GIOCondition cond, gpointer userdata) {
-        Datapath *dp = userdata;
-        int n = receive_batch(dp, fd);
+        DpWorker *w = userdata;
+        g_rw_lock_reader_lock(&w->dp->lock);
+        int n = receive_batch(w, fd);
         for (int i = 0; i < n; i++) {
-                if (truncated(dp, i))
+                if (truncated(w, i))
                         continue;
                 PktBuf pkt;
-                pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
-                DpSa *sa = ah_sa_of(dp, pkt_data(&pkt), pkt.len, &dp->addrs[i]);
+                pkt_init(&pkt, w->slots[i], SLOT, PKT_HEADROOM, w->msgs[i].msg_len);
+                DpSa *sa = ah_sa_of(w, pkt_data(&pkt), pkt.len, &w->addrs[i]);
                 PktIpInfo ip;
                 if (!sa)
                         continue;
                 if (rebuild_header(&pkt, sa, PKT_PROTO_AH, &ip) != PKT_OK) {
-                        dp->c.in_dropped++;
-                        dp->c.in_ah_compute++;
-                        dp->c.in_malformed++;
+                        w->c.in_dropped++;
+                        w->c.in_ah_compute++;
+                        w->c.in_malformed++;
                         continue;
                 }
-                process_in_ah(dp, sa, &pkt, &ip);
+                process_in_ah(w, sa, &pkt, &ip);
         }
-        flush_in(dp);
+        flush_in(w);
+        g_rw_lock_reader_unlock(&w->dp->lock);
         return G_SOURCE_CONTINUE;
 }
 
 static gboolean raw6_readable(gint fd, GIOCondition cond, gpointer userdata) {
-        Datapath *dp = userdata;
-        int n = receive_batch(dp, fd);
+        DpWorker *w = userdata;
+        g_rw_lock_reader_lock(&w->dp->lock);
+        int n = receive_batch(w, fd);
         for (int i = 0; i < n; i++) {
-                if (truncated(dp, i))
+                if (truncated(w, i))
                         continue;
                 PktBuf pkt;
-                pkt_init(&pkt, dp->slots[i], SLOT, PKT_HEADROOM, dp->msgs[i].msg_len);
+                pkt_init(&pkt, w->slots[i], SLOT, PKT_HEADROOM, w->msgs[i].msg_len);
                 /* IPv6 raw sockets start at the ESP header. */
-                process_in(dp, &pkt, NULL, 0, &dp->addrs[i]);
+                process_in(w, &pkt, NULL, 0, &w->addrs[i], false);
         }
-        flush_in(dp);
+        flush_in(w);
+        g_rw_lock_reader_unlock(&w->dp->lock);
         return G_SOURCE_CONTINUE;
 }
 
 /* ---------------------------------------------------------------- SAD, SPD */
 
+/* What the calls below change, the workers read under dp->lock: each call
+ * holds it as writer, and calls no other that takes it. */
+
 static void dp_sa_free(void *p) {
         DpSa *sa = p;
-        if (sa->spec.protocol == IPPROTO_AH)
+        if (sa->spec.protocol == IPPROTO_AH) {
                 ah_sa_clear(&sa->ah);
-        else
+                for (unsigned i = 0; sa->ah_w && i < sa->n_w; i++)
+                        ah_sa_clear(&sa->ah_w[i]);
+                g_free(sa->ah_w);
+        } else {
                 esp_sa_clear(&sa->esp);
+                for (unsigned i = 0; sa->esp_w && i < sa->n_w; i++)
+                        esp_sa_clear(&sa->esp_w[i]);
+                g_free(sa->esp_w);
+        }
         bh_secure_wipe(sa, sizeof *sa);
         g_free(sa);
 }
 
-int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, char **ret_error) {
+/* One engine SA over its own transform: the primary, or a worker's copy. */
+static int sa_engine_init(DpSa *sa, unsigned copy, const BhSecret *keymat, char **ret_error) {
+        const DpSaSpec *spec = &sa->spec;
         BhTransform *t = NULL;
         int r = bh_transform_new(spec->protocol == IPPROTO_AH ? BH_ENCR_NONE : spec->encr,
                                  spec->protocol == IPPROTO_AH ? 0 : spec->encr_bits, spec->integ, keymat, &t);
@@ -958,17 +1110,46 @@ int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, ch
                                              bh_integ_name(spec->integ), g_strerror(-r));
                 return r;
         }
+        if (spec->protocol == IPPROTO_AH) {
+                AhSa *ah = copy ? &sa->ah_w[copy - 1] : &sa->ah;
+                ah_sa_init(ah, spec->spi, spec->mode == BH_MODE_TRANSPORT ? AH_MODE_TRANSPORT : AH_MODE_TUNNEL,
+                           spec->esn, 0, t);
+                ah->anti_replay = spec->replay;
+                if (copy)
+                        ah->seq_src = &sa->ah.seq_out;
+        } else {
+                EspSa *esp = copy ? &sa->esp_w[copy - 1] : &sa->esp;
+                esp_sa_init(esp, spec->spi, spec->mode == BH_MODE_TRANSPORT ? ESP_MODE_TRANSPORT : ESP_MODE_TUNNEL,
+                            spec->esn, 0, t);
+                esp->anti_replay = spec->replay;
+                if (copy)
+                        esp->seq_src = &sa->esp.seq_out;
+        }
+        return 0;
+}
+
+int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, char **ret_error) {
         DpSa *sa = g_new0(DpSa, 1);
         sa->spec = *spec;
-        if (spec->protocol == IPPROTO_AH) {
-                ah_sa_init(&sa->ah, spec->spi, spec->mode == BH_MODE_TRANSPORT ? AH_MODE_TRANSPORT : AH_MODE_TUNNEL,
-                           spec->esn, 0, t);
-                sa->ah.anti_replay = spec->replay;
-        } else {
-                esp_sa_init(&sa->esp, spec->spi, spec->mode == BH_MODE_TRANSPORT ? ESP_MODE_TRANSPORT : ESP_MODE_TUNNEL,
-                            spec->esn, 0, t);
-                sa->esp.anti_replay = spec->replay;
+        /* Every worker may send on an outbound SA: each has its own cipher
+         * context, and they share the sequence numbers. An inbound SA is
+         * one worker's. */
+        if (spec->direction == DP_OUT && dp->n_workers > 1) {
+                sa->n_w = dp->n_workers - 1;
+                if (spec->protocol == IPPROTO_AH)
+                        sa->ah_w = g_new0(AhSa, sa->n_w);
+                else
+                        sa->esp_w = g_new0(EspSa, sa->n_w);
         }
+        for (unsigned copy = 0; copy <= sa->n_w; copy++) {
+                int r = sa_engine_init(sa, copy, keymat, ret_error);
+                if (r < 0) {
+                        sa->n_w = copy ? copy - 1 : 0;  /* the copies made so far */
+                        dp_sa_free(sa);
+                        return r;
+                }
+        }
+        g_rw_lock_writer_lock(&dp->lock);
         const DpPolicy *p = policy_find(dp, spec->tunnel);
         sa->installed_at = g_get_monotonic_time();
         limits_arm(sa, p ? p->soft_bytes : 0, p ? p->soft_packets : 0, p ? p->soft_seconds : 0);
@@ -978,6 +1159,7 @@ int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, ch
         else
                 g_hash_table_replace(dp->out_sas, sa->spec.tunnel, sa);
         dp->c.cache_added++;
+        g_rw_lock_writer_unlock(&dp->lock);
         TRACE(TRACE_TUNNEL, "tunnel %s: %s SA 0x%08x added (%s%s%s)", spec->tunnel, spec->direction == DP_IN ? "in" : "out",
               spec->spi, bh_encr_name(spec->encr), spec->integ ? "/" : "", spec->integ ? bh_integ_name(spec->integ) : "");
         return 0;
@@ -992,6 +1174,7 @@ static bool spi_kept(uint32_t spi, const uint32_t *keep, size_t n_keep) {
 
 unsigned dp_remove_sas(Datapath *dp, const char *tunnel, const uint32_t *keep, size_t n_keep) {
         unsigned n = 0;
+        g_rw_lock_writer_lock(&dp->lock);
         DpSa *out = g_hash_table_lookup(dp->out_sas, tunnel);
         if (out && !spi_kept(out->spec.spi, keep, n_keep)) {
                 g_hash_table_remove(dp->out_sas, tunnel);
@@ -1011,16 +1194,19 @@ unsigned dp_remove_sas(Datapath *dp, const char *tunnel, const uint32_t *keep, s
                 }
         }
         dp->c.cache_deleted += n;
+        g_rw_lock_writer_unlock(&dp->lock);
         TRACE(TRACE_TUNNEL, "tunnel %s: %u SAs deleted, %zu kept", tunnel, n, n_keep);
         return n;
 }
 
 bool dp_remove_sa(Datapath *dp, const char *tunnel, DpDirection direction, uint32_t spi) {
+        bool found = false;
+        g_rw_lock_writer_lock(&dp->lock);
         if (direction == DP_OUT) {
                 DpSa *sa = g_hash_table_lookup(dp->out_sas, tunnel);
-                if (!sa || sa->spec.spi != spi)
-                        return false;
-                g_hash_table_remove(dp->out_sas, tunnel);
+                found = sa && sa->spec.spi == spi;
+                if (found)
+                        g_hash_table_remove(dp->out_sas, tunnel);
         } else {
                 /* ESP or AH: the tunnel's inbound SA of that SPI. */
                 GHashTable *table = dp->in_sas;
@@ -1029,13 +1215,17 @@ bool dp_remove_sa(Datapath *dp, const char *tunnel, DpDirection direction, uint3
                         table = dp->in_ah_sas;
                         sa = g_hash_table_lookup(table, GUINT_TO_POINTER(spi));
                 }
-                if (!sa || strcmp(sa->spec.tunnel, tunnel) != 0)
-                        return false;
-                g_hash_table_remove(table, GUINT_TO_POINTER(spi));
+                found = sa && strcmp(sa->spec.tunnel, tunnel) == 0;
+                if (found)
+                        g_hash_table_remove(table, GUINT_TO_POINTER(spi));
         }
-        dp->c.cache_deleted++;
-        TRACE(TRACE_TUNNEL, "tunnel %s: %s SA 0x%08x deleted", tunnel, direction == DP_IN ? "inbound" : "outbound", spi);
-        return true;
+        if (found)
+                dp->c.cache_deleted++;
+        g_rw_lock_writer_unlock(&dp->lock);
+        if (found)
+                TRACE(TRACE_TUNNEL, "tunnel %s: %s SA 0x%08x deleted", tunnel, direction == DP_IN ? "inbound" : "outbound",
+                      spi);
+        return found;
 }
 
 static void policy_free(void *p) {
@@ -1045,9 +1235,14 @@ static void policy_free(void *p) {
         g_free(pol);
 }
 
-int dp_set_policy(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_local, const BhTs *remote,
-                  size_t n_remote) {
-        dp_remove_policy(dp, tunnel);
+static bool remove_policy(Datapath *dp, const char *tunnel) {
+        DpPolicy *p = policy_find(dp, tunnel);
+        return p && g_ptr_array_remove(dp->policies, p);
+}
+
+static DpPolicy *set_policy(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_local, const BhTs *remote,
+                            size_t n_remote) {
+        remove_policy(dp, tunnel);
         DpPolicy *p = g_new0(DpPolicy, 1);
         g_strlcpy(p->tunnel, tunnel, sizeof p->tunnel);
         p->local = g_memdup2(local, n_local * sizeof *local);
@@ -1055,16 +1250,25 @@ int dp_set_policy(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_
         p->remote = g_memdup2(remote, n_remote * sizeof *remote);
         p->n_remote = n_remote;
         g_ptr_array_add(dp->policies, p);
+        return p;
+}
+
+int dp_set_policy(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_local, const BhTs *remote,
+                  size_t n_remote) {
+        g_rw_lock_writer_lock(&dp->lock);
+        set_policy(dp, tunnel, local, n_local, remote, n_remote);
+        g_rw_lock_writer_unlock(&dp->lock);
         TRACE(TRACE_TUNNEL_INFO, "tunnel %s: policy with %zu local and %zu remote selectors", tunnel, n_local, n_remote);
         return 0;
 }
 
 int dp_set_trap(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_local, const BhTs *remote,
                 size_t n_remote, unsigned holddown) {
-        dp_set_policy(dp, tunnel, local, n_local, remote, n_remote);
-        DpPolicy *p = g_ptr_array_index(dp->policies, dp->policies->len - 1);
+        g_rw_lock_writer_lock(&dp->lock);
+        DpPolicy *p = set_policy(dp, tunnel, local, n_local, remote, n_remote);
         p->trap = true;
         p->acquire_after = g_get_monotonic_time() + (gint64) holddown * G_USEC_PER_SEC;
+        g_rw_lock_writer_unlock(&dp->lock);
         TRACE(TRACE_TUNNEL_INFO, "tunnel %s: trap set, no Acquire for %u s", tunnel, holddown);
         return 0;
 }
@@ -1075,23 +1279,68 @@ void dp_on_acquire(Datapath *dp, DpAcquireFunc func, void *userdata) {
 }
 
 bool dp_remove_policy(Datapath *dp, const char *tunnel) {
-        DpPolicy *p = policy_find(dp, tunnel);
-        return p && g_ptr_array_remove(dp->policies, p);
+        g_rw_lock_writer_lock(&dp->lock);
+        bool r = remove_policy(dp, tunnel);
+        g_rw_lock_writer_unlock(&dp->lock);
+        return r;
 }
 
-const DpCounters *dp_counters(const Datapath *dp) {
-        return &dp->c;
+void dp_counters(Datapath *dp, DpCounters *ret) {
+        /* Every field is a uint64_t: summed as an array. */
+        enum { N = sizeof(DpCounters) / sizeof(uint64_t) };
+        _Static_assert(sizeof(DpCounters) % sizeof(uint64_t) == 0, "DpCounters holds uint64_t only");
+        g_rw_lock_writer_lock(&dp->lock);
+        uint64_t sum[N];
+        memcpy(sum, &dp->c, sizeof sum);
+        sum[offsetof(DpCounters, cache_expired) / sizeof(uint64_t)] =
+                __atomic_load_n(&dp->c.cache_expired, __ATOMIC_RELAXED);
+        for (unsigned k = 0; k < dp->n_workers; k++) {
+                uint64_t one[N];
+                memcpy(one, &dp->workers[k]->c, sizeof one);
+                for (unsigned i = 0; i < N; i++)
+                        sum[i] += one[i];
+        }
+        g_rw_lock_writer_unlock(&dp->lock);
+        memcpy(ret, sum, sizeof sum);
 }
 
-unsigned dp_sa_count(const Datapath *dp) {
-        return g_hash_table_size(dp->in_sas) + g_hash_table_size(dp->in_ah_sas) + g_hash_table_size(dp->out_sas);
+unsigned dp_worker_count(const Datapath *dp) {
+        return dp->n_workers;
+}
+
+uint64_t dp_worker_packets(Datapath *dp, unsigned k) {
+        if (k >= dp->n_workers)
+                return 0;
+        g_rw_lock_writer_lock(&dp->lock);
+        uint64_t n = dp->workers[k]->c.in_total + dp->workers[k]->c.out_total;
+        g_rw_lock_writer_unlock(&dp->lock);
+        return n;
+}
+
+unsigned dp_sa_count(Datapath *dp) {
+        g_rw_lock_writer_lock(&dp->lock);
+        unsigned n = g_hash_table_size(dp->in_sas) + g_hash_table_size(dp->in_ah_sas) + g_hash_table_size(dp->out_sas);
+        g_rw_lock_writer_unlock(&dp->lock);
+        return n;
+}
+
+static void add_counters(PktCounters *sum, const PktCounters *c) {
+        sum->packets_in += c->packets_in;
+        sum->bytes_in += c->bytes_in;
+        sum->packets_out += c->packets_out;
+        sum->bytes_out += c->bytes_out;
+        for (int i = 0; i < _PKT_DROP_MAX; i++)
+                sum->drops[i] += c->drops[i];
 }
 
 static void report_sa(const DpSa *sa, void (*func)(const DpSaInfo *, void *), void *userdata) {
-        const PktCounters *c = sa->spec.protocol == IPPROTO_AH ? &sa->ah.counters : &sa->esp.counters;
+        PktCounters c = { 0 };
+        add_counters(&c, sa->spec.protocol == IPPROTO_AH ? &sa->ah.counters : &sa->esp.counters);
+        for (unsigned i = 0; i < sa->n_w; i++)
+                add_counters(&c, sa->spec.protocol == IPPROTO_AH ? &sa->ah_w[i].counters : &sa->esp_w[i].counters);
         uint64_t drops = 0;
         for (int i = 0; i < _PKT_DROP_MAX; i++)
-                drops += c->drops[i];
+                drops += c.drops[i];
         DpSaInfo info = {
                 .tunnel = sa->spec.tunnel,
                 .direction = sa->spec.direction,
@@ -1100,16 +1349,17 @@ static void report_sa(const DpSa *sa, void (*func)(const DpSaInfo *, void *), vo
                 .encr = sa->spec.encr,
                 .encr_bits = sa->spec.encr_bits,
                 .integ = sa->spec.integ,
-                .packets = sa->spec.direction == DP_IN ? c->packets_in : c->packets_out,
-                .bytes = sa->spec.direction == DP_IN ? c->bytes_in : c->bytes_out,
+                .packets = sa->spec.direction == DP_IN ? c.packets_in : c.packets_out,
+                .bytes = sa->spec.direction == DP_IN ? c.bytes_in : c.bytes_out,
                 .drops = drops,
         };
         func(&info, userdata);
 }
 
-void dp_foreach_sa(const Datapath *dp, void (*func)(const DpSaInfo *, void *), void *userdata) {
+void dp_foreach_sa(Datapath *dp, void (*func)(const DpSaInfo *, void *), void *userdata) {
         GHashTableIter it;
         gpointer value;
+        g_rw_lock_writer_lock(&dp->lock);
         g_hash_table_iter_init(&it, dp->out_sas);
         while (g_hash_table_iter_next(&it, NULL, &value))
                 report_sa(value, func, userdata);
@@ -1119,6 +1369,7 @@ void dp_foreach_sa(const Datapath *dp, void (*func)(const DpSaInfo *, void *), v
         g_hash_table_iter_init(&it, dp->in_ah_sas);
         while (g_hash_table_iter_next(&it, NULL, &value))
                 report_sa(value, func, userdata);
+        g_rw_lock_writer_unlock(&dp->lock);
 }
 
 /* ---------------------------------------------------------------- keepalives */
@@ -1128,18 +1379,20 @@ static gboolean send_keepalives(gpointer userdata) {
         static const uint8_t keepalive = 0xff;
         GHashTableIter it;
         gpointer value;
+        g_rw_lock_writer_lock(&dp->lock);
         g_hash_table_iter_init(&it, dp->out_sas);
         while (g_hash_table_iter_next(&it, NULL, &value)) {
                 const DpSa *sa = value;
                 if (sa->spec.encap != BH_ENCAP_UDP)
                         continue;
-                int fd = sa->spec.remote.family == AF_INET ? dp->fds.udp4 : dp->fds.udp6;
+                int fd = sa->spec.remote.family == AF_INET ? dp->workers[0]->udp4 : dp->workers[0]->udp6;
                 struct sockaddr_storage to;
                 socklen_t len;
                 sockaddr_of(&sa->spec.remote, PKT_NATT_PORT, &to, &len);
                 if (fd >= 0 && sendto(fd, &keepalive, 1, 0, (struct sockaddr *) &to, len) == 1)
                         dp->c.keepalives_out++;
         }
+        g_rw_lock_writer_unlock(&dp->lock);
         return G_SOURCE_CONTINUE;
 }
 
@@ -1161,48 +1414,102 @@ static void time_check(Datapath *dp, GHashTable *table, gint64 now) {
 static gboolean check_lifetimes(gpointer userdata) {
         Datapath *dp = userdata;
         gint64 now = g_get_monotonic_time();
+        g_rw_lock_writer_lock(&dp->lock);
         time_check(dp, dp->in_sas, now);
         time_check(dp, dp->in_ah_sas, now);
         time_check(dp, dp->out_sas, now);
+        g_rw_lock_writer_unlock(&dp->lock);
         return G_SOURCE_CONTINUE;
 }
 
 /* ---------------------------------------------------------------- life */
 
-static GSource *watch(GMainContext *ctx, int fd, GUnixFDSourceFunc func, Datapath *dp) {
+static GSource *watch(GMainContext *ctx, int fd, GUnixFDSourceFunc func, DpWorker *w) {
         if (fd < 0)
                 return NULL;
         GSource *s = g_unix_fd_source_new(fd, G_IO_IN);
-        g_source_set_callback(s, (GSourceFunc) (void (*)(void)) func, dp, NULL);
+        g_source_set_callback(s, (GSourceFunc) (void (*)(void)) func, w, NULL);
         g_source_attach(s, ctx);
         return s;
+}
+
+static gpointer worker_run(gpointer data) {
+        DpWorker *w = data;
+        g_main_context_push_thread_default(w->ctx);
+        g_main_loop_run(w->loop);
+        g_main_context_pop_thread_default(w->ctx);
+        return NULL;
+}
+
+static DpWorker *worker_new(Datapath *dp, unsigned k, GMainContext *ctx) {
+        DpWorker *w = g_new0(DpWorker, 1);
+        w->dp = dp;
+        w->index = k;
+        w->tun = dp->fds.tun[k];
+        w->udp4 = dp->fds.udp4[k];
+        w->udp6 = dp->fds.udp6[k];
+        w->ctx = k ? g_main_context_new() : ctx;
+        w->sources[0] = watch(w->ctx, w->tun, tun_readable, w);
+        w->sources[1] = watch(w->ctx, w->udp4, udp_readable, w);
+        w->sources[2] = watch(w->ctx, w->udp6, udp_readable, w);
+        if (k == 0) {
+                /* The raw sockets: one reader, so that an SA that is not
+                 * in UDP has one worker. */
+                w->sources[3] = watch(w->ctx, dp->fds.raw4, raw4_readable, w);
+                w->sources[4] = watch(w->ctx, dp->fds.raw6, raw6_readable, w);
+                w->sources[5] = watch(w->ctx, dp->fds.ah4, ah4_readable, w);
+                w->sources[6] = watch(w->ctx, dp->fds.ah6, ah6_readable, w);
+        } else {
+                w->loop = g_main_loop_new(w->ctx, FALSE);
+                g_autofree char *name = g_strdup_printf("dp-worker-%u", k);
+                w->thread = g_thread_new(name, worker_run, w);
+        }
+        return w;
+}
+
+static void worker_free(DpWorker *w) {
+        if (w->thread) {
+                g_main_loop_quit(w->loop);
+                g_thread_join(w->thread);
+                g_main_loop_unref(w->loop);
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(w->sources); i++)
+                if (w->sources[i]) {
+                        g_source_destroy(w->sources[i]);
+                        g_source_unref(w->sources[i]);
+                }
+        if (w->index)
+                g_main_context_unref(w->ctx);
+        g_free(w);
 }
 
 Datapath *dp_new(GMainContext *ctx, const DpFds *fds) {
         Datapath *dp = g_new0(Datapath, 1);
         dp->fds = *fds;
+        dp->main_ctx = ctx ? ctx : g_main_context_default();
+        g_rw_lock_init(&dp->lock);
+        g_mutex_init(&dp->limit_lock);
         dp->in_sas = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, dp_sa_free);
         dp->in_ah_sas = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, dp_sa_free);
         dp->out_sas = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, dp_sa_free);
         dp->policies = g_ptr_array_new_with_free_func(policy_free);
-        dp->sources[0] = watch(ctx, fds->tun, tun_readable, dp);
-        dp->sources[1] = watch(ctx, fds->udp4, udp_readable, dp);
-        dp->sources[2] = watch(ctx, fds->udp6, udp_readable, dp);
-        dp->sources[3] = watch(ctx, fds->raw4, raw4_readable, dp);
-        dp->sources[4] = watch(ctx, fds->raw6, raw6_readable, dp);
-        dp->sources[5] = watch(ctx, fds->ah4, ah4_readable, dp);
-        dp->sources[6] = watch(ctx, fds->ah6, ah6_readable, dp);
+        /* One worker for each TUN queue handed over, and at least one. */
+        dp->n_workers = 1;
+        while (dp->n_workers < DP_MAX_WORKERS && fds->tun[dp->n_workers] >= 0)
+                dp->n_workers++;
+        for (unsigned k = 0; k < dp->n_workers; k++)
+                dp->workers[k] = worker_new(dp, k, ctx);
         dp->keepalive_timer = g_timeout_add_seconds(KEEPALIVE_SECONDS, send_keepalives, dp);
         dp->lifetime_timer = g_timeout_add_seconds(1, check_lifetimes, dp);
         return dp;
 }
 
 bool dp_ready(const Datapath *dp, char **ret_why) {
-        if (dp->fds.tun < 0) {
+        if (dp->fds.tun[0] < 0) {
                 *ret_why = g_strdup("no TUN device (see bulkheadd's messages)");
                 return false;
         }
-        if (dp->fds.udp4 < 0 && dp->fds.udp6 < 0 && dp->fds.raw4 < 0 && dp->fds.raw6 < 0) {
+        if (dp->fds.udp4[0] < 0 && dp->fds.udp6[0] < 0 && dp->fds.raw4 < 0 && dp->fds.raw6 < 0) {
                 *ret_why = g_strdup("no ESP socket (see bulkheadd's messages)");
                 return false;
         }
@@ -1216,14 +1523,13 @@ void dp_free(Datapath *dp) {
                 g_source_remove(dp->keepalive_timer);
         if (dp->lifetime_timer)
                 g_source_remove(dp->lifetime_timer);
-        for (size_t i = 0; i < G_N_ELEMENTS(dp->sources); i++)
-                if (dp->sources[i]) {
-                        g_source_destroy(dp->sources[i]);
-                        g_source_unref(dp->sources[i]);
-                }
+        for (unsigned k = 0; k < dp->n_workers; k++)
+                worker_free(dp->workers[k]);
         g_hash_table_destroy(dp->in_sas);
         g_hash_table_destroy(dp->in_ah_sas);
         g_hash_table_destroy(dp->out_sas);
         g_ptr_array_free(dp->policies, TRUE);
+        g_rw_lock_clear(&dp->lock);
+        g_mutex_clear(&dp->limit_lock);
         g_free(dp);
 }

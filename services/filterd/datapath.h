@@ -25,6 +25,7 @@ typedef struct DpCounters {
         uint64_t out_no_sa, out_encap_failed, out_send_failed;
         uint64_t out_trapped;   /* held by a trap: its tunnel has no SA yet */
         uint64_t in_write_failed;
+        uint64_t in_misrouted;  /* ESP that came another way than its SA's (raw / in UDP, or to another worker) */
         uint64_t in_sa_expired, out_sa_expired;     /* past the hard lifetime */
         uint64_t keepalives_in, keepalives_out;     /* RFC 3948 NAT keepalives */
         /* TUN offloads (offload.h): super packets read and cut into
@@ -62,9 +63,16 @@ typedef struct DpSaInfo {
 
 typedef struct Datapath Datapath;
 
-/* The descriptors come from the supervisor; -1 where one is missing. */
+/* Workers at most (each a thread, with a TUN queue and UDP 4500 sockets). */
+#define DP_MAX_WORKERS 4
+
+/* The descriptors come from the supervisor; -1 where one is missing. One
+ * worker for each TUN queue: tun[0], and tun[k] while it is >= 0, with
+ * udp4[k] and udp6[k]. Worker 0 runs on the context given to dp_new(),
+ * the others on threads of their own. */
 typedef struct DpFds {
-        int tun, udp4, udp6, raw4, raw6;
+        int tun[DP_MAX_WORKERS], udp4[DP_MAX_WORKERS], udp6[DP_MAX_WORKERS];
+        int raw4, raw6;
         int ah4, ah6;   /* AH in (IPv4: from the IP header; IPv6: from AH) */
         int ip4, ip6;   /* whole IP packets out (AH) */
 } DpFds;
@@ -113,6 +121,10 @@ typedef void (*DpLimitFunc)(const char *tunnel, DpDirection direction, uint32_t 
                             void *userdata);
 void dp_on_limit(Datapath *dp, DpLimitFunc func, void *userdata);
 
-const DpCounters *dp_counters(const Datapath *dp);
-unsigned dp_sa_count(const Datapath *dp);
-void dp_foreach_sa(const Datapath *dp, void (*func)(const DpSaInfo *sa, void *userdata), void *userdata);
+/* Every worker's counters and the data path's own, summed. */
+void dp_counters(Datapath *dp, DpCounters *ret);
+unsigned dp_sa_count(Datapath *dp);
+void dp_foreach_sa(Datapath *dp, void (*func)(const DpSaInfo *sa, void *userdata), void *userdata);
+unsigned dp_worker_count(const Datapath *dp);
+/* Packets worker k carried in and out. */
+uint64_t dp_worker_packets(Datapath *dp, unsigned k);

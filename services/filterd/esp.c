@@ -31,6 +31,7 @@ void esp_sa_init(EspSa *sa, uint32_t spi, EspMode mode, bool esn, uint32_t repla
         sa->mode = mode;
         sa->esn = esn;
         sa->transform = transform;
+        sa->seq_src = &sa->seq_out;
         replay_init(&sa->replay, replay_window, esn);
         sa->anti_replay = true;
 }
@@ -85,7 +86,7 @@ static PktDrop seal(EspSa *sa, PktBuf *pkt, uint8_t next_header, const uint64_t 
         if (seq_given)
                 seq = *seq_given;
         else {
-                PktDrop d = replay_next_seq(&sa->seq_out, sa->esn, &seq);
+                PktDrop d = replay_next_seq(sa->seq_src, sa->esn, &seq);
                 if (d != PKT_OK)
                         return d;
         }

@@ -41,6 +41,8 @@ typedef struct EspSa {
         bool esn;                 /* extended (64-bit) sequence numbers */
         BhTransform *transform;   /* owned: freed by esp_sa_clear() */
         uint64_t seq_out;         /* outbound: last sequence number sent */
+        uint64_t *seq_src;        /* where sequence numbers are taken: &seq_out, or the
+                                   * seq_out of the SA this one is a worker's copy of */
         ReplayWindow replay;      /* inbound */
         bool anti_replay;         /* check the window (esp_sa_init: on) */
         PktCounters counters;

@@ -42,6 +42,7 @@ static const struct {
         COUNTER("in_malformed", in_malformed),
         COUNTER("in_not_esp", in_not_esp),
         COUNTER("in_write_failed", in_write_failed),
+        COUNTER("in_misrouted", in_misrouted),
         COUNTER("in_sa_expired", in_sa_expired),
         COUNTER("out_sa_expired", out_sa_expired),
         COUNTER("out_no_sa", out_no_sa),
@@ -56,7 +57,9 @@ static const struct {
 
 static void filterd_handle_get_counters(BhCall *call, void *userdata) {
         Filterd *f = userdata;
-        const DpCounters *c = dp_counters(f->dp);
+        DpCounters sum;
+        dp_counters(f->dp, &sum);
+        const DpCounters *c = &sum;
         DBusMessage *reply = bh_call_new_return(call);
         DBusMessageIter it, arr, ent;
         dbus_message_iter_init_append(reply, &it);
@@ -456,6 +459,18 @@ static void get_sas(DBusMessageIter *it, void *userdata) {
         dbus_message_iter_append_basic(it, DBUS_TYPE_UINT32, &n);
 }
 
+/* The packets each worker carried, in and out: how the load spreads. */
+static void get_workers(DBusMessageIter *it, void *userdata) {
+        Filterd *f = userdata;
+        DBusMessageIter arr;
+        dbus_message_iter_open_container(it, DBUS_TYPE_ARRAY, "t", &arr);
+        for (unsigned k = 0; k < dp_worker_count(f->dp); k++) {
+                dbus_uint64_t n = dp_worker_packets(f->dp, k);
+                dbus_message_iter_append_basic(&arr, DBUS_TYPE_UINT64, &n);
+        }
+        dbus_message_iter_close_container(it, &arr);
+}
+
 static const BhMethodImpl filterd_methods[] = {
         { "GetCounters", filterd_handle_get_counters },
         { "InstallSA", filterd_handle_install_sa },
@@ -472,6 +487,7 @@ static const BhMethodImpl filterd_methods[] = {
 
 static const BhPropertyImpl filterd_properties[] = {
         { "SAs", get_sas, NULL },
+        { "Workers", get_workers, NULL },
         { "TraceMask", get_trace_mask, set_trace_mask },
         {},
 };
@@ -507,9 +523,6 @@ Filterd *filterd_new(BhService *svc) {
         Filterd *f = g_new0(Filterd, 1);
         f->svc = svc;
         DpFds fds = {
-                .tun = bh_service_fd(svc, "tun"),
-                .udp4 = bh_service_fd(svc, "esp-udp4"),
-                .udp6 = bh_service_fd(svc, "esp-udp6"),
                 .raw4 = bh_service_fd(svc, "esp-raw4"),
                 .raw6 = bh_service_fd(svc, "esp-raw6"),
                 .ah4 = bh_service_fd(svc, "ah-raw4"),
@@ -517,7 +530,18 @@ Filterd *filterd_new(BhService *svc) {
                 .ip4 = bh_service_fd(svc, "ip-raw4"),
                 .ip6 = bh_service_fd(svc, "ip-raw6"),
         };
+        /* Worker k's: "tun.K", "esp-udp4.K", "esp-udp6.K" (k from 1). */
+        for (unsigned k = 0; k < DP_MAX_WORKERS; k++) {
+                g_autofree char *suffix = k ? g_strdup_printf(".%u", k) : g_strdup("");
+                g_autofree char *tun = g_strconcat("tun", suffix, NULL);
+                g_autofree char *udp4 = g_strconcat("esp-udp4", suffix, NULL);
+                g_autofree char *udp6 = g_strconcat("esp-udp6", suffix, NULL);
+                fds.tun[k] = bh_service_fd(svc, tun);
+                fds.udp4[k] = bh_service_fd(svc, udp4);
+                fds.udp6[k] = bh_service_fd(svc, udp6);
+        }
         f->dp = dp_new(NULL, &fds);
+        bh_log_info("data path: %u worker%s", dp_worker_count(f->dp), dp_worker_count(f->dp) == 1 ? "" : "s");
         dp_on_limit(f->dp, limit_reached, f);
         dp_on_acquire(f->dp, acquire, f);
         g_autofree char *why = NULL;

@@ -73,8 +73,12 @@ PktDrop replay_update(ReplayWindow *w, uint64_t seq) {
 
 PktDrop replay_next_seq(uint64_t *last, bool esn, uint64_t *ret_seq) {
         uint64_t max = esn ? UINT64_MAX : UINT32_MAX;
-        if (*last >= max)
-                return PKT_DROP_SEQ_EXHAUSTED;
-        *ret_seq = ++*last;
+        /* Atomic: the data path's workers may share one SA's numbers. */
+        uint64_t cur = __atomic_load_n(last, __ATOMIC_RELAXED);
+        do {
+                if (cur >= max)
+                        return PKT_DROP_SEQ_EXHAUSTED;
+        } while (!__atomic_compare_exchange_n(last, &cur, cur + 1, true, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+        *ret_seq = cur + 1;
         return PKT_OK;
 }

@@ -20,6 +20,8 @@ static G_NORETURN void usage(int code) {
                 "                      bulkheadd if they are there, else %s)\n"
                 "  --bus ADDRESS       without --embedded: a bus other than the system bus\n"
                 "  --tun-name NAME     the data path's TUN device (default: bulkhead0)\n"
+                "  --dp-workers N      filterd's workers, each with a queue of the TUN device\n"
+                "                      and a UDP 4500 socket (1 to 4; default: one per CPU)\n"
                 "  --log-level LEVEL   initial level of every service: none, errors, events,\n"
                 "                      information or debug (default: events)\n"
                 "  --no-spawn          systemd starts the services (bulkhead-*.service): only\n"
@@ -73,7 +75,17 @@ int main(int argc, char **argv) {
                         slot = &opt.bus_address;
                 else if (strcmp(a, "--tun-name") == 0)
                         slot = &opt.tun_name;
-                else if (strcmp(a, "--log-level") == 0) {
+                else if (strcmp(a, "--dp-workers") == 0) {
+                        char *end = NULL;
+                        unsigned long n = v ? strtoul(v, &end, 10) : 0;
+                        if (!v || !*v || *end || n < 1 || n > 4) {
+                                fprintf(stderr, "bulkheadd: --dp-workers needs a number from 1 to 4\n");
+                                return 2;
+                        }
+                        opt.dp_workers = (unsigned) n;
+                        i++;
+                        continue;
+                } else if (strcmp(a, "--log-level") == 0) {
                         if (!v || bh_log_level_from_string(v, &opt.service_level) < 0) {
                                 fprintf(stderr, "bulkheadd: --log-level needs none, errors, events, information "
                                                 "or debug\n");

@@ -33,21 +33,26 @@ static int fail(char **ret_error, int err, const char *what) {
  * brought up with an MTU that leaves room for ESP, UDP and an outer IPv6
  * header. A kernel that refuses the offloads still gets the header: filterd
  * then sees plain packets behind it. */
-static int open_tun(const ResourceSettings *o, char **ret_error) {
+/* With more than one worker, the device has a queue for each
+ * (IFF_MULTI_QUEUE): "tun" creates it with the first, "tun.K" attaches
+ * queue K; the kernel spreads what the stack sends over the queues by flow. */
+static int open_tun(const ResourceSettings *o, bool first, char **ret_error) {
         int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK);
         if (fd < 0)
                 return fail(ret_error, errno, "/dev/net/tun");
         struct ifreq ifr = { 0 };
-        ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
+        ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR | (o->workers > 1 ? IFF_MULTI_QUEUE : 0);
         g_strlcpy(ifr.ifr_name, o->tun_name, IFNAMSIZ);
         if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
                 int e = errno;
                 close(fd);
-                return fail(ret_error, e, "creating the TUN device");
+                return fail(ret_error, e, first ? "creating the TUN device" : "adding a queue to the TUN device");
         }
         if (ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) < 0 &&
             ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM) < 0)
                 bh_log_event("the TUN device takes no offloads (%s): one packet per read", strerror(errno));
+        if (!first)
+                return fd;
         int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         if (s < 0) {
                 int e = errno;
@@ -97,21 +102,24 @@ static void size_buffers(int fd) {
 }
 
 /*
- * UDP 4500 carries ESP for filterd and IKE for isakmpd (RFC 3948). Both
- * sockets are bound to the port in one SO_REUSEPORT group whose selector
- * sends a datagram that starts with the four zero octets of the non-ESP
- * marker to the second socket (isakmpd's) and everything else (ESP, and a
- * NAT keepalive's single octet, on which the load fails and the program
- * answers 0) to the first (filterd's). The supervisor keeps both open for
- * the suite's life, so the order, which is the group's index, never
- * changes; filterd's socket is opened first.
+ * UDP 4500 carries ESP for filterd and IKE for isakmpd (RFC 3948). The
+ * sockets are bound to the port in one SO_REUSEPORT group: first one for
+ * each of filterd's N workers ("esp-udp4", "esp-udp4.1", ...), then
+ * isakmpd's. Its selector sends a datagram that starts with the four zero
+ * octets of the non-ESP marker to isakmpd (index N), and ESP to the worker
+ * its SPI names (index SPI mod N), so that every packet of an inbound SA
+ * meets the same worker, its replay window and its cipher context. A NAT
+ * keepalive's single octet fails the load, and the program answers 0. The
+ * supervisor keeps the sockets open for the suite's life, so the order,
+ * which is the group's index, never changes.
  */
-static int attach_marker_selector(int fd) {
+static int attach_marker_selector(int fd, unsigned workers) {
         struct sock_filter code[] = {
                 BPF_STMT(BPF_LD | BPF_W | BPF_ABS, 0),          /* the first four payload octets */
                 BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1),   /* zero: the non-ESP marker */
-                BPF_STMT(BPF_RET | BPF_K, 1),                   /* isakmpd */
-                BPF_STMT(BPF_RET | BPF_K, 0),                   /* filterd */
+                BPF_STMT(BPF_RET | BPF_K, workers),             /* isakmpd */
+                BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, workers),   /* the SPI's worker */
+                BPF_STMT(BPF_RET | BPF_A, 0),
         };
         struct sock_fprog prog = { .len = G_N_ELEMENTS(code), .filter = code };
         return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog);
@@ -153,10 +161,10 @@ static int open_udp(int family, uint16_t port, bool reuse, char **ret_error) {
         return mark(fd, ret_error);
 }
 
-/* isakmpd's half of UDP 4500: joins the group filterd's socket made. */
-static int open_ike_natt(int family, char **ret_error) {
+/* isakmpd's half of UDP 4500: joins the group filterd's sockets made. */
+static int open_ike_natt(int family, unsigned workers, char **ret_error) {
         int fd = open_udp(family, ESP_UDP_PORT, true, ret_error);
-        if (fd >= 0 && attach_marker_selector(fd) < 0) {
+        if (fd >= 0 && attach_marker_selector(fd, workers) < 0) {
                 int e = errno;
                 close(fd);
                 return fail(ret_error, e, "attaching the UDP 4500 selector");
@@ -185,21 +193,38 @@ static int open_raw(int family, int proto, const char *what, char **ret_error) {
         return mark(fd, ret_error);
 }
 
+/* "NAME.K": worker K's NAME (K from 1); *ret_k 0 for a plain name. */
+static const char *worker_of(const char *name, char base[static 16], unsigned *ret_k) {
+        const char *dot = strchr(name, '.');
+        *ret_k = 0;
+        if (!dot || dot - name >= 16 || dot[1] < '1' || dot[1] > '0' + RESOURCE_MAX_WORKERS - 1 || dot[2])
+                return name;
+        memcpy(base, name, (size_t) (dot - name));
+        base[dot - name] = 0;
+        *ret_k = (unsigned) (dot[1] - '0');
+        return base;
+}
+
 int resource_open(const char *name, const ResourceSettings *o, char **ret_error) {
-        if (strcmp(name, "tun") == 0)
-                return open_tun(o, ret_error);
-        if (strcmp(name, "esp-udp4") == 0)
+        char buf[16];
+        unsigned k;
+        const char *base = worker_of(name, buf, &k);
+        if (strcmp(base, "tun") == 0)
+                return open_tun(o, k == 0, ret_error);
+        if (strcmp(base, "esp-udp4") == 0)
                 return open_udp(AF_INET, ESP_UDP_PORT, true, ret_error);
-        if (strcmp(name, "esp-udp6") == 0)
+        if (strcmp(base, "esp-udp6") == 0)
                 return open_udp(AF_INET6, ESP_UDP_PORT, true, ret_error);
+        if (k)
+                return fail(ret_error, ENOENT, name);
         if (strcmp(name, "ike-udp4") == 0)
                 return open_udp(AF_INET, IKE_UDP_PORT, false, ret_error);
         if (strcmp(name, "ike-udp6") == 0)
                 return open_udp(AF_INET6, IKE_UDP_PORT, false, ret_error);
         if (strcmp(name, "ike-natt4") == 0)
-                return open_ike_natt(AF_INET, ret_error);
+                return open_ike_natt(AF_INET, o->workers, ret_error);
         if (strcmp(name, "ike-natt6") == 0)
-                return open_ike_natt(AF_INET6, ret_error);
+                return open_ike_natt(AF_INET6, o->workers, ret_error);
         if (strcmp(name, "esp-raw4") == 0)
                 return open_raw_esp(AF_INET, ret_error);
         if (strcmp(name, "esp-raw6") == 0)
@@ -215,10 +240,22 @@ int resource_open(const char *name, const ResourceSettings *o, char **ret_error)
         return fail(ret_error, ENOENT, name);
 }
 
+bool resource_wanted(const char *name, const ResourceSettings *o) {
+        char buf[16];
+        unsigned k;
+        worker_of(name, buf, &k);
+        return k < o->workers;
+}
+
 bool resource_known(const char *name) {
         static const char *const names[] = { "tun", "esp-udp4", "esp-udp6", "esp-raw4", "esp-raw6", "ah-raw4",
                                              "ah-raw6", "ip-raw4", "ip-raw6", "ike-udp4", "ike-udp6", "ike-natt4",
                                              "ike-natt6" };
+        char buf[16];
+        unsigned k;
+        const char *base = worker_of(name, buf, &k);
+        if (k)
+                return strcmp(base, "tun") == 0 || strcmp(base, "esp-udp4") == 0 || strcmp(base, "esp-udp6") == 0;
         for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
                 if (strcmp(names[i], name) == 0)
                         return true;

@@ -691,12 +691,20 @@ static int take_lock(Supervisor *sup) {
  * resource that cannot be opened is said once; the service starts without
  * it and reports what it lacks. */
 static void open_resources(Supervisor *sup) {
+        /* One worker per CPU the suite may run on, at most RESOURCE_MAX_WORKERS. */
+        unsigned workers = sup->opt->dp_workers;
+        if (!workers) {
+                long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+                workers = cpus < 1 ? 1 : cpus > RESOURCE_MAX_WORKERS ? RESOURCE_MAX_WORKERS : (unsigned) cpus;
+        }
         ResourceSettings ro = { sup->opt->tun_name ? sup->opt->tun_name : "bulkhead0",
-                               sup->opt->tun_mtu ? sup->opt->tun_mtu : 1400 };
+                               sup->opt->tun_mtu ? sup->opt->tun_mtu : 1400, workers };
         for (int i = 1; i < _BH_SERVICE_MAX; i++) {
                 Child *c = &sup->children[i];
                 for (size_t r = 0; r < MAX_RESOURCES && c->entry->resources[r]; r++) {
                         g_autofree char *why = NULL;
+                        if (!resource_wanted(c->entry->resources[r], &ro))
+                                continue;
                         int fd = resource_open(c->entry->resources[r], &ro, &why);
                         if (fd < 0) {
                                 fprintf(stderr, "bulkheadd: %s for %s: %s\n", c->entry->resources[r], c->entry->name,

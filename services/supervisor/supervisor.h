@@ -27,6 +27,7 @@ typedef struct SupervisorOptions {
         bool no_spawn;          /* systemd starts the services: only hand out resources */
         char *tun_name;         /* the data path's TUN device (default bulkhead0) */
         unsigned tun_mtu;       /* its MTU (default 1400) */
+        unsigned dp_workers;    /* the data path's workers (0: one per CPU, at most 4) */
 } SupervisorOptions;
 
 typedef struct Supervisor Supervisor;

@@ -92,6 +92,29 @@ gro_b=$(counter b gro_super_packets)
 [ "$gro_b" -gt 0 ] || fail "b joined no segments (gro_super_packets $gro_b)"
 pass "offloads at work: a cut $tso_a super packets, b wrote $gro_b joined ones"
 
+# The data path has a worker per CPU (at most 4), each with a queue of the
+# TUN device; the kernel spreads flows over the queues, so 32 UDP flows
+# from a keep every one of a's workers busy.
+cpus=$(nproc)
+want=$((cpus < 4 ? cpus : 4))
+workers() { bctl_on "$1" get-property org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Filter1 Workers; }
+read -r _ n counts <<<"$(workers a)"
+[ "$n" = "$want" ] || fail "a's filterd has $n workers, not $want: $(workers a)"
+in_host a python3 -c '
+import socket, sys
+src, dst = sys.argv[1], sys.argv[2]
+family = socket.AF_INET6 if ":" in dst else socket.AF_INET
+for i in range(32):
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((src, 0))
+    for _ in range(4):
+        s.sendto(b"x" * 200, (dst, 9))
+    s.close()
+' "$A_IN" "$B_IN" || fail "sending the UDP flows failed"
+read -r _ n counts <<<"$(workers a)"
+for c in $counts; do [ "$c" -gt 0 ] || fail "a worker of a's filterd carried nothing: $(workers a)"; done
+pass "$n workers in a's filterd, every one of them carried packets: $counts"
+
 # filterd dies: the supervisor restarts it, tmd installs the tunnel again,
 # and traffic flows again without the operator.
 fpid=$(bctl_on a get-property org.bulkhead.Filter /org/bulkhead/Filter org.bulkhead.Service1 Pid | cut -d' ' -f2)
