@@ -421,7 +421,7 @@ static void filterd_handle_read_trace(BhCall *call, void *userdata) {
 
 static void set_mask(Filterd *f, uint32_t mask, const BhCaller *caller) {
         char who[128];
-        trace_mask = mask & TRACE_ALL;
+        __atomic_store_n(&trace_mask, mask & TRACE_ALL, __ATOMIC_RELAXED);
         bh_log_event("trace categories 0x%03x set by %s", trace_mask, bh_caller_describe(caller, who, sizeof who));
         bh_ipc_property_changed(f->svc->ipc, f->svc->entry->path, bh_iface_filter1.name, "TraceMask");
 }

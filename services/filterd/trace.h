@@ -29,7 +29,7 @@ extern uint32_t trace_mask;
 
 #define TRACE(cat, ...)                                                 \
         do {                                                            \
-                if (__builtin_expect((trace_mask & (cat)) != 0, 0))      \
+                if (__builtin_expect((__atomic_load_n(&trace_mask, __ATOMIC_RELAXED) & (cat)) != 0, 0)) \
                         trace_emit((cat), __VA_ARGS__);                 \
         } while (0)
 
