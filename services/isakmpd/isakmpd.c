@@ -175,6 +175,7 @@ struct Sa {
         bool want_child;        /* tmd asked for phase 2 over this IKE SA: a new CHILD SA is to be made */
         uint16_t child_group;   /* the PFS group the peer asked for with INVALID_KE_PAYLOAD; 0: our first */
         GSequenceIter *delete_timer;
+        GSequenceIter *ike_delete_timer;        /* a superseded SA's Delete, waiting for cryptod */
         GSequenceIter *rekey_timer, *dpd_timer;
         struct SealCtx *sealing;        /* a protected message cryptod is sealing */
         struct Opening *opening;        /* a protected message cryptod is opening */
@@ -870,6 +871,7 @@ static void sa_drop(Sa *sa) {
         timer_cancel(sa->d, &sa->dpd_timer);
         timer_cancel(sa->d, &sa->ike_rekey_timer);
         timer_cancel(sa->d, &sa->delete_timer);
+        timer_cancel(sa->d, &sa->ike_delete_timer);
         free_handle(d, &sa->ik.handle);        /* a rekey that did not finish */
         free_handle(d, &sa->handle);
         sa_ref(sa);
@@ -2903,9 +2905,25 @@ static void delete_sent(Sa *sa) {
         free_handle(sa->d, &sa->handle);
 }
 
+static gboolean ike_delete_due(gpointer userdata) {
+        Sa *sa = userdata;
+        sa->ike_delete_timer = NULL;
+        sa_delete(sa, true);
+        return G_SOURCE_REMOVE;
+}
+
 static void sa_delete(Sa *sa, bool tell_peer) {
         if (sa->state == SA_DEAD)
                 return;
+        if (tell_peer && sa->state == SA_ESTABLISHED && sa->busy && sa->superseded) {
+                /* The IKE SA our rekey replaced, while cryptod still works
+                 * for it (a retransmitted answer being opened): its Delete
+                 * goes once that is done. Dropped without one, the peer
+                 * would keep its half, waiting for it. */
+                timer_cancel(sa->d, &sa->ike_delete_timer);
+                sa->ike_delete_timer = timer_add(sa->d, 100, ike_delete_due, sa);
+                return;
+        }
         if (tell_peer && (sa->state == SA_ESTABLISHED) && !sa->busy) {
                 uint8_t plain[64];
                 IkeBuilder b;
