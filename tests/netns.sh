@@ -69,9 +69,11 @@ host_suite_start() {
         # Every service at its most verbose: the tests search what they say
         # for the keys they used.
         # ip netns exec execs bulkheadd: $! is the supervisor itself, so that
-        # netns_cleanup's SIGTERM stops the suite cleanly.
+        # netns_cleanup's SIGTERM stops the suite cleanly. BULKHEAD_SUITE_ARGS
+        # adds options (bench/datapath.sh: --dp-workers 1 to compare).
+        # shellcheck disable=SC2086
         ip netns exec "$(ns_of "$h")" "$BULKHEADD" --embedded --run-dir "$dir/run" --config-dir "$dir/etc" \
-                --log-level debug >"$dir/out" 2>&1 &
+                --log-level debug ${BULKHEAD_SUITE_ARGS:-} >"$dir/out" 2>&1 &
         eval "SUP_$h=$!"
         wait_for 15 test -f "$dir/run/ready" || { cat "$dir/out" >&2; fail "host $h: suite not ready"; }
 }
