@@ -100,7 +100,8 @@ PktDrop offload_tso_plan(const struct virtio_net_hdr *vh, uint8_t *p, size_t len
 size_t offload_tso_segment(const OffloadTso *t, const uint8_t *p, unsigned k, uint8_t *out) {
         if (t->mss == 0) {
                 /* Not a super packet: the plan is the packet itself. */
-                memcpy(out, p, t->hdr_len);
+                if (t->hdr_len)
+                        memcpy(out, p, t->hdr_len);
                 return t->hdr_len;
         }
         size_t at = (size_t) k * t->mss;
