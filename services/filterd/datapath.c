@@ -877,64 +877,39 @@ static int receive_batch(DpWorker *w, int fd) {
         return n < 0 ? 0 : n;
 }
 
-static gboolean udp_readable(gint fd, GIOCondition cond, gpointer userdata) {
-        DpWorker *w = userdata;
-        g_rw_lock_reader_lock(&w->dp->lock);
-        int n = receive_batch(w, fd);
-        for (int i = 0; i < n; i++) {
-                const struct sockaddr_storage *from = &w->addrs[i];
-                if (truncated(w, i))
-                        continue;
-                PktBuf pkt;
-                pkt_init(&pkt, w->slots[i], SLOT, PKT_HEADROOM, w->msgs[i].msg_len);
-                switch (esp_udp_classify(pkt_data(&pkt), pkt.len)) {
-                case ESP_UDP_ESP:
-                        process_in(w, &pkt, NULL, 0, from, true);
-                        break;
-                case ESP_UDP_KEEPALIVE:
-                        w->c.keepalives_in++;
-                        break;
-                case ESP_UDP_IKE:
-                        /* IKE on 4500 belongs to isakmpd, not here. */
-                        w->c.in_not_esp++;
-                        break;
-                case ESP_UDP_INVALID:
-                        w->c.in_dropped++;
-                        w->c.in_esp_compute++;
-                        w->c.in_malformed++;
-                        break;
-                }
+/* One datagram from a UDP 4500 socket. */
+static void udp_in(DpWorker *w, PktBuf *pkt, const struct sockaddr_storage *from) {
+        switch (esp_udp_classify(pkt_data(pkt), pkt->len)) {
+        case ESP_UDP_ESP:
+                process_in(w, pkt, NULL, 0, from, true);
+                break;
+        case ESP_UDP_KEEPALIVE:
+                w->c.keepalives_in++;
+                break;
+        case ESP_UDP_IKE:
+                /* IKE on 4500 belongs to isakmpd, not here. */
+                w->c.in_not_esp++;
+                break;
+        case ESP_UDP_INVALID:
+                w->c.in_dropped++;
+                w->c.in_esp_compute++;
+                w->c.in_malformed++;
+                break;
         }
-        flush_in(w);
-        g_rw_lock_reader_unlock(&w->dp->lock);
-        return G_SOURCE_CONTINUE;
 }
 
-static gboolean raw4_readable(gint fd, GIOCondition cond, gpointer userdata) {
-        DpWorker *w = userdata;
-        g_rw_lock_reader_lock(&w->dp->lock);
-        int n = receive_batch(w, fd);
-        for (int i = 0; i < n; i++) {
-                const struct sockaddr_storage *from = &w->addrs[i];
-                if (truncated(w, i))
-                        continue;
-                PktBuf pkt;
-                pkt_init(&pkt, w->slots[i], SLOT, PKT_HEADROOM, w->msgs[i].msg_len);
-                PktIpInfo ip;
-                size_t esp_off;
-                EspUdpKind kind;
-                /* A raw IPv4 socket hands over the IP header too. */
-                if (esp_locate(pkt_data(&pkt), pkt.len, &ip, &esp_off, &kind) != PKT_OK) {
-                        w->c.in_dropped++;
-                        w->c.in_esp_compute++;
-                        w->c.in_malformed++;
-                        continue;
-                }
-                process_in(w, &pkt, &ip, esp_off, from, false);
+/* A raw IPv4 socket hands over the IP header too. */
+static void raw4_in(DpWorker *w, PktBuf *pkt, const struct sockaddr_storage *from) {
+        PktIpInfo ip;
+        size_t esp_off;
+        EspUdpKind kind;
+        if (esp_locate(pkt_data(pkt), pkt->len, &ip, &esp_off, &kind) != PKT_OK) {
+                w->c.in_dropped++;
+                w->c.in_esp_compute++;
+                w->c.in_malformed++;
+                return;
         }
-        flush_in(w);
-        g_rw_lock_reader_unlock(&w->dp->lock);
-        return G_SOURCE_CONTINUE;
+        process_in(w, pkt, &ip, esp_off, from, false);
 }
 
 /* AH of a known SA from its remote address: pkt starts at the IP header
@@ -1005,63 +980,48 @@ static DpSa *ah_sa_of(DpWorker *w, const uint8_t *ah, size_t len, const struct s
 
 /* AH over IPv4: the raw socket hands over the whole packet, which the ICV
  * covers. */
-static gboolean ah4_readable(gint fd, GIOCondition cond, gpointer userdata) {
-        DpWorker *w = userdata;
-        g_rw_lock_reader_lock(&w->dp->lock);
-        int n = receive_batch(w, fd);
-        for (int i = 0; i < n; i++) {
-                if (truncated(w, i))
-                        continue;
-                PktBuf pkt;
-                pkt_init(&pkt, w->slots[i], SLOT, PKT_HEADROOM, w->msgs[i].msg_len);
-                PktIpInfo ip;
-                if (pkt_ip_parse(pkt_data(&pkt), pkt.len, &ip) != PKT_OK || ip.proto != IPPROTO_AH) {
-                        w->c.in_dropped++;
-                        w->c.in_ah_compute++;
-                        w->c.in_malformed++;
-                        continue;
-                }
-                DpSa *sa = ah_sa_of(w, pkt_data(&pkt) + ip.hdr_len, pkt.len - ip.hdr_len, &w->addrs[i]);
-                if (sa)
-                        process_in_ah(w, sa, &pkt, &ip);
+static void ah4_in(DpWorker *w, PktBuf *pkt, const struct sockaddr_storage *from) {
+        PktIpInfo ip;
+        if (pkt_ip_parse(pkt_data(pkt), pkt->len, &ip) != PKT_OK || ip.proto != IPPROTO_AH) {
+                w->c.in_dropped++;
+                w->c.in_ah_compute++;
+                w->c.in_malformed++;
+                return;
         }
-        flush_in(w);
-        g_rw_lock_reader_unlock(&w->dp->lock);
-        return G_SOURCE_CONTINUE;
+        DpSa *sa = ah_sa_of(w, pkt_data(pkt) + ip.hdr_len, pkt->len - ip.hdr_len, from);
+        if (sa)
+                process_in_ah(w, sa, pkt, &ip);
 }
 
 /* AH over IPv6: the raw socket starts at the AH header. The IPv6 header
  * the ICV covers is written again from the SA's addresses
  * (rebuild_header: its mutable fields do not count); a packet that came
  * with extension headers before AH thus fails the ICV, and is dropped. */
-static gboolean ah6_readable(gint fd, GIOCondition cond, gpointer userdata) {
-        DpWorker *w = userdata;
-        g_rw_lock_reader_lock(&w->dp->lock);
-        int n = receive_batch(w, fd);
-        for (int i = 0; i < n; i++) {
-                if (truncated(w, i))
-                        continue;
-                PktBuf pkt;
-                pkt_init(&pkt, w->slots[i], SLOT, PKT_HEADROOM, w->msgs[i].msg_len);
-                DpSa *sa = ah_sa_of(w, pkt_data(&pkt), pkt.len, &w->addrs[i]);
-                PktIpInfo ip;
-                if (!sa)
-                        continue;
-                if (rebuild_header(&pkt, sa, PKT_PROTO_AH, &ip) != PKT_OK) {
-                        w->c.in_dropped++;
-                        w->c.in_ah_compute++;
-                        w->c.in_malformed++;
-                        continue;
-                }
-                process_in_ah(w, sa, &pkt, &ip);
+static void ah6_in(DpWorker *w, PktBuf *pkt, const struct sockaddr_storage *from) {
+        DpSa *sa = ah_sa_of(w, pkt_data(pkt), pkt->len, from);
+        PktIpInfo ip;
+        if (!sa)
+                return;
+        if (rebuild_header(pkt, sa, PKT_PROTO_AH, &ip) != PKT_OK) {
+                w->c.in_dropped++;
+                w->c.in_ah_compute++;
+                w->c.in_malformed++;
+                return;
         }
-        flush_in(w);
-        g_rw_lock_reader_unlock(&w->dp->lock);
-        return G_SOURCE_CONTINUE;
+        process_in_ah(w, sa, pkt, &ip);
 }
 
-static gboolean raw6_readable(gint fd, GIOCondition cond, gpointer userdata) {
-        DpWorker *w = userdata;
+/* IPv6 raw sockets start at the ESP header. */
+static void raw6_in(DpWorker *w, PktBuf *pkt, const struct sockaddr_storage *from) {
+        process_in(w, pkt, NULL, 0, from, false);
+}
+
+/* Every socket's wake-up: a batch in one call, each datagram to the
+ * socket's own function in its slot, then the decapsulated packets out to
+ * the TUN device; all under the read lock of the SAD and SPD. */
+typedef void (*InFunc)(DpWorker *w, PktBuf *pkt, const struct sockaddr_storage *from);
+
+static void receive_each(DpWorker *w, int fd, InFunc func) {
         g_rw_lock_reader_lock(&w->dp->lock);
         int n = receive_batch(w, fd);
         for (int i = 0; i < n; i++) {
@@ -1069,13 +1029,22 @@ static gboolean raw6_readable(gint fd, GIOCondition cond, gpointer userdata) {
                         continue;
                 PktBuf pkt;
                 pkt_init(&pkt, w->slots[i], SLOT, PKT_HEADROOM, w->msgs[i].msg_len);
-                /* IPv6 raw sockets start at the ESP header. */
-                process_in(w, &pkt, NULL, 0, &w->addrs[i], false);
+                func(w, &pkt, &w->addrs[i]);
         }
         flush_in(w);
         g_rw_lock_reader_unlock(&w->dp->lock);
-        return G_SOURCE_CONTINUE;
 }
+
+#define READABLE(name, func)                                                             \
+        static gboolean name(gint fd, GIOCondition cond, gpointer userdata) {            \
+                receive_each(userdata, fd, func);                                        \
+                return G_SOURCE_CONTINUE;                                                \
+        }
+READABLE(udp_readable, udp_in)
+READABLE(raw4_readable, raw4_in)
+READABLE(raw6_readable, raw6_in)
+READABLE(ah4_readable, ah4_in)
+READABLE(ah6_readable, ah6_in)
 
 /* ---------------------------------------------------------------- SAD, SPD */
 
