@@ -274,24 +274,33 @@ static bool parse_ts_list(DBusMessageIter *it, GArray *out, char **ret_why) {
         return true;
 }
 
+/* What SetPolicy and SetTrap begin with: the tunnel and its two selector
+ * lists, checked (the call is answered with the error otherwise); it is
+ * left on the last list. */
+static bool policy_args(BhCall *call, DBusMessageIter *it, const char **ret_tunnel, GArray *local, GArray *remote) {
+        g_autofree char *why = NULL;
+        dbus_message_iter_init(bh_call_message(call), it);
+        dbus_message_iter_get_basic(it, ret_tunnel);
+        dbus_message_iter_next(it);
+        if (!bh_tunnel_name_valid(*ret_tunnel)) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "invalid tunnel name");
+                return false;
+        }
+        if (!parse_ts_list(it, local, &why) || (dbus_message_iter_next(it), !parse_ts_list(it, remote, &why))) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "%s", why);
+                return false;
+        }
+        return true;
+}
+
 static void filterd_handle_set_policy(BhCall *call, void *userdata) {
         Filterd *f = userdata;
         DBusMessageIter it;
-        dbus_message_iter_init(bh_call_message(call), &it);
         const char *tunnel;
-        dbus_message_iter_get_basic(&it, &tunnel);
-        dbus_message_iter_next(&it);
         g_autoptr(GArray) local = g_array_new(FALSE, FALSE, sizeof(BhTs));
         g_autoptr(GArray) remote = g_array_new(FALSE, FALSE, sizeof(BhTs));
-        g_autofree char *why = NULL;
-        if (!bh_tunnel_name_valid(tunnel)) {
-                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "invalid tunnel name");
+        if (!policy_args(call, &it, &tunnel, local, remote))
                 return;
-        }
-        if (!parse_ts_list(&it, local, &why) || (dbus_message_iter_next(&it), !parse_ts_list(&it, remote, &why))) {
-                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "%s", why);
-                return;
-        }
         dbus_uint64_t soft_bytes, soft_packets;
         dbus_uint32_t soft_seconds;
         dbus_message_iter_next(&it);
@@ -311,21 +320,11 @@ static void filterd_handle_set_policy(BhCall *call, void *userdata) {
 static void filterd_handle_set_trap(BhCall *call, void *userdata) {
         Filterd *f = userdata;
         DBusMessageIter it;
-        dbus_message_iter_init(bh_call_message(call), &it);
         const char *tunnel;
-        dbus_message_iter_get_basic(&it, &tunnel);
-        dbus_message_iter_next(&it);
         g_autoptr(GArray) local = g_array_new(FALSE, FALSE, sizeof(BhTs));
         g_autoptr(GArray) remote = g_array_new(FALSE, FALSE, sizeof(BhTs));
-        g_autofree char *why = NULL;
-        if (!bh_tunnel_name_valid(tunnel)) {
-                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "invalid tunnel name");
+        if (!policy_args(call, &it, &tunnel, local, remote))
                 return;
-        }
-        if (!parse_ts_list(&it, local, &why) || (dbus_message_iter_next(&it), !parse_ts_list(&it, remote, &why))) {
-                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "%s", why);
-                return;
-        }
         dbus_uint32_t holddown;
         dbus_message_iter_next(&it);
         dbus_message_iter_get_basic(&it, &holddown);
