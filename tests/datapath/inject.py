@@ -67,6 +67,15 @@ def forge(frame, kind):
             ip[-1] ^= 0x01                # the last byte of the ICV
     elif kind == "truncated":
         ip = ip[:esp + 20]
+    elif kind == "raw":
+        # The same ESP packet without its UDP header, as raw ESP (IP
+        # protocol 50): its SA is in UDP, so it must not reach it.
+        ip = ip[:ihl] + ip[esp:]
+        ip[9] = 50
+        struct.pack_into("!H", ip, 2, len(ip))
+        struct.pack_into("!H", ip, 10, 0)
+        struct.pack_into("!H", ip, 10, ip_checksum(bytes(ip[:ihl])))
+        return bytes(eth + ip)
     else:
         raise SystemExit("unknown kind " + kind)
     struct.pack_into("!H", ip, 2, len(ip))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packets injected from the path: a replayed, a truncated, a corrupted, a
-# wrong-ICV and an unknown-SPI ESP packet are dropped and counted under the
-# right ipsecstat line, and the tunnel keeps working.
+# wrong-ICV and an unknown-SPI ESP packet, and one of the tunnel's ESP-in-UDP
+# packets sent as raw ESP, are dropped and counted under the right ipsecstat
+# line, and the tunnel keeps working.
 source "$(dirname "$0")/../lib.sh"
 source "$(dirname "$0")/../netns.sh"
 
@@ -10,6 +11,9 @@ chmod 755 "$WORK"
 trap 'rc=$?; netns_cleanup; rm -rf "$WORK"; exit $rc' EXIT
 netns_setup
 
+# One worker per host: the raw ESP packet then meets the worker its SA
+# belongs to, and only the SA's encapsulation can refuse it.
+export BULKHEAD_SUITE_ARGS="--dp-workers 1"
 manual_pair udp 4 4 aes256gcm16 "replay = yes"
 
 INJECT=$(dirname "$0")/inject.py
@@ -21,7 +25,7 @@ in_host a ping -c 1 -W 2 -I 10.1.0.1 10.2.0.1 >/dev/null || fail "ping before in
 wait "$catcher" || fail "no ESP packet captured"
 
 declare -A before
-for c in in_esp in_esp_replay in_esp_compute in_filter_deny in_dropped in_unknown_spi; do
+for c in in_esp in_esp_replay in_esp_compute in_filter_deny in_dropped in_unknown_spi in_misrouted; do
         before[$c]=$(counter b "$c")
 done
 expect() { # counter delta
@@ -30,17 +34,18 @@ expect() { # counter delta
         [ "$((now - before[$1]))" -eq "$2" ] || fail "$1 moved by $((now - before[$1])), expected $2"
 }
 
-for kind in replay unknown-spi corrupt bad-icv truncated; do
+for kind in replay unknown-spi corrupt bad-icv truncated raw; do
         in_host a python3 "$INJECT" send "va$$" "$WORK/frame" "$kind" || fail "could not send $kind"
 done
 sleep 0.5
 expect in_esp_replay 1
-expect in_filter_deny 1
+expect in_filter_deny 2
 expect in_unknown_spi 1
+expect in_misrouted 1
 expect in_esp_compute 3
-expect in_dropped 5
+expect in_dropped 6
 expect in_esp 0
-pass "replayed (ESP replay violation), unknown SPI (filter denies), corrupted, wrong ICV, truncated (ESP did not compute): all dropped and counted"
+pass "replayed (ESP replay violation), unknown SPI and raw ESP for an SA in UDP (filter denies), corrupted, wrong ICV, truncated (ESP did not compute): all dropped and counted"
 
 if [ -x "$BUILD/cli/ipsecstat" ]; then
         report=$("$BUILD/cli/ipsecstat" --run-dir "$WORK/b/run")
