@@ -54,6 +54,7 @@ typedef struct DpSa {
         uint32_t soft_seconds;
         bool soft_reached;
         bool expired;           /* past the hard limit: carries nothing */
+        Datapath *in_dp;        /* an inbound SA in the SAD: listed in its tunnel's in_by_tunnel */
 } DpSa;
 
 typedef struct DpPolicy {
@@ -117,7 +118,9 @@ struct Datapath {
         GHashTable *in_ah_sas;  /* SPI -> DpSa (inbound AH) */
         uint16_t ip_id;         /* IPv4 identification of the AH packets sent (atomic) */
         GHashTable *out_sas;    /* tunnel -> DpSa (outbound ESP) */
+        GHashTable *in_by_tunnel; /* tunnel -> GPtrArray of its inbound DpSa, ESP and AH */
         GPtrArray *policies;    /* DpPolicy, in insertion order */
+        GHashTable *policy_by_tunnel; /* tunnel -> its DpPolicy in policies */
         DpCounters c;           /* the calls' own: SAs added, deleted, expired; keepalives */
         DpLimitFunc on_limit;
         void *on_limit_data;
@@ -189,12 +192,7 @@ static DpPolicy *policy_out(Datapath *dp, const Flow *f) {
 }
 
 static DpPolicy *policy_find(Datapath *dp, const char *tunnel) {
-        for (guint i = 0; i < dp->policies->len; i++) {
-                DpPolicy *p = g_ptr_array_index(dp->policies, i);
-                if (strcmp(p->tunnel, tunnel) == 0)
-                        return p;
-        }
-        return NULL;
+        return g_hash_table_lookup(dp->policy_by_tunnel, tunnel);
 }
 
 /* ---------------------------------------------------------------- lifetimes */
@@ -318,14 +316,11 @@ int dp_set_limits(Datapath *dp, const char *tunnel, uint64_t soft_bytes, uint64_
         p->soft_bytes = soft_bytes;
         p->soft_packets = soft_packets;
         p->soft_seconds = soft_seconds;
-        GHashTable *tables[] = { dp->in_sas, dp->in_ah_sas };
-        for (size_t i = 0; i < G_N_ELEMENTS(tables); i++) {
-                GHashTableIter it;
-                gpointer value;
-                g_hash_table_iter_init(&it, tables[i]);
-                while (g_hash_table_iter_next(&it, NULL, &value))
-                        if (strcmp(((DpSa *) value)->spec.tunnel, tunnel) == 0 && !((DpSa *) value)->expired)
-                                limits_arm(value, soft_bytes, soft_packets, soft_seconds);
+        GPtrArray *in = g_hash_table_lookup(dp->in_by_tunnel, tunnel);
+        for (guint i = 0; in && i < in->len; i++) {
+                DpSa *sa = g_ptr_array_index(in, i);
+                if (!sa->expired)
+                        limits_arm(sa, soft_bytes, soft_packets, soft_seconds);
         }
         /* An SA past its hard limit stays so: only a new one carries again. */
         DpSa *out = g_hash_table_lookup(dp->out_sas, tunnel);
@@ -1051,8 +1046,31 @@ READABLE(ah6_readable, ah6_in)
 /* What the calls below change, the workers read under dp->lock: each call
  * holds it as writer, and calls no other that takes it. */
 
+/* The tunnel's list of inbound SAs: an SA joins it as it enters in_sas or
+ * in_ah_sas, and leaves it as those tables free it (dp_sa_free), whichever
+ * way that happens: removed, replaced by an SA of the same SPI, or the end. */
+static void in_link(Datapath *dp, DpSa *sa) {
+        GPtrArray *in = g_hash_table_lookup(dp->in_by_tunnel, sa->spec.tunnel);
+        if (!in) {
+                in = g_ptr_array_new();
+                g_hash_table_insert(dp->in_by_tunnel, g_strdup(sa->spec.tunnel), in);
+        }
+        g_ptr_array_add(in, sa);
+        sa->in_dp = dp;
+}
+
+static void in_unlink(DpSa *sa) {
+        GHashTable *index = sa->in_dp->in_by_tunnel;
+        GPtrArray *in = g_hash_table_lookup(index, sa->spec.tunnel);
+        if (in && g_ptr_array_remove_fast(in, sa) && in->len == 0)
+                g_hash_table_remove(index, sa->spec.tunnel);
+        sa->in_dp = NULL;
+}
+
 static void dp_sa_free(void *p) {
         DpSa *sa = p;
+        if (sa->in_dp)
+                in_unlink(sa);
         if (sa->spec.protocol == IPPROTO_AH) {
                 ah_sa_clear(&sa->ah);
                 for (unsigned i = 0; sa->ah_w && i < sa->n_w; i++)
@@ -1122,10 +1140,11 @@ int dp_install_sa(Datapath *dp, const DpSaSpec *spec, const BhSecret *keymat, ch
         const DpPolicy *p = policy_find(dp, spec->tunnel);
         sa->installed_at = g_get_monotonic_time();
         limits_arm(sa, p ? p->soft_bytes : 0, p ? p->soft_packets : 0, p ? p->soft_seconds : 0);
-        if (spec->direction == DP_IN)
+        if (spec->direction == DP_IN) {
                 g_hash_table_replace(spec->protocol == IPPROTO_AH ? dp->in_ah_sas : dp->in_sas,
                                      GUINT_TO_POINTER(spec->spi), sa);
-        else
+                in_link(dp, sa);
+        } else
                 g_hash_table_replace(dp->out_sas, sa->spec.tunnel, sa);
         dp->c.cache_added++;
         g_rw_lock_writer_unlock(&dp->lock);
@@ -1149,18 +1168,18 @@ unsigned dp_remove_sas(Datapath *dp, const char *tunnel, const uint32_t *keep, s
                 g_hash_table_remove(dp->out_sas, tunnel);
                 n++;
         }
-        GHashTableIter it;
-        gpointer value;
-        GHashTable *tables[] = { dp->in_sas, dp->in_ah_sas };
-        for (size_t k = 0; k < G_N_ELEMENTS(tables); k++) {
-                g_hash_table_iter_init(&it, tables[k]);
-                while (g_hash_table_iter_next(&it, NULL, &value)) {
-                        const DpSa *sa = value;
-                        if (strcmp(sa->spec.tunnel, tunnel) == 0 && !spi_kept(sa->spec.spi, keep, n_keep)) {
-                                g_hash_table_iter_remove(&it);
-                                n++;
-                        }
-                }
+        /* From the end: each removal takes the SA out of this list. */
+        GPtrArray *in = g_hash_table_lookup(dp->in_by_tunnel, tunnel);
+        for (guint i = in ? in->len : 0; i > 0; i--) {
+                const DpSa *sa = g_ptr_array_index(in, i - 1);
+                if (spi_kept(sa->spec.spi, keep, n_keep))
+                        continue;
+                bool last = in->len == 1;
+                g_hash_table_remove(sa->spec.protocol == IPPROTO_AH ? dp->in_ah_sas : dp->in_sas,
+                                    GUINT_TO_POINTER(sa->spec.spi));
+                n++;
+                if (last)
+                        break;  /* the list went with its last SA */
         }
         dp->c.cache_deleted += n;
         g_rw_lock_writer_unlock(&dp->lock);
@@ -1206,7 +1225,10 @@ static void policy_free(void *p) {
 
 static bool remove_policy(Datapath *dp, const char *tunnel) {
         DpPolicy *p = policy_find(dp, tunnel);
-        return p && g_ptr_array_remove(dp->policies, p);
+        if (!p)
+                return false;
+        g_hash_table_remove(dp->policy_by_tunnel, tunnel);
+        return g_ptr_array_remove(dp->policies, p);
 }
 
 static DpPolicy *set_policy(Datapath *dp, const char *tunnel, const BhTs *local, size_t n_local, const BhTs *remote,
@@ -1219,6 +1241,7 @@ static DpPolicy *set_policy(Datapath *dp, const char *tunnel, const BhTs *local,
         p->remote = g_memdup2(remote, n_remote * sizeof *remote);
         p->n_remote = n_remote;
         g_ptr_array_add(dp->policies, p);
+        g_hash_table_insert(dp->policy_by_tunnel, p->tunnel, p);
         return p;
 }
 
@@ -1461,7 +1484,9 @@ Datapath *dp_new(GMainContext *ctx, const DpFds *fds) {
         dp->in_sas = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, dp_sa_free);
         dp->in_ah_sas = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, dp_sa_free);
         dp->out_sas = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, dp_sa_free);
+        dp->in_by_tunnel = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_ptr_array_unref);
         dp->policies = g_ptr_array_new_with_free_func(policy_free);
+        dp->policy_by_tunnel = g_hash_table_new(g_str_hash, g_str_equal);
         /* One worker for each TUN queue handed over, and at least one. */
         dp->n_workers = 1;
         while (dp->n_workers < DP_MAX_WORKERS && fds->tun[dp->n_workers] >= 0)
@@ -1497,6 +1522,8 @@ void dp_free(Datapath *dp) {
         g_hash_table_destroy(dp->in_sas);
         g_hash_table_destroy(dp->in_ah_sas);
         g_hash_table_destroy(dp->out_sas);
+        g_hash_table_destroy(dp->in_by_tunnel);     /* after the SAs that leave it */
+        g_hash_table_destroy(dp->policy_by_tunnel);
         g_ptr_array_free(dp->policies, TRUE);
         g_rw_lock_clear(&dp->lock);
         g_mutex_clear(&dp->limit_lock);
