@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ipc.h"
+#include "log.h"
 
 #define DBUS_NAME "org.freedesktop.DBus"
 #define DBUS_PATH "/org/freedesktop/DBus"
@@ -32,9 +33,17 @@ typedef struct Binding {
         void *userdata;
 } Binding;
 
+/* A property whose change is still to be announced. */
+typedef struct Changed {
+        guint binding;          /* index in the object's bindings */
+        const BhPropertyInfo *info;
+        const BhPropertyImpl *impl;
+} Changed;
+
 typedef struct Object {
         char *path;
         GArray *bindings;       /* of Binding */
+        GArray *changed;        /* of Changed, in the order they changed; NULL: none */
 } Object;
 
 typedef struct Creds {
@@ -91,6 +100,10 @@ struct BhIpc {
         bool have_admin_gid;
         gid_t admin_gid;
         GPtrArray *watchers;            /* of Watcher */
+        GPtrArray *changed;             /* of Object with properties to announce, in order */
+        GSource *announce;              /* announces them once this round of the main loop is done */
+        struct Link *links[_BH_SERVICE_MAX]; /* bh_ipc_call()'s direct connections */
+        bool closing;
         void (*disconnect_func)(void *);
         void *disconnect_userdata;
         DBusServer *server;
@@ -283,6 +296,8 @@ static void object_free(void *p) {
         Object *o = p;
         g_free(o->path);
         g_array_unref(o->bindings);
+        if (o->changed)
+                g_array_unref(o->changed);
         g_free(o);
 }
 
@@ -333,7 +348,15 @@ void bh_ipc_add_object(BhIpc *ipc, const char *path, const BhInterfaceInfo *ifac
         g_array_append_val(o->bindings, b);
 }
 
+static void announce_object(BhIpc *ipc, Object *o);
+
 void bh_ipc_remove_object(BhIpc *ipc, const char *path) {
+        Object *o = g_hash_table_lookup(ipc->objects, path);
+        if (o && o->changed) {
+                /* Its last changes go out before it does. */
+                announce_object(ipc, o);
+                g_ptr_array_remove(ipc->changed, o);
+        }
         g_hash_table_remove(ipc->objects, path);
 }
 
@@ -515,23 +538,48 @@ static void handle_properties(BhCall *call, Object *o, const char *member) {
         impl->set(call, &var, b->userdata);
 }
 
-static void emit_properties_changed(BhIpc *ipc, const char *path, const Binding *b, const BhPropertyInfo *info,
-                                    const BhPropertyImpl *impl) {
-        DBusMessage *sig = dbus_message_new_signal(path, IFACE_PROPERTIES, "PropertiesChanged");
-        DBusMessageIter it, arr, ent;
-        dbus_message_iter_init_append(sig, &it);
-        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &b->iface->name);
-        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &arr);
-        dbus_message_iter_open_container(&arr, DBUS_TYPE_DICT_ENTRY, NULL, &ent);
-        dbus_message_iter_append_basic(&ent, DBUS_TYPE_STRING, &info->name);
-        append_property(&ent, info, impl, b->userdata);
-        dbus_message_iter_close_container(&arr, &ent);
-        dbus_message_iter_close_container(&it, &arr);
-        dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "s", &arr);
-        dbus_message_iter_close_container(&it, &arr);
-        if (ipc->bus && !ipc->bus->closed)
-                dbus_connection_send(ipc->bus->dbus, sig, NULL);
-        dbus_message_unref(sig);
+/* One PropertiesChanged for each interface of the object with changes,
+ * with the values they have now. */
+static void announce_object(BhIpc *ipc, Object *o) {
+        g_autoptr(GArray) changed = g_steal_pointer(&o->changed);
+        for (guint k = 0; k < o->bindings->len; k++) {
+                const Binding *b = &g_array_index(o->bindings, Binding, k);
+                DBusMessage *sig = NULL;
+                DBusMessageIter it, arr, ent;
+                for (guint i = 0; i < changed->len; i++) {
+                        const Changed *c = &g_array_index(changed, Changed, i);
+                        if (c->binding != k)
+                                continue;
+                        if (!sig) {
+                                sig = dbus_message_new_signal(o->path, IFACE_PROPERTIES, "PropertiesChanged");
+                                dbus_message_iter_init_append(sig, &it);
+                                dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &b->iface->name);
+                                dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "{sv}", &arr);
+                        }
+                        dbus_message_iter_open_container(&arr, DBUS_TYPE_DICT_ENTRY, NULL, &ent);
+                        dbus_message_iter_append_basic(&ent, DBUS_TYPE_STRING, &c->info->name);
+                        append_property(&ent, c->info, c->impl, b->userdata);
+                        dbus_message_iter_close_container(&arr, &ent);
+                }
+                if (!sig)
+                        continue;
+                dbus_message_iter_close_container(&it, &arr);
+                dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "s", &arr);
+                dbus_message_iter_close_container(&it, &arr);
+                if (ipc->bus && !ipc->bus->closed)
+                        dbus_connection_send(ipc->bus->dbus, sig, NULL);
+                dbus_message_unref(sig);
+        }
+}
+
+static gboolean announce_changes(void *userdata) {
+        BhIpc *ipc = userdata;
+        g_autoptr(GPtrArray) objects = g_steal_pointer(&ipc->changed);
+        ipc->changed = g_ptr_array_new();
+        g_clear_pointer(&ipc->announce, g_source_unref);
+        for (guint i = 0; i < objects->len; i++)
+                announce_object(ipc, g_ptr_array_index(objects, i));
+        return G_SOURCE_REMOVE;
 }
 
 char *bh_object_path_escape(const char *name) {
@@ -567,11 +615,33 @@ char *bh_object_path_unescape(const char *elem) {
 
 void bh_ipc_property_changed(BhIpc *ipc, const char *path, const char *interface, const char *property) {
         Object *o = g_hash_table_lookup(ipc->objects, path);
-        const Binding *b = o ? object_binding(o, interface) : NULL;
+        guint k = 0;
+        while (o && k < o->bindings->len && strcmp(g_array_index(o->bindings, Binding, k).iface->name, interface) != 0)
+                k++;
         const BhPropertyImpl *impl = NULL;
-        const BhPropertyInfo *info = b ? binding_property(b, property, &impl) : NULL;
+        const BhPropertyInfo *info =
+                o && k < o->bindings->len ? binding_property(&g_array_index(o->bindings, Binding, k), property, &impl)
+                                          : NULL;
         g_return_if_fail(info);
-        emit_properties_changed(ipc, path, b, info, impl);
+        if (!o->changed) {
+                o->changed = g_array_new(FALSE, FALSE, sizeof(Changed));
+                g_ptr_array_add(ipc->changed, o);
+        }
+        for (guint i = 0; i < o->changed->len; i++) {
+                const Changed *c = &g_array_index(o->changed, Changed, i);
+                if (c->binding == k && c->info == info)
+                        return;
+        }
+        Changed c = { k, info, impl };
+        g_array_append_val(o->changed, c);
+        if (!ipc->announce) {
+                /* At the priority of the messages: changes made while one is
+                 * handled go out together, and a busy loop does not hold them. */
+                ipc->announce = g_idle_source_new();
+                g_source_set_priority(ipc->announce, G_PRIORITY_DEFAULT);
+                g_source_set_callback(ipc->announce, announce_changes, ipc, NULL);
+                g_source_attach(ipc->announce, ipc->ctx);
+        }
 }
 
 void bh_ipc_emit(BhIpc *ipc, const char *path, const BhInterfaceInfo *iface, const char *signal, int first_type,
@@ -1105,6 +1175,7 @@ BhIpc *bh_ipc_new(GMainContext *ctx) {
         ipc->waiting = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, waiting_free);
         ipc->tokens = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
         ipc->watchers = g_ptr_array_new_with_free_func(watcher_free);
+        ipc->changed = g_ptr_array_new();
         ipc->peers = g_ptr_array_new();
         /* Members of this group may administer the suite (activate, remove,
          * log levels, traces). Without the group only root may. */
@@ -1116,9 +1187,12 @@ BhIpc *bh_ipc_new(GMainContext *ctx) {
         return ipc;
 }
 
+static void links_free(BhIpc *ipc);
+
 void bh_ipc_free(BhIpc *ipc) {
         if (!ipc)
                 return;
+        ipc->closing = true;
         if (ipc->server) {
                 bh_mainloop_detach_server(ipc->server);
                 dbus_server_disconnect(ipc->server);
@@ -1127,10 +1201,16 @@ void bh_ipc_free(BhIpc *ipc) {
         for (guint i = 0; i < ipc->peers->len; i++)
                 conn_unref(g_ptr_array_index(ipc->peers, i));
         g_ptr_array_free(ipc->peers, TRUE);
+        links_free(ipc);
         if (ipc->bus)
                 conn_unref(ipc->bus);
         for (int i = 0; i < _BH_SERVICE_MAX; i++)
                 g_free(ipc->owners[i]);
+        if (ipc->announce) {
+                g_source_destroy(ipc->announce);
+                g_source_unref(ipc->announce);
+        }
+        g_ptr_array_free(ipc->changed, TRUE);
         g_hash_table_destroy(ipc->objects);
         g_hash_table_destroy(ipc->creds);
         g_hash_table_destroy(ipc->waiting);
@@ -1440,4 +1520,104 @@ void bh_ipc_open_peer(BhIpc *ipc, BhServiceId service, BhPeerFunc func, void *us
         DBusMessage *m = bh_method_new(service, &bh_iface_service1, "OpenPeer");
         bh_conn_call(ipc->bus, m, BH_CALL_TIMEOUT_MS, peer_opened, po);
         dbus_message_unref(m);
+}
+
+/* ---------------------------------------------------------------- calls to suite services */
+
+/* How long calls to a service take the bus after a direct connection to it
+ * could not be opened, before the next attempt. */
+#define LINK_RETRY_USEC (5 * G_USEC_PER_SEC)
+
+typedef struct Queued {
+        DBusMessage *msg;
+        int timeout_ms;
+        BhReplyFunc cb;
+        void *userdata;
+} Queued;
+
+/* The direct connection to one service, and the calls that wait for it
+ * while it opens: so calls to a service keep their order, whichever way
+ * they go. */
+typedef struct Link {
+        BhIpc *ipc;
+        BhServiceId service;
+        BhConn *conn;           /* open and bound, or NULL */
+        bool opening;
+        gint64 retry_at;        /* monotonic µs: no attempt before */
+        GQueue waiting;         /* of Queued */
+} Link;
+
+static void link_send(Link *l, Queued *q) {
+        if (l->conn) {
+                dbus_message_set_destination(q->msg, NULL);
+                bh_conn_call(l->conn, q->msg, q->timeout_ms, q->cb, q->userdata);
+        } else {
+                bh_conn_call(l->ipc->bus, q->msg, q->timeout_ms, q->cb, q->userdata);
+        }
+        dbus_message_unref(q->msg);
+        g_free(q);
+}
+
+static void link_opened(BhConn *peer, const char *error, void *userdata) {
+        Link *l = userdata;
+        l->opening = false;
+        if (l->ipc->closing) {
+                if (peer)
+                        bh_conn_close(peer);
+                return;
+        }
+        if (peer) {
+                l->conn = peer;
+        } else {
+                bh_log_info("no direct connection to %s (%s): calls go through the bus", bh_suite[l->service].name,
+                            error);
+                l->retry_at = g_get_monotonic_time() + LINK_RETRY_USEC;
+        }
+        Queued *q;
+        while ((q = g_queue_pop_head(&l->waiting)))
+                link_send(l, q);
+}
+
+void bh_ipc_call(BhIpc *ipc, BhServiceId service, DBusMessage *msg, int timeout_ms, BhReplyFunc cb, void *userdata) {
+        g_return_if_fail(service < _BH_SERVICE_MAX);
+        Link *l = ipc->links[service];
+        if (!l) {
+                l = ipc->links[service] = g_new0(Link, 1);
+                l->ipc = ipc;
+                l->service = service;
+                g_queue_init(&l->waiting);
+        }
+        if (l->conn && !bh_conn_is_open(l->conn)) {
+                /* The service restarted: a new connection for the new one. */
+                bh_conn_close(l->conn);
+                l->conn = NULL;
+        }
+        if (!l->conn && !l->opening && g_get_monotonic_time() >= l->retry_at && ipc->bus && !ipc->bus->closed) {
+                l->opening = true;
+                bh_ipc_open_peer(ipc, service, link_opened, l);
+        }
+        Queued *q = g_new(Queued, 1);
+        *q = (Queued) { dbus_message_ref(msg), timeout_ms, cb, userdata };
+        if (l->opening)
+                g_queue_push_tail(&l->waiting, q);
+        else
+                link_send(l, q);
+}
+
+static void links_free(BhIpc *ipc) {
+        for (int i = 0; i < _BH_SERVICE_MAX; i++) {
+                Link *l = ipc->links[i];
+                if (!l)
+                        continue;
+                Queued *q;
+                while ((q = g_queue_pop_head(&l->waiting))) {
+                        dbus_message_unref(q->msg);
+                        g_free(q);
+                }
+                conn_unref(l->conn);
+                if (!l->opening)
+                        g_free(l);
+                /* else link_opened() still comes (the bus fails its call) and
+                 * finds ipc->closing; the Link is left to the process's end. */
+        }
 }

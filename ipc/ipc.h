@@ -105,7 +105,10 @@ void bh_ipc_watch_owners(BhIpc *ipc, BhOwnerFunc func, void *userdata);
 void bh_ipc_watch_signal(BhIpc *ipc, const char *interface, const char *member, BhSignalFunc func,
                          void *userdata);
 
-/* Emits PropertiesChanged with the current value of one property. */
+/* Announces that a property changed: the object's changes made in this
+ * round of the main loop go out together afterwards, as one
+ * PropertiesChanged per interface with the values they have then (and at
+ * once if the object is removed first). */
 void bh_ipc_property_changed(BhIpc *ipc, const char *path, const char *interface, const char *property);
 /* Emits a signal declared in the XML; arguments as for dbus_message_append_args. */
 void bh_ipc_emit(BhIpc *ipc, const char *path, const BhInterfaceInfo *iface, const char *signal,
@@ -115,6 +118,12 @@ void bh_ipc_emit(BhIpc *ipc, const char *path, const BhInterfaceInfo *iface, con
 /* Calls a method asynchronously on a connection (the bus or a peer). Takes a
  * reference to msg. cb may be NULL (the reply is then ignored). */
 void bh_conn_call(BhConn *conn, DBusMessage *msg, int timeout_ms, BhReplyFunc cb, void *userdata);
+/* Calls a method of a suite service (msg from bh_method_new()) over a
+ * direct connection to it: opened on the first call, and again after the
+ * service restarted; calls made meanwhile wait for it, and take the bus
+ * while none can be had. Calls to one service keep their order. Takes a
+ * reference to msg. */
+void bh_ipc_call(BhIpc *ipc, BhServiceId service, DBusMessage *msg, int timeout_ms, BhReplyFunc cb, void *userdata);
 /* Waits for the answer: only at start-up, before the main loop runs. */
 DBusMessage *bh_ipc_call_sync(BhIpc *ipc, DBusMessage *msg, int timeout_ms, DBusError *error);
 /* Sends without waiting for a reply. */

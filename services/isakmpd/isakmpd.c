@@ -88,11 +88,9 @@ struct Isakmpd {
                 uint8_t version;
                 gint64 since;           /* monotonic, microseconds */
         } cookie_secret[2];             /* [0] current, [1] the one before */
-        BhConn *cryptod;        /* the direct connection to cryptod, once open */
         GSequence *timers;      /* Timer, by when it is due */
         GHashTable *by_spi_i;   /* responder SAs by the initiator's SPI: a retransmitted IKE_SA_INIT */
         guint timer_source;     /* one GLib timeout, for the first of them */
-        bool opening;       /* datagrams dropped: malformed, unknown SPI, busy */
 };
 
 struct Sa {
@@ -649,7 +647,7 @@ static DBusMessage *tmd_method(const char *member, const char *tunnel) {
 static void tell_tmd(Sa *sa, const char *member, const char *cause) {
         DBusMessage *m = tmd_method(member, sa->tunnel);
         dbus_message_append_args(m, DBUS_TYPE_STRING, &cause, DBUS_TYPE_INVALID);
-        bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+        bh_ipc_call(sa->d->svc->ipc, BH_SERVICE_TMD, m, BH_CALL_TIMEOUT_MS, NULL, NULL);
         dbus_message_unref(m);
 }
 
@@ -696,7 +694,7 @@ static void tell_up(Sa *sa, const char *remote_id) {
         add_info(&arr, "nat", sa->nat ? "detected" : "none");
         add_info(&arr, "fragmentation", sa->frag ? "yes" : "no");
         dbus_message_iter_close_container(&it, &arr);
-        bh_conn_call(bh_ipc_bus(sa->d->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+        bh_ipc_call(sa->d->svc->ipc, BH_SERVICE_TMD, m, BH_CALL_TIMEOUT_MS, NULL, NULL);
         dbus_message_unref(m);
         sa->up = true;
 }
@@ -720,37 +718,6 @@ static void crypto_reply(DBusMessage *reply, const char *error_name, const char 
         g_free(cc);
 }
 
-static void cryptod_opened(BhConn *peer, const char *error, void *userdata) {
-        Isakmpd *d = userdata;
-        d->opening = false;
-        if (!peer) {
-                bh_log_info("no direct connection to cryptod (%s): calls go through the bus", error);
-                return;
-        }
-        d->cryptod = peer;
-}
-
-/* The connection a call to cryptod takes: the direct one (no dbus-daemon
- * hop, the same typed messages and caller checks) once it is open, the bus
- * until then and whenever cryptod restarted; opening one is started here.
- * A call to one SA waits for the answer to the one before, so the two
- * paths never reorder an SA's steps. */
-static BhConn *crypto_conn(Isakmpd *d, DBusMessage *m) {
-        if (d->cryptod && !bh_conn_is_open(d->cryptod)) {
-                bh_conn_close(d->cryptod);
-                d->cryptod = NULL;
-        }
-        if (d->cryptod) {
-                dbus_message_set_destination(m, NULL);
-                return d->cryptod;
-        }
-        if (!d->opening) {
-                d->opening = true;
-                bh_ipc_open_peer(d->svc->ipc, BH_SERVICE_CRYPTOD, cryptod_opened, d);
-        }
-        return bh_ipc_bus(d->svc->ipc);
-}
-
 static DBusMessage *crypto_method(const char *member) {
         return bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, member);
 }
@@ -762,7 +729,7 @@ static void free_handle(Isakmpd *d, uint64_t *handle) {
         DBusMessage *m = crypto_method("IkeFree");
         dbus_uint64_t h = *handle;
         dbus_message_append_args(m, DBUS_TYPE_UINT64, &h, DBUS_TYPE_INVALID);
-        bh_conn_call(crypto_conn(d, m), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+        bh_ipc_call(d->svc->ipc, BH_SERVICE_CRYPTOD, m, BH_CALL_TIMEOUT_MS, NULL, NULL);
         dbus_message_unref(m);
         *handle = 0;
 }
@@ -782,7 +749,7 @@ static void crypto_call(Sa *sa, DBusMessage *m, CryptoReply func) {
         cc->sa = sa_ref(sa);
         cc->func = func;
         sa->busy++;
-        bh_conn_call(crypto_conn(sa->d, m), m, BH_CALL_TIMEOUT_MS, crypto_reply, cc);
+        bh_ipc_call(sa->d->svc->ipc, BH_SERVICE_CRYPTOD, m, BH_CALL_TIMEOUT_MS, crypto_reply, cc);
         dbus_message_unref(m);
 }
 
@@ -3260,7 +3227,7 @@ static void receive(Isakmpd *d, const uint8_t *data, size_t len, const Incoming 
                 const char *ls = bh_addr_to_string(&in->local.addr, l), *rs = bh_addr_to_string(&in->remote.addr, r);
                 DBusMessage *q = bh_method_new(BH_SERVICE_TMD, &bh_iface_tmd1, "Match");
                 dbus_message_append_args(q, DBUS_TYPE_STRING, &ls, DBUS_TYPE_STRING, &rs, DBUS_TYPE_INVALID);
-                bh_conn_call(bh_ipc_bus(d->svc->ipc), q, BH_CALL_TIMEOUT_MS, matched, mc);
+                bh_ipc_call(d->svc->ipc, BH_SERVICE_TMD, q, BH_CALL_TIMEOUT_MS, matched, mc);
                 dbus_message_unref(q);
                 return;
         }
@@ -3597,8 +3564,6 @@ void isakmpd_free(Isakmpd *d) {
                 }
         g_hash_table_destroy(d->tunnels);
         g_hash_table_destroy(d->sas);
-        if (d->cryptod)
-                bh_conn_close(d->cryptod);
         if (d->timer_source)
                 g_source_remove(d->timer_source);
         g_sequence_free(d->timers);

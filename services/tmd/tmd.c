@@ -450,7 +450,7 @@ static void trap_install(Tmd *tmd, const BhTunnel *d, unsigned holddown) {
         append_ts(&it, d->remote_ts, d->n_remote_ts);
         dbus_uint32_t hold = holddown;
         dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &hold);
-        bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, trap_reply, g_strdup(d->name));
+        bh_ipc_call(ipc, BH_SERVICE_FILTERD, m, BH_CALL_TIMEOUT_MS, trap_reply, g_strdup(d->name));
         dbus_message_unref(m);
         g_ptr_array_set_size(t->routes, 0);
         for (size_t i = 0; i < n_routes(d); i++) {
@@ -460,7 +460,7 @@ static void trap_install(Tmd *tmd, const BhTunnel *d, unsigned holddown) {
                 m = bh_method_new(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "AddRoute");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &p, DBUS_TYPE_STRING, &sp, DBUS_TYPE_INVALID);
                 g_ptr_array_add(t->routes, g_strdup(prefix));
-                bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, trap_reply, g_strdup(d->name));
+                bh_ipc_call(ipc, BH_SERVICE_SUPERVISOR, m, BH_CALL_TIMEOUT_MS, trap_reply, g_strdup(d->name));
                 dbus_message_unref(m);
         }
         bh_log_tunnel(BH_LOG_DEBUG, d->name, "trap set (start = trap)");
@@ -478,13 +478,13 @@ static void trap_remove(Tmd *tmd, Tunnel *t) {
         DBusMessage *m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemovePolicy");
         const char *name = t->name;
         dbus_message_append_args(m, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID);
-        bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+        bh_ipc_call(ipc, BH_SERVICE_FILTERD, m, BH_CALL_TIMEOUT_MS, NULL, NULL);
         dbus_message_unref(m);
         for (guint i = 0; i < t->routes->len; i++) {
                 const char *prefix = g_ptr_array_index(t->routes, i);
                 m = bh_method_new(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "DelRoute");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &prefix, DBUS_TYPE_INVALID);
-                bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                bh_ipc_call(ipc, BH_SERVICE_SUPERVISOR, m, BH_CALL_TIMEOUT_MS, NULL, NULL);
                 dbus_message_unref(m);
         }
         g_ptr_array_set_size(t->routes, 0);
@@ -509,7 +509,7 @@ static void teardown(Step *s) {
                  * tunnel then stays as it is. */
                 DBusMessage *m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "RemoveChild");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
-                bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, child_removed, s);
+                bh_ipc_call(ipc, BH_SERVICE_ISAKMPD, m, BH_CALL_TIMEOUT_MS, child_removed, s);
                 dbus_message_unref(m);
                 return;
         }
@@ -523,7 +523,7 @@ static void teardown(Step *s) {
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
                 s->waiting++;
                 t->terminating = true;
-                bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, terminated, s);
+                bh_ipc_call(ipc, BH_SERVICE_ISAKMPD, m, BH_CALL_TIMEOUT_MS, terminated, s);
                 dbus_message_unref(m);
         }
         if (s->def->type == BH_TUNNEL_IKE && !s->child_only)
@@ -531,7 +531,7 @@ static void teardown(Step *s) {
         m = bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, "RemoveManual");
         dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
         s->waiting++;
-        bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
+        bh_ipc_call(ipc, BH_SERVICE_CRYPTOD, m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
         dbus_message_unref(m);
         /* start = trap: the trap takes the policy's place (after a failure,
          * holding the traffic down a while), and the routes stay. Not when
@@ -546,14 +546,14 @@ static void teardown(Step *s) {
         m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemovePolicy");
         dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
         s->waiting++;
-        bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
+        bh_ipc_call(ipc, BH_SERVICE_FILTERD, m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
         dbus_message_unref(m);
         for (guint i = 0; i < t->routes->len; i++) {
                 const char *prefix = g_ptr_array_index(t->routes, i);
                 m = bh_method_new(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "DelRoute");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &prefix, DBUS_TYPE_INVALID);
                 s->waiting++;
-                bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
+                bh_ipc_call(ipc, BH_SERVICE_SUPERVISOR, m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
                 dbus_message_unref(m);
         }
         g_ptr_array_set_size(t->routes, 0);
@@ -670,7 +670,7 @@ static void policy_set(DBusMessage *reply, const char *error_name, const char *e
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &p, DBUS_TYPE_STRING, &sp, DBUS_TYPE_INVALID);
                 s->waiting++;
                 g_ptr_array_add(t->routes, g_strdup(prefix));
-                bh_conn_call(bh_ipc_bus(s->tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, route_added, s);
+                bh_ipc_call(s->tmd->svc->ipc, BH_SERVICE_SUPERVISOR, m, BH_CALL_TIMEOUT_MS, route_added, s);
                 dbus_message_unref(m);
         }
         route_added(reply, NULL, NULL, s);     /* the one held above */
@@ -692,7 +692,7 @@ static void set_policy(Step *s) {
         dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &bytes);
         dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &packets);
         dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT32, &seconds);
-        bh_conn_call(bh_ipc_bus(s->tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, policy_set, s);
+        bh_ipc_call(s->tmd->svc->ipc, BH_SERVICE_FILTERD, m, BH_CALL_TIMEOUT_MS, policy_set, s);
         dbus_message_unref(m);
 }
 
@@ -741,7 +741,7 @@ static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def, bool phase1_o
         DBusMessage *m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Initiate");
         dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_STRING, &tx, DBUS_TYPE_INVALID);
         bh_log_tunnel(BH_LOG_DEBUG, def->name, "asking isakmpd for phase 1 and phase 2");
-        bh_conn_call(bh_ipc_bus(tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, initiated, s);
+        bh_ipc_call(tmd->svc->ipc, BH_SERVICE_ISAKMPD, m, BH_CALL_TIMEOUT_MS, initiated, s);
         dbus_message_unref(m);
 }
 
@@ -776,7 +776,7 @@ static void activate(Tmd *tmd, BhCall *call, const BhTunnel *def) {
                 append_sa(&arr, def, true, "in", def->ah_spi_in);
         }
         dbus_message_iter_close_container(&it, &arr);
-        bh_conn_call(bh_ipc_bus(tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, sas_installed, s);
+        bh_ipc_call(tmd->svc->ipc, BH_SERVICE_CRYPTOD, m, BH_CALL_TIMEOUT_MS, sas_installed, s);
         dbus_message_unref(m);
 }
 
@@ -834,7 +834,7 @@ static void sync_once(Tmd *tmd) {
                 return;
         tmd->synced = true;
         DBusMessage *m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "ListSAs");
-        bh_conn_call(bh_ipc_bus(ipc), m, BH_CALL_TIMEOUT_MS, synced, tmd);
+        bh_ipc_call(ipc, BH_SERVICE_FILTERD, m, BH_CALL_TIMEOUT_MS, synced, tmd);
         dbus_message_unref(m);
 }
 
@@ -884,7 +884,7 @@ static void owner_changed(BhServiceId service, const char *owner, void *userdata
                         if (service == BH_SERVICE_CRYPTOD) {
                                 DBusMessage *m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Terminate");
                                 dbus_message_append_args(m, DBUS_TYPE_STRING, &t->name, DBUS_TYPE_INVALID);
-                                bh_conn_call(bh_ipc_bus(tmd->svc->ipc), m, BH_CALL_TIMEOUT_MS, NULL, NULL);
+                                bh_ipc_call(tmd->svc->ipc, BH_SERVICE_ISAKMPD, m, BH_CALL_TIMEOUT_MS, NULL, NULL);
                                 dbus_message_unref(m);
                         }
                         set_phase1(t, "inactive");

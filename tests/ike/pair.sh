@@ -38,6 +38,11 @@ bctl_on a tree org.bulkhead.Tmd | grep -q "/org/bulkhead/Tmd/tunnel/gw" || fail 
         fail "Tunnel1.Phase2 before activation: $(bctl_on a get-property org.bulkhead.Tmd /org/bulkhead/Tmd/tunnel/gw org.bulkhead.Tunnel1 Phase2)"
 ike_on a cmd=list follow seconds=8 namelist=gw >"$WORK/follow" 2>&1 &
 follower=$!
+# What passes the two bus daemons while the tunnel comes up (checked below).
+for h in a b; do
+        timeout 20 dbus-monitor --address "$(cat "$WORK/$h/run/bus")" --monitor >"$WORK/monitor.$h" 2>&1 &
+        eval "monitor_$h=\$!"
+done
 following() { grep -q "^1 *gw" "$WORK/follow"; }
 wait_for 5 following || fail "ike cmd=list follow printed no list: $(cat "$WORK/follow")"
 
@@ -47,6 +52,32 @@ ike_on a cmd=activate namelist=gw >/dev/null || fail "activation failed: $(ike_o
 b_active() { [ "$(tunnel_field b gw phase2)" = active ]; }
 wait_for 5 b_active || fail "b did not bring the tunnel up: $(ike_on b cmd=list verbose namelist=gw)"
 pass "IKE SA and CHILD SA up ($IKE_P, $ESP_P), a initiator, b responder"
+b_announced() { grep -q 'string "active"' "$WORK/monitor.b"; }
+wait_for 5 b_announced || true
+sleep 0.5
+kill "$monitor_a" "$monitor_b" 2>/dev/null || true
+wait "$monitor_a" "$monitor_b" 2>/dev/null || true
+# The services called each other directly (bh_ipc_call): none of the calls
+# that bring a tunnel up passed a bus daemon, only the announcements did.
+for h in a b; do
+        grep -q "member=PropertiesChanged" "$WORK/monitor.$h" || fail "dbus-monitor on $h saw nothing: $(head -5 "$WORK/monitor.$h")"
+        if grep -E "^method call .*member=(Match|TunnelUp|Initiate|SetPolicy|AddRoute|InstallSA|Ike[A-Za-z]+)$" "$WORK/monitor.$h"; then
+                fail "calls between the services of $h went through the bus daemon (above)"
+        fi
+done
+# A tunnel's changes made while tmd handles one message are announced
+# together: one PropertiesChanged with each of them.
+props_per_signal() {
+        awk '/^signal .*path=\/org\/bulkhead\/Tmd\/tunnel\/gw; .*member=PropertiesChanged/ { if (n) print n; n = 0; on = 1; next }
+             /^(signal|method|error)/ { if (on && n) print n; on = 0; n = 0; next }
+             on && /^         string "(Phase1|Phase2|Failure|Info)"$/ { n++ }
+             END { if (on && n) print n }' "$1"
+}
+signals_b=$(props_per_signal "$WORK/monitor.b" | wc -l)
+most_b=$(props_per_signal "$WORK/monitor.b" | sort -n | tail -1)
+[ "$signals_b" -ge 1 ] && [ "$signals_b" -le 3 ] && [ "${most_b:-0}" -ge 2 ] ||
+        fail "responder b announced the tunnel in $signals_b PropertiesChanged, at most ${most_b:-0} properties in one"
+pass "calls between the services went direct; b announced the tunnel's changes in $signals_b signals"
 wait "$follower" || fail "ike cmd=list follow failed: $(cat "$WORK/follow")"
 for change in "Phase1 *negotiating" "Phase2 *activating" "Phase1 *active" "Phase2 *active"; do
         grep -qE "^[0-9:]+ gw +$change" "$WORK/follow" || fail "ike cmd=list follow did not show $change: $(cat "$WORK/follow")"
