@@ -844,6 +844,12 @@ static void fail_pendings(BhConn *conn) {
 }
 
 void bh_conn_call(BhConn *conn, DBusMessage *msg, int timeout_ms, BhReplyFunc cb, void *userdata) {
+        if (!cb) {
+                /* Nobody waits for the answer: the callee sends none. */
+                dbus_message_set_no_reply(msg, TRUE);
+                bh_conn_send(conn, msg);
+                return;
+        }
         call_full(conn, msg, timeout_ms, cb, userdata, NULL);
 }
 

@@ -116,7 +116,8 @@ void bh_ipc_emit(BhIpc *ipc, const char *path, const BhInterfaceInfo *iface, con
 
 /* --- outgoing calls --- */
 /* Calls a method asynchronously on a connection (the bus or a peer). Takes a
- * reference to msg. cb may be NULL (the reply is then ignored). */
+ * reference to msg. cb may be NULL: the call then goes out marked NO_REPLY_EXPECTED, and
+ * the callee answers nothing. */
 void bh_conn_call(BhConn *conn, DBusMessage *msg, int timeout_ms, BhReplyFunc cb, void *userdata);
 /* Calls a method of a suite service (msg from bh_method_new()) over a
  * direct connection to it: opened on the first call, and again after the
