@@ -69,7 +69,9 @@ typedef struct Watcher {
 
 struct BhConn {
         int ref;                /* the owner's, plus one per call and timer */
-        GPtrArray *pendings;    /* Pending: outgoing calls waiting for an answer */
+        GHashTable *pendings;   /* serial -> Pending: outgoing calls waiting for an answer */
+        GSource *expiry;        /* fails the calls past their deadline */
+        gint64 expiry_at;       /* monotonic µs it fires at */
         BhIpc *ipc;
         DBusConnection *dbus;
         GSource *source;
@@ -751,18 +753,18 @@ static void dispatch(BhConn *conn, DBusMessage *msg) {
 
 /* ---------------------------------------------------------------- outgoing calls */
 
+/* A call waiting for its answer: matched by serial in the connection's
+ * filter, without a DBusPendingCall (which costs a timeout source and a
+ * prepared error message for every call). */
 typedef struct Pending {
         BhReplyFunc cb;
         void *userdata;
         GDestroyNotify destroy;
-        BhConn *conn;           /* while it waits on that connection */
-        DBusPendingCall *call;
+        gint64 deadline;        /* monotonic µs */
 } Pending;
 
 static void pending_free(void *p) {
         Pending *pd = p;
-        if (pd->conn)
-                g_ptr_array_remove_fast(pd->conn->pendings, pd);
         if (pd->destroy)
                 pd->destroy(pd->userdata);
         g_free(pd);
@@ -783,17 +785,68 @@ static void deliver_reply(Pending *pd, DBusMessage *reply) {
         }
 }
 
-static void pending_notify(DBusPendingCall *pending, void *userdata) {
-        Pending *pd = userdata;
-        if (pd->conn) {
-                g_ptr_array_remove_fast(pd->conn->pendings, pd);
-                pd->conn = NULL;
+/* The answer to one of our calls, if it is one. */
+static bool take_reply(BhConn *conn, DBusMessage *msg) {
+        gpointer key = GUINT_TO_POINTER(dbus_message_get_reply_serial(msg));
+        Pending *pd = g_hash_table_lookup(conn->pendings, key);
+        if (!pd)
+                return false;
+        g_hash_table_steal(conn->pendings, key);
+        deliver_reply(pd, msg);
+        pending_free(pd);
+        return true;
+}
+
+static void expiry_arm(BhConn *conn, gint64 deadline);
+
+/* The calls past their deadline get NoReply; the timer is set again for
+ * the next deadline. */
+static gboolean expiry_fired(gpointer userdata) {
+        BhConn *conn = userdata;
+        g_clear_pointer(&conn->expiry, g_source_unref);
+        gint64 now = g_get_monotonic_time(), next = G_MAXINT64;
+        GPtrArray *late = g_ptr_array_new();
+        GHashTableIter it;
+        gpointer value;
+        g_hash_table_iter_init(&it, conn->pendings);
+        while (g_hash_table_iter_next(&it, NULL, &value)) {
+                Pending *pd = value;
+                if (pd->deadline <= now) {
+                        g_hash_table_iter_steal(&it);
+                        g_ptr_array_add(late, pd);
+                } else if (pd->deadline < next) {
+                        next = pd->deadline;
+                }
         }
-        DBusMessage *reply = dbus_pending_call_steal_reply(pending);
-        deliver_reply(userdata, reply);
-        if (reply)
-                dbus_message_unref(reply);
-        dbus_pending_call_unref(pending);
+        if (next != G_MAXINT64)
+                expiry_arm(conn, next);
+        for (guint i = 0; i < late->len; i++) {
+                deliver_reply(g_ptr_array_index(late, i), NULL);
+                pending_free(g_ptr_array_index(late, i));
+        }
+        g_ptr_array_free(late, TRUE);
+        return G_SOURCE_REMOVE;
+}
+
+static void expiry_arm(BhConn *conn, gint64 deadline) {
+        if (conn->expiry) {
+                if (conn->expiry_at <= deadline)
+                        return;
+                g_source_destroy(conn->expiry);
+                g_source_unref(conn->expiry);
+        }
+        gint64 wait_ms = (deadline - g_get_monotonic_time() + 999) / 1000;
+        conn->expiry = g_timeout_source_new(wait_ms > 0 ? (guint) MIN(wait_ms, G_MAXUINT) : 0);
+        conn->expiry_at = deadline;
+        g_source_set_callback(conn->expiry, expiry_fired, conn, NULL);
+        g_source_attach(conn->expiry, conn->ipc->ctx);
+}
+
+static void expiry_stop(BhConn *conn) {
+        if (conn->expiry) {
+                g_source_destroy(conn->expiry);
+                g_clear_pointer(&conn->expiry, g_source_unref);
+        }
 }
 
 static gboolean pending_failed(gpointer userdata) {
@@ -809,10 +862,8 @@ static void call_full(BhConn *conn, DBusMessage *msg, int timeout_ms, BhReplyFun
         pd->cb = cb;
         pd->userdata = userdata;
         pd->destroy = destroy;
-        DBusPendingCall *pending = NULL;
-        if (!conn || conn->closed ||
-            !dbus_connection_send_with_reply(conn->dbus, msg, &pending, timeout_ms > 0 ? timeout_ms : BH_CALL_TIMEOUT_MS) ||
-            !pending) {
+        dbus_uint32_t serial = 0;
+        if (!conn || conn->closed || !dbus_connection_send(conn->dbus, msg, &serial)) {
                 /* Answer on the next loop iteration, never from inside the call. */
                 GSource *s = g_idle_source_new();
                 g_source_set_callback(s, pending_failed, pd, pending_free);
@@ -820,26 +871,25 @@ static void call_full(BhConn *conn, DBusMessage *msg, int timeout_ms, BhReplyFun
                 g_source_unref(s);
                 return;
         }
-        pd->conn = conn;
-        pd->call = pending;
-        g_ptr_array_add(conn->pendings, pd);
-        if (!dbus_pending_call_set_notify(pending, pending_notify, pd, pending_free))
-                g_error("out of memory");
+        pd->deadline = g_get_monotonic_time() + (gint64) (timeout_ms > 0 ? timeout_ms : BH_CALL_TIMEOUT_MS) * 1000;
+        g_hash_table_insert(conn->pendings, GUINT_TO_POINTER(serial), pd);
+        expiry_arm(conn, pd->deadline);
 }
 
 /* The connection goes away with calls still waiting: each gets its answer
  * (Disconnected) now, as ipc.h promises, instead of never. */
 static void fail_pendings(BhConn *conn) {
-        while (conn->pendings->len > 0) {
-                Pending *pd = g_ptr_array_index(conn->pendings, conn->pendings->len - 1);
-                g_ptr_array_remove_index_fast(conn->pendings, conn->pendings->len - 1);
-                pd->conn = NULL;
-                DBusPendingCall *call = pd->call;
+        expiry_stop(conn);
+        while (g_hash_table_size(conn->pendings) > 0) {
+                GHashTableIter it;
+                gpointer key, value;
+                g_hash_table_iter_init(&it, conn->pendings);
+                g_hash_table_iter_next(&it, &key, &value);
+                g_hash_table_iter_steal(&it);
+                Pending *pd = value;
                 if (pd->cb)
                         pd->cb(NULL, DBUS_ERROR_DISCONNECTED, "connection closed", pd->userdata);
-                pd->cb = NULL;
-                dbus_pending_call_cancel(call);
-                dbus_pending_call_unref(call);  /* frees pd */
+                pending_free(pd);
         }
 }
 
@@ -1068,7 +1118,7 @@ static BhConn *conn_new(BhIpc *ipc, DBusConnection *dbus, bool peer) {
         BhConn *conn = g_new0(BhConn, 1);
         conn->ref = 1;
         conn->ipc = ipc;
-        conn->pendings = g_ptr_array_new();
+        conn->pendings = g_hash_table_new(g_direct_hash, g_direct_equal);
         conn->dbus = dbus;      /* takes the reference */
         conn->peer = peer;
         conn->peer_caller.service = BH_SERVICE_NONE;
@@ -1107,7 +1157,7 @@ static void conn_unref(BhConn *conn) {
                 return;
         conn_shutdown(conn);
         fail_pendings(conn);
-        g_ptr_array_free(conn->pendings, TRUE);
+        g_hash_table_destroy(conn->pendings);
         dbus_connection_unref(conn->dbus);
         g_free(conn);
 }
@@ -1164,6 +1214,8 @@ static DBusHandlerResult conn_filter(DBusConnection *dbus, DBusMessage *msg, voi
                 }
                 return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
         }
+        if (type == DBUS_MESSAGE_TYPE_METHOD_RETURN || type == DBUS_MESSAGE_TYPE_ERROR)
+                return take_reply(conn, msg) ? DBUS_HANDLER_RESULT_HANDLED : DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
         if (type != DBUS_MESSAGE_TYPE_METHOD_CALL)
                 return DBUS_HANDLER_RESULT_NOT_YET_HANDLED;
         if (conn->peer)

@@ -12,7 +12,8 @@
  * token already used are refused; the right token opens the interface. Last,
  * closing peer connections (bound, unbound, with a call in flight) must not
  * hurt the service: it still answers on the bus with the same pid, and the
- * supervisor saw no restart.
+ * supervisor saw no restart. And a call nobody answers ends with NoReply at
+ * its timeout, one whose callee left at once.
  *
  * Exits 0 when every check passed, 1 otherwise, 2 on a usage error or when
  * the run exceeds its time budget. */
@@ -554,6 +555,44 @@ static void list_restarts(DBusConnection *bus, long ret[_BH_SERVICE_MAX]) {
         raw_clear(&r);
 }
 
+/* ------------------------------------------------------------ answers that never come */
+
+/* A call that nobody answers ends with NoReply at its timeout, not before
+ * and not much later; one whose callee leaves the bus ends at once. The
+ * callee is a raw connection of ours that reads nothing. */
+static void unanswered(BhIpc *ipc, const char *address) {
+        DBusConnection *mute = raw_open(address, true);
+        if (!mute)
+                return;
+        const char *name = dbus_bus_get_unique_name(mute);
+        DBusMessage *m = dbus_message_new_method_call(name, "/", "org.bulkhead.Test", "Silence");
+        Reply r = { 0 };
+        gint64 t0 = g_get_monotonic_time();
+        bh_conn_call(bh_ipc_bus(ipc), m, 300, on_reply, &r);
+        run_until(reply_done, &r, 3000);
+        gint64 ms = (g_get_monotonic_time() - t0) / 1000;
+        if (!r.done || g_strcmp0(r.error_name, DBUS_ERROR_NO_REPLY) != 0 || ms < 300 || ms > 1500)
+                fail("a call nobody answers, timeout 300 ms: %s after %" G_GINT64_FORMAT " ms",
+                     r.done ? (r.error_name ? r.error_name : "a reply") : "nothing", ms);
+        else
+                ok("a call nobody answers ended with NoReply after %" G_GINT64_FORMAT " ms (timeout 300 ms)", ms);
+        reply_clear(&r);
+
+        t0 = g_get_monotonic_time();
+        bh_conn_call(bh_ipc_bus(ipc), m, CALL_MS, on_reply, &r);
+        run_until(NULL, NULL, 100);
+        raw_close(mute);
+        run_until(reply_done, &r, CALL_MS + 1000);
+        ms = (g_get_monotonic_time() - t0) / 1000;
+        if (!r.done || !r.error_name || ms > CALL_MS / 2)
+                fail("a call whose callee left: %s after %" G_GINT64_FORMAT " ms",
+                     r.done ? (r.error_name ? r.error_name : "a reply") : "nothing", ms);
+        else
+                ok("a call whose callee left the bus ended with %s after %" G_GINT64_FORMAT " ms", r.error_name, ms);
+        reply_clear(&r);
+        dbus_message_unref(m);
+}
+
 static void check_alive(BhIpc *ipc, const Target *t, uint32_t pid_before, long restarts_before,
                         long restarts_after) {
         const char *name = bh_suite[t->id].name;
@@ -618,6 +657,8 @@ int main(int argc, char **argv) {
                 api_peer(ipc, &targets[i], pids[i]);
         for (size_t i = 0; i < G_N_ELEMENTS(targets); i++)
                 raw_peer(bus, &targets[i]);
+
+        unanswered(ipc, address);
 
         /* Give the services a moment to see the closed connections go. */
         run_until(NULL, NULL, 200);
