@@ -581,15 +581,18 @@ static void process_out(DpWorker *w, PktBuf *pkt) {
         queue_out(w, pkt, fd, &sa->spec.remote, sa->spec.encap == BH_ENCAP_UDP ? PKT_NATT_PORT : 0);
 }
 
-/* Sends what the batch queued: one sendmmsg per run of the same socket. */
-static bool same_peer(const DpWorker *w, unsigned a, unsigned b) {
+/* Packets a and b go to one peer on one SA: ESP in UDP starts with the
+ * SPI. The peer's selector picks the worker of a joined run from its first
+ * packet's SPI, so a run never mixes SAs, whose workers may differ. */
+static bool same_peer_sa(const DpWorker *w, unsigned a, unsigned b) {
         return w->msgs[a].msg_hdr.msg_namelen == w->msgs[b].msg_hdr.msg_namelen &&
-               memcmp(&w->addrs[a], &w->addrs[b], w->msgs[a].msg_hdr.msg_namelen) == 0;
+               memcmp(&w->addrs[a], &w->addrs[b], w->msgs[a].msg_hdr.msg_namelen) == 0 &&
+               memcmp(w->iovs[a].iov_base, w->iovs[b].iov_base, 4) == 0;
 }
 
-/* Packets [i, j) all go through one socket. Over UDP, runs to one peer of
- * equal length (the last may be shorter) become one message with
- * UDP_SEGMENT: the iovecs of the slots are already consecutive. */
+/* Packets [i, j) all go through one socket. Over UDP, runs to one peer on
+ * one SA of equal length (the last may be shorter) become one message
+ * with UDP_SEGMENT: the iovecs of the slots are already consecutive. */
 static unsigned plan_sends(DpWorker *w, unsigned i, unsigned j) {
         bool udp = w->out_fd[i] == w->udp4 || w->out_fd[i] == w->udp6;
         unsigned n = 0;
@@ -597,7 +600,7 @@ static unsigned plan_sends(DpWorker *w, unsigned i, unsigned j) {
                 unsigned k = i + 1;
                 size_t seg = w->iovs[i].iov_len, total = seg;
                 if (udp && !w->no_gso)
-                        while (k < j && same_peer(w, i, k) && w->iovs[k].iov_len <= seg &&
+                        while (k < j && same_peer_sa(w, i, k) && w->iovs[k].iov_len <= seg &&
                                total + w->iovs[k].iov_len <= 65000 && k - i < 64) {
                                 total += w->iovs[k].iov_len;
                                 if (w->iovs[k++].iov_len < seg)
