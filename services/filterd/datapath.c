@@ -1059,12 +1059,13 @@ static void raw6_in(DpWorker *w, PktBuf *pkt, const struct sockaddr_storage *fro
         process_in(w, pkt, NULL, 0, from, false);
 }
 
-/* Every socket's wake-up: a batch in one call, each datagram to the
- * socket's own function in its slot, then the decapsulated packets out to
- * the TUN device; all under the read lock of the SAD and SPD. */
 typedef void (*InFunc)(DpWorker *w, PktBuf *pkt, const struct sockaddr_storage *from);
 
 /*
+ * Every socket's wake-up: a batch in one call, each datagram to the
+ * socket's own function, then the decapsulated packets out to the TUN
+ * device; all under the read lock of the SAD and SPD.
+ *
  * A datagram the UDP socket joined (UDP_GRO) is cut into the segments the
  * peer sent, and each goes to the function on its own, as if it had come
  * alone: the same checks, counters and join for the TUN device. A datagram
