@@ -72,6 +72,13 @@ static void fixture_tear_down(Fixture *f, gconstpointer data) {
                 close(f->udp);
 }
 
+/* Skips the test without a network namespace of its own. */
+static bool have_netns(void) {
+        if (!netns_ok)
+                g_test_skip("needs a network namespace of its own (root)");
+        return netns_ok;
+}
+
 static void ts(const char *s, BhTs *ret) {
         g_autofree char *why = NULL;
         g_assert_cmpint(bh_ts_parse(s, ret, &why), ==, 0);
@@ -150,10 +157,8 @@ static void send_through(Fixture *f, unsigned n, const size_t *lens, const char 
 }
 
 static void test_round_trip(Fixture *f, gconstpointer data) {
-        if (!netns_ok) {
-                g_test_skip("needs a network namespace of its own (root)");
+        if (!have_netns())
                 return;
-        }
         tunnel(f, "gw", "10.2.0.0/24", SPI1);
         /* Eight of one size, then seven and a shorter last one: each run
          * leaves as one send and comes back as one datagram. */
@@ -173,10 +178,8 @@ static void test_round_trip(Fixture *f, gconstpointer data) {
 /* Two tunnels to one peer: the peer's selector would give a joined run
  * to the worker of its first SPI, so a run never holds both SAs. */
 static void test_one_sa_per_run(Fixture *f, gconstpointer data) {
-        if (!netns_ok) {
-                g_test_skip("needs a network namespace of its own (root)");
+        if (!have_netns())
                 return;
-        }
         tunnel(f, "gw1", "10.2.0.0/24", SPI1);
         tunnel(f, "gw2", "10.3.0.0/24", SPI2);
         size_t lens[8] = { 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000 };
@@ -214,10 +217,8 @@ static void send_joined(int s, const uint8_t *p, size_t len, uint16_t seg) {
  * segments than the batch has slots, so that the slots are written to the
  * TUN device and taken again halfway. */
 static void test_more_than_slots(Fixture *f, gconstpointer data) {
-        if (!netns_ok) {
-                g_test_skip("needs a network namespace of its own (root)");
+        if (!have_netns())
                 return;
-        }
         tunnel(f, "gw", "10.2.0.0/24", SPI1);
         BhTransform *t = NULL;
         BhSecret *keymat = bh_secret_new_copy(key, sizeof key);
@@ -258,10 +259,8 @@ static void test_more_than_slots(Fixture *f, gconstpointer data) {
 /* What a joined datagram may hold besides ESP: NAT keepalives (one octet
  * each: the smallest segments there are), and segments no slot holds. */
 static void test_odd_segments(Fixture *f, gconstpointer data) {
-        if (!netns_ok) {
-                g_test_skip("needs a network namespace of its own (root)");
+        if (!have_netns())
                 return;
-        }
         int s = sender();
         uint8_t ff[60];
         memset(ff, 0xff, sizeof ff);
