@@ -33,6 +33,15 @@ _Static_assert(BATCH <= OFFLOAD_GRO_MAX, "a batch of inbound packets must fit in
 #define SLOT_DATA 9216
 #define SLOT (PKT_HEADROOM + SLOT_DATA + PKT_TAILROOM)
 
+/* UDP GRO: a UDP 4500 socket may hand over, as one datagram of up to 64
+ * KiB, several that one peer sent (offload.h, offload_udp_segments). Its
+ * batches are read into fewer, larger buffers, with the same room around
+ * each; memory stays bounded, with nothing allocated per packet. */
+#define UDP_BUFS 16
+#define UDP_DATA 65536
+#define UDP_BUF (PKT_HEADROOM + UDP_DATA + PKT_TAILROOM)
+_Static_assert(UDP_BUFS <= BATCH, "a batch of UDP buffers uses the batch's message headers");
+
 typedef struct DpSa {
         DpSaSpec spec;
         EspSa esp;              /* spec.protocol IPPROTO_ESP */
@@ -76,6 +85,7 @@ typedef struct DpWorker {
         Datapath *dp;
         unsigned index;
         int tun, udp4, udp6;
+        bool udp_gro;           /* the UDP sockets have UDP_GRO: read into udp_bufs */
         GMainContext *ctx;
         GMainLoop *loop;        /* workers 1..: their thread's */
         GThread *thread;
@@ -86,6 +96,12 @@ typedef struct DpWorker {
         struct mmsghdr msgs[BATCH];
         struct iovec iovs[BATCH];
         struct sockaddr_storage addrs[BATCH];
+        /* Inbound over UDP with UDP_GRO: a batch of datagrams, each with
+         * the size of the segments it joined, if it joined several; and
+         * how many slots the segments copied out of them took. */
+        uint8_t udp_bufs[UDP_BUFS][UDP_BUF];
+        uint8_t udp_cmsg[UDP_BUFS][CMSG_SPACE(sizeof(int))];
+        unsigned n_staged;
         /* Outbound: encapsulated packets waiting for one sendmmsg per socket. */
         unsigned n_out;
         int out_fd[BATCH];
@@ -560,15 +576,18 @@ static void process_out(DpWorker *w, PktBuf *pkt) {
         queue_out(w, pkt, fd, &sa->spec.remote, sa->spec.encap == BH_ENCAP_UDP ? PKT_NATT_PORT : 0);
 }
 
-/* Sends what the batch queued: one sendmmsg per run of the same socket. */
-static bool same_peer(const DpWorker *w, unsigned a, unsigned b) {
+/* Packets a and b go to one peer on one SA: ESP in UDP starts with the
+ * SPI. The peer's selector picks the worker of a joined run from its first
+ * packet's SPI, so a run never mixes SAs, whose workers may differ. */
+static bool same_peer_sa(const DpWorker *w, unsigned a, unsigned b) {
         return w->msgs[a].msg_hdr.msg_namelen == w->msgs[b].msg_hdr.msg_namelen &&
-               memcmp(&w->addrs[a], &w->addrs[b], w->msgs[a].msg_hdr.msg_namelen) == 0;
+               memcmp(&w->addrs[a], &w->addrs[b], w->msgs[a].msg_hdr.msg_namelen) == 0 &&
+               memcmp(w->iovs[a].iov_base, w->iovs[b].iov_base, 4) == 0;
 }
 
-/* Packets [i, j) all go through one socket. Over UDP, runs to one peer of
- * equal length (the last may be shorter) become one message with
- * UDP_SEGMENT: the iovecs of the slots are already consecutive. */
+/* Packets [i, j) all go through one socket. Over UDP, runs to one peer on
+ * one SA of equal length (the last may be shorter) become one message
+ * with UDP_SEGMENT: the iovecs of the slots are already consecutive. */
 static unsigned plan_sends(DpWorker *w, unsigned i, unsigned j) {
         bool udp = w->out_fd[i] == w->udp4 || w->out_fd[i] == w->udp6;
         unsigned n = 0;
@@ -576,7 +595,7 @@ static unsigned plan_sends(DpWorker *w, unsigned i, unsigned j) {
                 unsigned k = i + 1;
                 size_t seg = w->iovs[i].iov_len, total = seg;
                 if (udp && !w->no_gso)
-                        while (k < j && same_peer(w, i, k) && w->iovs[k].iov_len <= seg &&
+                        while (k < j && same_peer_sa(w, i, k) && w->iovs[k].iov_len <= seg &&
                                total + w->iovs[k].iov_len <= 65000 && k - i < 64) {
                                 total += w->iovs[k].iov_len;
                                 if (w->iovs[k++].iov_len < seg)
@@ -730,6 +749,13 @@ static void deliver(DpWorker *w, PktBuf *pkt, unsigned via) {
         offload_gro_add(&w->gro, pkt_data(pkt), pkt->len, via);
 }
 
+/* ESP too malformed to look at. */
+static void count_malformed(DpWorker *w) {
+        w->c.in_dropped++;
+        w->c.in_esp_compute++;
+        w->c.in_malformed++;
+}
+
 static void count_in_drop(DpWorker *w, PktDrop r) {
         w->c.in_dropped++;
         if (r == PKT_DROP_REPLAY || r == PKT_DROP_TOO_OLD)
@@ -770,9 +796,7 @@ static void process_in(DpWorker *w, PktBuf *pkt, const PktIpInfo *ip, size_t esp
                        const struct sockaddr_storage *from, bool udp) {
         const uint8_t *esp = pkt_data(pkt) + esp_off;
         if (pkt->len - esp_off < ESP_HDR_LEN) {
-                w->c.in_dropped++;
-                w->c.in_esp_compute++;
-                w->c.in_malformed++;
+                count_malformed(w);
                 return;
         }
         uint32_t spi = pkt_load_be32(esp);
@@ -816,9 +840,7 @@ static void process_in(DpWorker *w, PktBuf *pkt, const PktIpInfo *ip, size_t esp
         PktIpInfo rebuilt;
         if (!ip && sa->spec.mode == BH_MODE_TRANSPORT) {
                 if (rebuild_header(pkt, sa, PKT_PROTO_ESP, &rebuilt) != PKT_OK) {
-                        w->c.in_dropped++;
-                        w->c.in_esp_compute++;
-                        w->c.in_malformed++;
+                        count_malformed(w);
                         return;
                 }
                 ip = &rebuilt;
@@ -851,25 +873,50 @@ static void process_in(DpWorker *w, PktBuf *pkt, const PktIpInfo *ip, size_t esp
         deliver(w, pkt, VIA_ESP);
 }
 
-/* A datagram larger than a slot: malformed for ESP, dropped and counted. */
-static bool truncated(DpWorker *w, int i) {
-        if (!(w->msgs[i].msg_hdr.msg_flags & MSG_TRUNC))
-                return false;
-        w->c.in_dropped++;
-        w->c.in_esp_compute++;
-        w->c.in_malformed++;
-        return true;
+/* Receives up to a batch in one call; returns how many. Into the slots,
+ * or for a UDP socket with UDP_GRO (joined) into the UDP buffers, each
+ * with room for the control message that gives the size of what it
+ * joined. */
+static int receive_batch(DpWorker *w, int fd, bool joined) {
+        unsigned n = joined ? UDP_BUFS : BATCH;
+        for (unsigned i = 0; i < n; i++) {
+                w->iovs[i] = joined ? (struct iovec){ w->udp_bufs[i] + PKT_HEADROOM, UDP_DATA }
+                                    : (struct iovec){ w->slots[i] + PKT_HEADROOM, SLOT_DATA };
+                w->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &w->addrs[i], .msg_namelen = sizeof w->addrs[i],
+                                                       .msg_iov = &w->iovs[i], .msg_iovlen = 1,
+                                                       .msg_control = joined ? w->udp_cmsg[i] : NULL,
+                                                       .msg_controllen = joined ? sizeof w->udp_cmsg[i] : 0 };
+        }
+        int r = recvmmsg(fd, w->msgs, n, MSG_DONTWAIT, NULL);
+        return r < 0 ? 0 : r;
 }
 
-/* Receives up to a batch in one call; returns how many. */
-static int receive_batch(DpWorker *w, int fd) {
-        for (unsigned i = 0; i < BATCH; i++) {
-                w->iovs[i] = (struct iovec){ w->slots[i] + PKT_HEADROOM, SLOT_DATA };
-                w->msgs[i].msg_hdr = (struct msghdr){ .msg_name = &w->addrs[i], .msg_namelen = sizeof w->addrs[i],
-                                                       .msg_iov = &w->iovs[i], .msg_iovlen = 1 };
+/* The size of the segments a datagram joined (UDP_GRO's control message,
+ * untrusted as to its value); false when it came as it was sent. A
+ * message too short for the size gives 0, which no split accepts. */
+static bool joined_size(struct msghdr *h, int *ret_size) {
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c))
+                if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+                        *ret_size = 0;
+                        if (c->cmsg_len >= CMSG_LEN(sizeof(int)))
+                                memcpy(ret_size, CMSG_DATA(c), sizeof(int));
+                        return true;
+                }
+        return false;
+}
+
+/* A segment of a joined datagram: copied into the next free slot, where
+ * it has the engine's head- and tailroom as any datagram read into one.
+ * When the slots run out, what the batch decapsulated so far goes to the
+ * TUN device first, and they are free again. */
+static void stage(DpWorker *w, PktBuf *pkt, const uint8_t *p, size_t len) {
+        if (w->n_staged == BATCH) {
+                flush_in(w);
+                w->n_staged = 0;
         }
-        int n = recvmmsg(fd, w->msgs, BATCH, MSG_DONTWAIT, NULL);
-        return n < 0 ? 0 : n;
+        uint8_t *slot = w->slots[w->n_staged++];
+        memcpy(slot + PKT_HEADROOM, p, len);
+        pkt_init(pkt, slot, SLOT, PKT_HEADROOM, len);
 }
 
 /* One datagram from a UDP 4500 socket. */
@@ -886,9 +933,7 @@ static void udp_in(DpWorker *w, PktBuf *pkt, const struct sockaddr_storage *from
                 w->c.in_not_esp++;
                 break;
         case ESP_UDP_INVALID:
-                w->c.in_dropped++;
-                w->c.in_esp_compute++;
-                w->c.in_malformed++;
+                count_malformed(w);
                 break;
         }
 }
@@ -899,9 +944,7 @@ static void raw4_in(DpWorker *w, PktBuf *pkt, const struct sockaddr_storage *fro
         size_t esp_off;
         EspUdpKind kind;
         if (esp_locate(pkt_data(pkt), pkt->len, &ip, &esp_off, &kind) != PKT_OK) {
-                w->c.in_dropped++;
-                w->c.in_esp_compute++;
-                w->c.in_malformed++;
+                count_malformed(w);
                 return;
         }
         process_in(w, pkt, &ip, esp_off, from, false);
@@ -1011,35 +1054,71 @@ static void raw6_in(DpWorker *w, PktBuf *pkt, const struct sockaddr_storage *fro
         process_in(w, pkt, NULL, 0, from, false);
 }
 
-/* Every socket's wake-up: a batch in one call, each datagram to the
- * socket's own function in its slot, then the decapsulated packets out to
- * the TUN device; all under the read lock of the SAD and SPD. */
 typedef void (*InFunc)(DpWorker *w, PktBuf *pkt, const struct sockaddr_storage *from);
 
-static void receive_each(DpWorker *w, int fd, InFunc func) {
+/*
+ * Every socket's wake-up: a batch in one call, each datagram to the
+ * socket's own function, then the decapsulated packets out to the TUN
+ * device; all under the read lock of the SAD and SPD.
+ *
+ * A datagram the UDP socket joined (UDP_GRO) is cut into the segments the
+ * peer sent, and each goes to the function on its own, as if it had come
+ * alone: the same checks, counters and join for the TUN device. A datagram
+ * of one segment is handled where it was read, with the room around it;
+ * the segments of a joined one are copied out, each into a slot (stage).
+ * What a slot cannot hold (longer than SLOT_DATA, or cut short: MSG_TRUNC,
+ * or the size of its segments lost: MSG_CTRUNC), or a size that cannot be
+ * right, is dropped as malformed, never read past.
+ */
+static void receive_each(DpWorker *w, int fd, InFunc func, bool joined) {
         g_rw_lock_reader_lock(&w->dp->lock);
-        int n = receive_batch(w, fd);
+        int n = receive_batch(w, fd, joined);
+        w->n_staged = 0;
         for (int i = 0; i < n; i++) {
-                if (truncated(w, i))
+                struct msghdr *h = &w->msgs[i].msg_hdr;
+                uint8_t *buf = joined ? w->udp_bufs[i] : w->slots[i];
+                size_t len = w->msgs[i].msg_len;
+                int size = 0;
+                if (h->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+                        count_malformed(w);
                         continue;
-                PktBuf pkt;
-                pkt_init(&pkt, w->slots[i], SLOT, PKT_HEADROOM, w->msgs[i].msg_len);
-                func(w, &pkt, &w->addrs[i]);
+                }
+                unsigned count = joined_size(h, &size) ? offload_udp_segments(len, size) : 1;
+                if (count == 0) {
+                        count_malformed(w);
+                        continue;
+                }
+                if (count > 1)
+                        w->c.udp_gro_datagrams++;
+                for (unsigned k = 0; k < count; k++) {
+                        size_t off = count > 1 ? (size_t) k * (size_t) size : 0;
+                        size_t seg = count > 1 ? MIN((size_t) size, len - off) : len;
+                        PktBuf pkt;
+                        if (seg > SLOT_DATA) {
+                                count_malformed(w);
+                                continue;
+                        }
+                        if (count == 1)
+                                pkt_init(&pkt, buf, joined ? UDP_BUF : SLOT, PKT_HEADROOM, len);
+                        else
+                                stage(w, &pkt, buf + PKT_HEADROOM + off, seg);
+                        func(w, &pkt, &w->addrs[i]);
+                }
         }
         flush_in(w);
         g_rw_lock_reader_unlock(&w->dp->lock);
 }
 
-#define READABLE(name, func)                                                             \
+#define READABLE(name, func, joined)                                                     \
         static gboolean name(gint fd, GIOCondition cond, gpointer userdata) {            \
-                receive_each(userdata, fd, func);                                        \
+                receive_each(userdata, fd, func, joined);                                \
                 return G_SOURCE_CONTINUE;                                                \
         }
-READABLE(udp_readable, udp_in)
-READABLE(raw4_readable, raw4_in)
-READABLE(raw6_readable, raw6_in)
-READABLE(ah4_readable, ah4_in)
-READABLE(ah6_readable, ah6_in)
+READABLE(udp_readable, udp_in, ((DpWorker *) userdata)->udp_gro)
+READABLE(raw4_readable, raw4_in, false)
+READABLE(raw6_readable, raw6_in, false)
+READABLE(ah4_readable, ah4_in, false)
+READABLE(ah6_readable, ah6_in, false)
 
 /* ---------------------------------------------------------------- SAD, SPD */
 
@@ -1433,6 +1512,12 @@ static gpointer worker_run(gpointer data) {
         return NULL;
 }
 
+/* UDP GRO on a UDP 4500 socket (if there is one): the kernel may then
+ * join what a peer sent into one datagram. */
+static bool udp_gro_set(int fd, int on) {
+        return fd < 0 || setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
+}
+
 static DpWorker *worker_new(Datapath *dp, unsigned k, GMainContext *ctx) {
         DpWorker *w = g_new0(DpWorker, 1);
         w->dp = dp;
@@ -1440,6 +1525,17 @@ static DpWorker *worker_new(Datapath *dp, unsigned k, GMainContext *ctx) {
         w->tun = dp->fds.tun[k];
         w->udp4 = dp->fds.udp4[k];
         w->udp6 = dp->fds.udp6[k];
+        /* Both sockets or neither: a worker reads its UDP sockets one way.
+         * A kernel without UDP GRO hands each datagram over alone, into
+         * the slots. */
+        w->udp_gro = udp_gro_set(w->udp4, 1) && udp_gro_set(w->udp6, 1);
+        if (!w->udp_gro) {
+                int e = errno;
+                udp_gro_set(w->udp4, 0);
+                udp_gro_set(w->udp6, 0);
+                bh_log_info("worker %u: no UDP GRO on the UDP 4500 sockets (%s): one datagram per packet", k,
+                            g_strerror(e));
+        }
         w->ctx = k ? g_main_context_new() : ctx;
         w->sources[0] = watch(w->ctx, w->tun, tun_readable, w);
         w->sources[1] = watch(w->ctx, w->udp4, udp_readable, w);

@@ -31,6 +31,9 @@ typedef struct DpCounters {
         /* TUN offloads (offload.h): super packets read and cut into
          * segments, and writes that joined several segments. */
         uint64_t tso_super_packets, gro_super_packets;
+        /* UDP GRO: datagrams of the UDP 4500 sockets that held several
+         * the peer sent (each then goes its own way, as if alone). */
+        uint64_t udp_gro_datagrams;
 } DpCounters;
 
 typedef enum DpDirection {

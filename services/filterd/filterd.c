@@ -53,6 +53,7 @@ static const struct {
         COUNTER("keepalives_out", keepalives_out),
         COUNTER("tso_super_packets", tso_super_packets),
         COUNTER("gro_super_packets", gro_super_packets),
+        COUNTER("udp_gro_datagrams", udp_gro_datagrams),
 };
 
 static void filterd_handle_get_counters(BhCall *call, void *userdata) {

@@ -288,3 +288,12 @@ unsigned offload_gro_prepare(OffloadGro *g, unsigned h, struct virtio_net_hdr *v
         *ret_packets = packets;
         return n;
 }
+
+/* ------------------------------------------------------------ UDP GRO */
+
+unsigned offload_udp_segments(size_t len, int gso_size) {
+        if (gso_size <= 0 || len == 0 || (size_t) gso_size > len)
+                return 0;
+        size_t seg = (size_t) gso_size;
+        return (unsigned) (len / seg + (len % seg != 0));
+}

@@ -114,6 +114,17 @@ struct iovec;
 unsigned offload_gro_prepare(OffloadGro *g, unsigned h, struct virtio_net_hdr *vh, struct iovec *iov,
                              unsigned *ret_packets);
 
+/* ------------------------------------------------------------ UDP GRO */
+
+/* A UDP socket with UDP_GRO may hand over several datagrams that one peer
+ * sent as one of up to 64 KiB, with a control message that gives the size
+ * of the datagrams it joined: every one gso_size octets, the last one
+ * maybe shorter. Returns how many a datagram of len octets holds (segment k
+ * starts at k * gso_size), or 0 when gso_size cannot be right: 0,
+ * negative, or larger than the datagram (the kernel sends the size only
+ * with more than one segment). The caller drops such a datagram. */
+unsigned offload_udp_segments(size_t len, int gso_size);
+
 /* The checksum of a TCP or UDP segment with its pseudo-header, complemented,
  * as it goes into the header (l4 is the TCP/UDP header, l4_len bytes to the
  * end of the packet; ip the IP header). */

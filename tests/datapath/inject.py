@@ -4,7 +4,10 @@ one from another: the packets an attacker on the path would inject.
 
   inject.py capture IFACE FILE           first IPv4 UDP/4500 frame seen
   inject.py send IFACE FILE KIND         KIND: replay, unknown-spi, corrupt,
-                                         bad-icv, truncated
+                                         bad-icv, truncated, raw
+  inject.py joined FILE SRC DST SPI      the frame's ESP behind a copy of it
+                                         with SPI (hex), sent from SRC to
+                                         DST:4500 as one UDP_SEGMENT send
 """
 import socket
 import struct
@@ -94,7 +97,28 @@ def send(iface, path, kind):
     return 0
 
 
+SOL_UDP, UDP_SEGMENT = 17, 103
+
+
+def joined(path, src, dst, spi):
+    """Two ESP packets of equal length in one send with UDP segmentation
+    offload: the kernel keeps them together across the veth, and the
+    receiver's selector reads the first one's SPI for both."""
+    frame = open(path, "rb").read()
+    ip = frame[14:]
+    ihl = (ip[0] & 15) * 4
+    total = struct.unpack("!H", ip[2:4])[0]
+    esp = ip[ihl + 8:total]
+    first = struct.pack("!I", int(spi, 16)) + esp[4:]
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((src, 0))
+    s.sendmsg([first + esp], [(SOL_UDP, UDP_SEGMENT, struct.pack("=H", len(esp)))], 0, (dst, 4500))
+    return 0
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "capture":
         sys.exit(capture(sys.argv[2], sys.argv[3]))
+    if sys.argv[1] == "joined":
+        sys.exit(joined(*sys.argv[2:6]))
     sys.exit(send(sys.argv[2], sys.argv[3], sys.argv[4]))

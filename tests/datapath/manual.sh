@@ -92,6 +92,15 @@ gro_b=$(counter b gro_super_packets)
 [ "$gro_b" -gt 0 ] || fail "b joined no segments (gro_super_packets $gro_b)"
 pass "offloads at work: a cut $tso_a super packets, b wrote $gro_b joined ones"
 
+# ESP in UDP: a sends runs of equal datagrams as one (UDP_SEGMENT), the
+# veth carries them so, and b's sockets, with UDP_GRO, take each such run
+# as one datagram that filterd cuts again.
+if [ "$ENCAP" = udp ]; then
+        joined_b=$(counter b udp_gro_datagrams)
+        [ "$joined_b" -gt 0 ] || fail "b's UDP 4500 sockets took no joined datagram (udp_gro_datagrams $joined_b)"
+        pass "UDP GRO at work: b read $joined_b joined datagrams, and cut them into the $in_b ESP packets counted"
+fi
+
 # The data path has a worker per CPU (at most 4), each with a queue of the
 # TUN device; the kernel spreads flows over the queues, so 32 UDP flows
 # from a keep every one of a's workers busy.

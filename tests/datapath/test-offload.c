@@ -521,6 +521,36 @@ static void test_gro_rules(void) {
         g_free(g);
 }
 
+/* UDP GRO: how a joined datagram is cut; every octet in one segment. */
+static void test_udp_segments(void) {
+        /* 0: no size; a size larger than the datagram or below 1 cannot be
+         * right (the kernel gives one only for several segments). */
+        g_assert_cmpuint(offload_udp_segments(1400, 0), ==, 0);
+        g_assert_cmpuint(offload_udp_segments(1400, -1), ==, 0);
+        g_assert_cmpuint(offload_udp_segments(1400, 1401), ==, 0);
+        g_assert_cmpuint(offload_udp_segments(0, 1400), ==, 0);
+        g_assert_cmpuint(offload_udp_segments(1400, G_MAXINT), ==, 0);
+        /* One segment: the datagram itself. */
+        g_assert_cmpuint(offload_udp_segments(1400, 1400), ==, 1);
+        /* An exact multiple, and a shorter last segment. */
+        g_assert_cmpuint(offload_udp_segments(44 * 1400, 1400), ==, 44);
+        g_assert_cmpuint(offload_udp_segments(43 * 1400 + 1, 1400), ==, 44);
+        g_assert_cmpuint(offload_udp_segments(2 * 1400 - 1, 1400), ==, 2);
+        /* The smallest size: one octet each, 64 KiB of them at most. */
+        g_assert_cmpuint(offload_udp_segments(65536, 1), ==, 65536);
+        /* Whatever the sizes, the segments cover the datagram exactly. */
+        for (size_t len = 1; len <= 3000; len += 7)
+                for (int size = 1; size <= 3001; size += 13) {
+                        unsigned n = offload_udp_segments(len, size);
+                        if ((size_t) size > len) {
+                                g_assert_cmpuint(n, ==, 0);
+                                continue;
+                        }
+                        g_assert_cmpuint((size_t) (n - 1) * (size_t) size, <, len);
+                        g_assert_cmpuint((size_t) n * (size_t) size, >=, len);
+                }
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/offload/csum", test_csum);
@@ -529,5 +559,6 @@ int main(int argc, char **argv) {
         g_test_add_func("/offload/tso-refused", test_tso_refused);
         g_test_add_func("/offload/gro-round-trip", test_gro_round_trip);
         g_test_add_func("/offload/gro-rules", test_gro_rules);
+        g_test_add_func("/offload/udp-segments", test_udp_segments);
         return g_test_run();
 }
