@@ -1606,10 +1606,16 @@ typedef struct Link {
 } Link;
 
 static void link_send(Link *l, Queued *q) {
+        /* Built without a destination (bh_method_new_peer) it needs none on
+         * the direct connection, where taking one out costs a new header. */
+        bool named = dbus_message_get_destination(q->msg) != NULL;
         if (l->conn) {
-                dbus_message_set_destination(q->msg, NULL);
+                if (named)
+                        dbus_message_set_destination(q->msg, NULL);
                 bh_conn_call(l->conn, q->msg, q->timeout_ms, q->cb, q->userdata);
         } else {
+                if (!named)
+                        dbus_message_set_destination(q->msg, bh_suite[l->service].bus_name);
                 bh_conn_call(l->ipc->bus, q->msg, q->timeout_ms, q->cb, q->userdata);
         }
         dbus_message_unref(q->msg);

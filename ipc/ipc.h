@@ -119,7 +119,8 @@ void bh_ipc_emit(BhIpc *ipc, const char *path, const BhInterfaceInfo *iface, con
  * reference to msg. cb may be NULL: the call then goes out marked NO_REPLY_EXPECTED, and
  * the callee answers nothing. */
 void bh_conn_call(BhConn *conn, DBusMessage *msg, int timeout_ms, BhReplyFunc cb, void *userdata);
-/* Calls a method of a suite service (msg from bh_method_new()) over a
+/* Calls a method of a suite service (msg from bh_method_new_peer(), or
+ * bh_method_new(), which costs a little more) over a
  * direct connection to it: opened on the first call, and again after the
  * service restarted; calls made meanwhile wait for it, and take the bus
  * while none can be had. Calls to one service keep their order. Takes a

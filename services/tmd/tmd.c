@@ -441,7 +441,7 @@ static void trap_reply(DBusMessage *reply, const char *error_name, const char *e
 static void trap_install(Tmd *tmd, const BhTunnel *d, unsigned holddown) {
         Tunnel *t = tunnel_state(tmd, d->name);
         BhIpc *ipc = tmd->svc->ipc;
-        DBusMessage *m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "SetTrap");
+        DBusMessage *m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "SetTrap");
         DBusMessageIter it;
         dbus_message_iter_init_append(m, &it);
         const char *name = d->name;
@@ -457,7 +457,7 @@ static void trap_install(Tmd *tmd, const BhTunnel *d, unsigned holddown) {
                 char src[BH_ADDR_STRLEN];
                 g_autofree char *prefix = route_of(d, i, src);
                 const char *p = prefix, *sp = src;
-                m = bh_method_new(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "AddRoute");
+                m = bh_method_new_peer(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "AddRoute");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &p, DBUS_TYPE_STRING, &sp, DBUS_TYPE_INVALID);
                 g_ptr_array_add(t->routes, g_strdup(prefix));
                 bh_ipc_call(ipc, BH_SERVICE_SUPERVISOR, m, BH_CALL_TIMEOUT_MS, trap_reply, g_strdup(d->name));
@@ -475,14 +475,14 @@ static bool trap_idle(const Tunnel *t) {
  * changed or went. */
 static void trap_remove(Tmd *tmd, Tunnel *t) {
         BhIpc *ipc = tmd->svc->ipc;
-        DBusMessage *m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemovePolicy");
+        DBusMessage *m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemovePolicy");
         const char *name = t->name;
         dbus_message_append_args(m, DBUS_TYPE_STRING, &name, DBUS_TYPE_INVALID);
         bh_ipc_call(ipc, BH_SERVICE_FILTERD, m, BH_CALL_TIMEOUT_MS, NULL, NULL);
         dbus_message_unref(m);
         for (guint i = 0; i < t->routes->len; i++) {
                 const char *prefix = g_ptr_array_index(t->routes, i);
-                m = bh_method_new(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "DelRoute");
+                m = bh_method_new_peer(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "DelRoute");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &prefix, DBUS_TYPE_INVALID);
                 bh_ipc_call(ipc, BH_SERVICE_SUPERVISOR, m, BH_CALL_TIMEOUT_MS, NULL, NULL);
                 dbus_message_unref(m);
@@ -507,7 +507,7 @@ static void teardown(Step *s) {
         if (s->child_only && !s->child_gone && s->def->type == BH_TUNNEL_IKE) {
                 /* isakmpd first: it may refuse (a rekey under way), and the
                  * tunnel then stays as it is. */
-                DBusMessage *m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "RemoveChild");
+                DBusMessage *m = bh_method_new_peer(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "RemoveChild");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
                 bh_ipc_call(ipc, BH_SERVICE_ISAKMPD, m, BH_CALL_TIMEOUT_MS, child_removed, s);
                 dbus_message_unref(m);
@@ -519,7 +519,7 @@ static void teardown(Step *s) {
         DBusMessage *m;
         if (!s->child_only && s->def->type == BH_TUNNEL_IKE && t->phase1 != NULL && strcmp(t->phase1, "inactive") != 0 &&
             strcmp(t->phase1, "failed") != 0) {
-                m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Terminate");
+                m = bh_method_new_peer(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Terminate");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
                 s->waiting++;
                 t->terminating = true;
@@ -528,7 +528,7 @@ static void teardown(Step *s) {
         }
         if (s->def->type == BH_TUNNEL_IKE && !s->child_only)
                 set_phase1(t, s->error ? "failed" : "inactive");
-        m = bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, "RemoveManual");
+        m = bh_method_new_peer(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, "RemoveManual");
         dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
         s->waiting++;
         bh_ipc_call(ipc, BH_SERVICE_CRYPTOD, m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
@@ -543,14 +543,14 @@ static void teardown(Step *s) {
                 teardown_reply(NULL, NULL, NULL, s);   /* the one held above */
                 return;
         }
-        m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemovePolicy");
+        m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "RemovePolicy");
         dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_INVALID);
         s->waiting++;
         bh_ipc_call(ipc, BH_SERVICE_FILTERD, m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
         dbus_message_unref(m);
         for (guint i = 0; i < t->routes->len; i++) {
                 const char *prefix = g_ptr_array_index(t->routes, i);
-                m = bh_method_new(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "DelRoute");
+                m = bh_method_new_peer(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "DelRoute");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &prefix, DBUS_TYPE_INVALID);
                 s->waiting++;
                 bh_ipc_call(ipc, BH_SERVICE_SUPERVISOR, m, BH_CALL_TIMEOUT_MS, teardown_reply, s);
@@ -666,7 +666,7 @@ static void policy_set(DBusMessage *reply, const char *error_name, const char *e
                 char src[BH_ADDR_STRLEN];
                 g_autofree char *prefix = route_of(d, i, src);
                 const char *p = prefix, *sp = src;
-                DBusMessage *m = bh_method_new(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "AddRoute");
+                DBusMessage *m = bh_method_new_peer(BH_SERVICE_SUPERVISOR, &bh_iface_supervisor1, "AddRoute");
                 dbus_message_append_args(m, DBUS_TYPE_STRING, &p, DBUS_TYPE_STRING, &sp, DBUS_TYPE_INVALID);
                 s->waiting++;
                 g_ptr_array_add(t->routes, g_strdup(prefix));
@@ -679,7 +679,7 @@ static void policy_set(DBusMessage *reply, const char *error_name, const char *e
 /* The SAs are in filterd: the policy goes in, then the routes. */
 static void set_policy(Step *s) {
         const BhTunnel *d = s->def;
-        DBusMessage *m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "SetPolicy");
+        DBusMessage *m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "SetPolicy");
         DBusMessageIter it;
         dbus_message_iter_init_append(m, &it);
         dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &s->name);
@@ -738,7 +738,7 @@ static void negotiate(Tmd *tmd, BhCall *call, const BhTunnel *def, bool phase1_o
         }
         g_autofree char *text = bh_tunnel_format(def);
         const char *tx = text;
-        DBusMessage *m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Initiate");
+        DBusMessage *m = bh_method_new_peer(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Initiate");
         dbus_message_append_args(m, DBUS_TYPE_STRING, &s->name, DBUS_TYPE_STRING, &tx, DBUS_TYPE_INVALID);
         bh_log_tunnel(BH_LOG_DEBUG, def->name, "asking isakmpd for phase 1 and phase 2");
         bh_ipc_call(tmd->svc->ipc, BH_SERVICE_ISAKMPD, m, BH_CALL_TIMEOUT_MS, initiated, s);
@@ -762,7 +762,7 @@ static void activate(Tmd *tmd, BhCall *call, const BhTunnel *def) {
                         bh_log_tunnel(BH_LOG_EVENTS, def->name, "warning: %s uses legacy algorithms: %s",
                                       ah ? "ah" : "esp", what);
         }
-        DBusMessage *m = bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, "InstallManual");
+        DBusMessage *m = bh_method_new_peer(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, "InstallManual");
         DBusMessageIter it, arr;
         dbus_message_iter_init_append(m, &it);
         dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &s->name);
@@ -833,7 +833,7 @@ static void sync_once(Tmd *tmd) {
             !bh_ipc_owner(ipc, BH_SERVICE_ISAKMPD))
                 return;
         tmd->synced = true;
-        DBusMessage *m = bh_method_new(BH_SERVICE_FILTERD, &bh_iface_filter1, "ListSAs");
+        DBusMessage *m = bh_method_new_peer(BH_SERVICE_FILTERD, &bh_iface_filter1, "ListSAs");
         bh_ipc_call(ipc, BH_SERVICE_FILTERD, m, BH_CALL_TIMEOUT_MS, synced, tmd);
         dbus_message_unref(m);
 }
@@ -882,7 +882,7 @@ static void owner_changed(BhServiceId service, const char *owner, void *userdata
                         g_autofree char *cause = g_strdup_printf("%s restarted", who);
                         bh_log_tunnel(BH_LOG_EVENTS, t->name, "%s: phase 1 is gone", cause);
                         if (service == BH_SERVICE_CRYPTOD) {
-                                DBusMessage *m = bh_method_new(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Terminate");
+                                DBusMessage *m = bh_method_new_peer(BH_SERVICE_ISAKMPD, &bh_iface_isakmpd1, "Terminate");
                                 dbus_message_append_args(m, DBUS_TYPE_STRING, &t->name, DBUS_TYPE_INVALID);
                                 bh_ipc_call(tmd->svc->ipc, BH_SERVICE_ISAKMPD, m, BH_CALL_TIMEOUT_MS, NULL, NULL);
                                 dbus_message_unref(m);
