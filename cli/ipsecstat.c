@@ -288,7 +288,8 @@ static const struct {
 static const char *const detail_names[] = {
         "in_unknown_spi", "in_wrong_source", "in_selector_mismatch", "in_malformed", "in_not_esp",
         "in_write_failed", "out_no_sa",      "out_encap_failed",     "out_send_failed",
-        "in_sa_expired",   "out_sa_expired",  "out_trapped",          "in_misrouted",
+        "in_sa_expired",   "out_sa_expired",  "out_trapped",          "in_misrouted",     "in_handoff_full",
+        "in_handed_off",
 };
 
 typedef struct Counters {

@@ -6,6 +6,7 @@
 #include <netinet/udp.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -42,6 +43,15 @@ _Static_assert(BATCH <= OFFLOAD_GRO_MAX, "a batch of inbound packets must fit in
 #define UDP_BUF (PKT_HEADROOM + UDP_DATA + PKT_TAILROOM)
 _Static_assert(UDP_BUFS <= BATCH, "a batch of UDP buffers uses the batch's message headers");
 
+/* Hand-off: a datagram the kernel joined (UDP GRO) goes to the worker of
+ * its first segment's SPI, and a NIC may join the ESP of several SAs of
+ * one peer. A segment of an SA that another worker owns is copied into
+ * that worker's queue, which it empties on its own thread, all at once
+ * into its slots. Rare: the mutex is taken on this path only. */
+#define HANDOFF_MAX BATCH
+_Static_assert(HANDOFF_MAX <= BATCH, "a worker takes its whole hand-off queue into its slots");
+_Static_assert(SLOT_DATA <= UINT16_MAX, "a handed packet's length is a uint16_t");
+
 typedef struct DpSa {
         DpSaSpec spec;
         EspSa esp;              /* spec.protocol IPPROTO_ESP */
@@ -76,11 +86,23 @@ typedef struct DpPolicy {
         gint64 acquire_after;   /* monotonic µs: no Acquire before (atomic) */
 } DpPolicy;
 
+/* A worker's hand-off queue: the packets other workers handed to it, each
+ * with its sender's address, in the order they came. */
+typedef struct DpHandoff {
+        GMutex lock;            /* n and the packets below n */
+        unsigned n;
+        int wake;               /* eventfd, watched on the owner's context; -1: none */
+        uint16_t len[HANDOFF_MAX];
+        struct sockaddr_storage from[HANDOFF_MAX];
+        uint8_t data[HANDOFF_MAX][SLOT_DATA];
+} DpHandoff;
+
 /* A worker: one thread (worker 0: the caller's, on its main context) with
  * a queue of the TUN device and a UDP 4500 socket of each family, and its
  * own batch. The supervisor's selector hands each ESP-in-UDP packet to the
- * worker its SPI names; the raw sockets are worker 0's; the kernel spreads
- * what the TUN device sends over its queues by flow. */
+ * worker its SPI names (what reaches another worker all the same is handed
+ * over: hand_off); the raw sockets are worker 0's; the kernel spreads what
+ * the TUN device sends over its queues by flow. */
 typedef struct DpWorker {
         Datapath *dp;
         unsigned index;
@@ -89,7 +111,7 @@ typedef struct DpWorker {
         GMainContext *ctx;
         GMainLoop *loop;        /* workers 1..: their thread's */
         GThread *thread;
-        GSource *sources[7];
+        GSource *sources[8];
         DpCounters c;
         /* A batch of packets, processed in place with room around each. */
         uint8_t slots[BATCH][SLOT];
@@ -116,6 +138,11 @@ typedef struct DpWorker {
         /* Inbound: decapsulated packets waiting to be joined and written. */
         OffloadGro gro;
         struct iovec gro_iov[OFFLOAD_GRO_MAX + 1];
+        /* Packets other workers handed to this one, and the workers this
+         * one handed packets to in its current batch (a bit each), woken
+         * when the batch ends. */
+        DpHandoff handoff;
+        unsigned handed_to;
 } DpWorker;
 
 struct Datapath {
@@ -578,7 +605,9 @@ static void process_out(DpWorker *w, PktBuf *pkt) {
 
 /* Packets a and b go to one peer on one SA: ESP in UDP starts with the
  * SPI. The peer's selector picks the worker of a joined run from its first
- * packet's SPI, so a run never mixes SAs, whose workers may differ. */
+ * packet's SPI, so a run never mixes SAs, whose workers may differ: the
+ * peer's worker would have to hand the other SA's packets over (a copy
+ * each, hand_off). */
 static bool same_peer_sa(const DpWorker *w, unsigned a, unsigned b) {
         return w->msgs[a].msg_hdr.msg_namelen == w->msgs[b].msg_hdr.msg_namelen &&
                memcmp(&w->addrs[a], &w->addrs[b], w->msgs[a].msg_hdr.msg_namelen) == 0 &&
@@ -756,6 +785,13 @@ static void count_malformed(DpWorker *w) {
         w->c.in_malformed++;
 }
 
+/* ESP that came another way than its SA's. */
+static void count_misrouted(DpWorker *w) {
+        w->c.in_dropped++;
+        w->c.in_filter_deny++;
+        w->c.in_misrouted++;
+}
+
 static void count_in_drop(DpWorker *w, PktDrop r) {
         w->c.in_dropped++;
         if (r == PKT_DROP_REPLAY || r == PKT_DROP_TOO_OLD)
@@ -790,6 +826,59 @@ static PktDrop rebuild_header(PktBuf *pkt, const DpSa *sa, uint8_t proto, PktIpI
         return d != PKT_OK ? d : pkt_ip_parse(pkt_data(pkt), pkt->len, ret_ip);
 }
 
+/* Wakes worker o to empty its hand-off queue: one write to its eventfd,
+ * which its context watches. */
+static void handoff_wake(DpWorker *o) {
+        uint64_t one = 1;
+        /* EAGAIN: the counter is full, the worker is woken anyway. */
+        if (write(o->handoff.wake, &one, sizeof one) < 0 && errno != EAGAIN)
+                TRACE(TRACE_ERROR, "waking worker %u: %s", o->index, g_strerror(errno));
+}
+
+/* The workers this one handed packets to in its batch, woken once each. */
+static void handoff_wake_all(DpWorker *w) {
+        for (unsigned k = 0; w->handed_to; k++)
+                if (w->handed_to & (1u << k)) {
+                        w->handed_to &= ~(1u << k);
+                        handoff_wake(w->dp->workers[k]);
+                }
+}
+
+/* ESP in UDP (pkt: from the ESP header on, as it came) of an SA that
+ * worker o owns, at worker w: copied with its sender into o's queue, for
+ * o to process as if it had read it itself. A full queue drops it. o is
+ * woken as w's batch ends, or at once when the queue is half full, so
+ * that it empties the queue while w goes on. */
+static void hand_off(DpWorker *w, DpWorker *o, const PktBuf *pkt, const struct sockaddr_storage *from, uint32_t spi) {
+        char b1[BH_ADDR_STRLEN];
+        DpHandoff *q = &o->handoff;
+        unsigned i = HANDOFF_MAX;
+        if (q->wake >= 0 && pkt->len <= SLOT_DATA) {
+                g_mutex_lock(&q->lock);
+                i = q->n;
+                if (i < HANDOFF_MAX) {
+                        memcpy(q->data[i], pkt_data(pkt), pkt->len);
+                        q->len[i] = (uint16_t) pkt->len;
+                        q->from[i] = *from;
+                        q->n = i + 1;
+                }
+                g_mutex_unlock(&q->lock);
+        }
+        if (i == HANDOFF_MAX) {
+                w->c.in_dropped++;
+                w->c.in_handoff_full++;
+                TRACE(TRACE_FILTER, "drop in from %s: SPI 0x%08x came to worker %u, worker %u's hand-off queue is full",
+                      S(from, b1), spi, w->index, o->index);
+                return;
+        }
+        w->c.in_handed_off++;
+        w->handed_to |= 1u << o->index;
+        if (i + 1 == HANDOFF_MAX / 2)
+                handoff_wake(o);
+        TRACE(TRACE_FILTER_INFO, "SPI 0x%08x from %s came to worker %u: handed to worker %u", spi, S(from, b1),
+              w->index, o->index);
+}
+
 /* pkt holds either the ESP header onwards (ip NULL) or the whole outer IP
  * packet (raw IPv4 socket) with the ESP header at esp_off. */
 static void process_in(DpWorker *w, PktBuf *pkt, const PktIpInfo *ip, size_t esp_off,
@@ -817,17 +906,30 @@ static void process_in(DpWorker *w, PktBuf *pkt, const PktIpInfo *ip, size_t esp
                       A(&sa->spec.remote, b2));
                 return;
         }
+        /* The SA's encapsulation is part of what the peer agreed to: ESP
+         * that comes the other way (raw for an SA in UDP, or in UDP for a
+         * raw one) is refused. */
+        bool sa_udp = sa->spec.encap == BH_ENCAP_UDP;
+        if (G_UNLIKELY(sa_udp != udp)) {
+                count_misrouted(w);
+                TRACE(TRACE_FILTER, "deny in from %s: SPI 0x%08x came %s, its SA is %s", S(from, b1), spi,
+                      udp ? "in UDP" : "raw", sa_udp ? "in UDP" : "raw");
+                return;
+        }
         /* Each inbound SA belongs to one worker, and its replay window and
          * cipher context with it: ESP in UDP to the worker its SPI names
          * (where the supervisor's selector sends it), raw ESP to worker 0
-         * (whose the raw sockets are). What comes another way is dropped. */
-        bool sa_udp = sa->spec.encap == BH_ENCAP_UDP;
-        if (G_UNLIKELY(sa_udp != udp || w->index != (sa_udp ? spi % w->dp->n_workers : 0))) {
-                w->c.in_dropped++;
-                w->c.in_filter_deny++;
-                w->c.in_misrouted++;
-                TRACE(TRACE_FILTER, "deny in from %s: SPI 0x%08x came %s to worker %u, its SA is %s", S(from, b1), spi,
-                      udp ? "in UDP" : "raw", w->index, sa_udp ? "in UDP" : "raw");
+         * (whose the raw sockets are). ESP in UDP that reaches another
+         * worker (a segment of a datagram the kernel joined behind another
+         * SA's) goes to the SA's own. */
+        unsigned owner = sa_udp ? spi % w->dp->n_workers : 0;
+        if (G_UNLIKELY(w->index != owner)) {
+                if (udp) {
+                        hand_off(w, w->dp->workers[owner], pkt, from, spi);
+                        return;
+                }
+                /* Raw ESP reaches worker 0 only: never here. */
+                count_misrouted(w);
                 return;
         }
         if (G_UNLIKELY(sa_expired(sa))) {
@@ -1107,6 +1209,42 @@ static void receive_each(DpWorker *w, int fd, InFunc func, bool joined) {
         }
         flush_in(w);
         g_rw_lock_reader_unlock(&w->dp->lock);
+        handoff_wake_all(w);
+}
+
+/* The packets other workers handed to this one (hand_off), taken out of
+ * the queue at once into the slots, then each processed as the datagram
+ * it came in: the same checks, counters and join for the TUN device. */
+static gboolean handoff_readable(gint fd, GIOCondition cond, gpointer userdata) {
+        DpWorker *w = userdata;
+        DpHandoff *q = &w->handoff;
+        uint16_t len[HANDOFF_MAX];
+        uint64_t woken;
+        /* Read first: a wake after it, for a packet queued after the
+         * queue is taken below, makes the descriptor readable again. */
+        if (read(fd, &woken, sizeof woken) < 0 && errno != EAGAIN)
+                TRACE(TRACE_ERROR, "worker %u's hand-off wake-up: %s", w->index, g_strerror(errno));
+        g_mutex_lock(&q->lock);
+        unsigned n = q->n;
+        for (unsigned i = 0; i < n; i++) {
+                len[i] = q->len[i];
+                memcpy(w->slots[i] + PKT_HEADROOM, q->data[i], len[i]);
+                w->addrs[i] = q->from[i];
+        }
+        q->n = 0;
+        g_mutex_unlock(&q->lock);
+        if (n == 0)
+                return G_SOURCE_CONTINUE;
+        g_rw_lock_reader_lock(&w->dp->lock);
+        for (unsigned i = 0; i < n; i++) {
+                PktBuf pkt;
+                pkt_init(&pkt, w->slots[i], SLOT, PKT_HEADROOM, len[i]);
+                process_in(w, &pkt, NULL, 0, &w->addrs[i], true);
+        }
+        flush_in(w);
+        g_rw_lock_reader_unlock(&w->dp->lock);
+        handoff_wake_all(w);
+        return G_SOURCE_CONTINUE;
 }
 
 #define READABLE(name, func, joined)                                                     \
@@ -1537,6 +1675,15 @@ static DpWorker *worker_new(Datapath *dp, unsigned k, GMainContext *ctx) {
                             g_strerror(e));
         }
         w->ctx = k ? g_main_context_new() : ctx;
+        /* With other workers, a queue for the packets they hand over,
+         * allocated here with the worker, and its wake-up on the
+         * worker's context. Without one, they drop those packets. */
+        g_mutex_init(&w->handoff.lock);
+        w->handoff.wake = dp->n_workers > 1 ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
+        if (dp->n_workers > 1 && w->handoff.wake < 0)
+                bh_log_error("worker %u: no eventfd (%s): packets other workers hand over are dropped", k,
+                             g_strerror(errno));
+        w->sources[7] = watch(w->ctx, w->handoff.wake, handoff_readable, w);
         w->sources[0] = watch(w->ctx, w->tun, tun_readable, w);
         w->sources[1] = watch(w->ctx, w->udp4, udp_readable, w);
         w->sources[2] = watch(w->ctx, w->udp6, udp_readable, w);
@@ -1547,25 +1694,39 @@ static DpWorker *worker_new(Datapath *dp, unsigned k, GMainContext *ctx) {
                 w->sources[4] = watch(w->ctx, dp->fds.raw6, raw6_readable, w);
                 w->sources[5] = watch(w->ctx, dp->fds.ah4, ah4_readable, w);
                 w->sources[6] = watch(w->ctx, dp->fds.ah6, ah6_readable, w);
-        } else {
-                w->loop = g_main_loop_new(w->ctx, FALSE);
-                g_autofree char *name = g_strdup_printf("dp-worker-%u", k);
-                w->thread = g_thread_new(name, worker_run, w);
         }
         return w;
 }
 
+/* Workers 1..: their thread, once every worker exists (any may hand
+ * packets to any other). */
+static void worker_start(DpWorker *w) {
+        w->loop = g_main_loop_new(w->ctx, FALSE);
+        g_autofree char *name = g_strdup_printf("dp-worker-%u", w->index);
+        w->thread = g_thread_new(name, worker_run, w);
+}
+
+static void worker_stop(DpWorker *w) {
+        if (!w->thread)
+                return;
+        g_main_loop_quit(w->loop);
+        g_thread_join(w->thread);
+        g_main_loop_unref(w->loop);
+        w->thread = NULL;
+        w->loop = NULL;
+}
+
+/* Once no worker runs (worker_stop): none may hand it a packet. What its
+ * queue still holds goes with it. */
 static void worker_free(DpWorker *w) {
-        if (w->thread) {
-                g_main_loop_quit(w->loop);
-                g_thread_join(w->thread);
-                g_main_loop_unref(w->loop);
-        }
         for (size_t i = 0; i < G_N_ELEMENTS(w->sources); i++)
                 if (w->sources[i]) {
                         g_source_destroy(w->sources[i]);
                         g_source_unref(w->sources[i]);
                 }
+        if (w->handoff.wake >= 0)
+                close(w->handoff.wake);
+        g_mutex_clear(&w->handoff.lock);
         if (w->index)
                 g_main_context_unref(w->ctx);
         g_free(w);
@@ -1589,6 +1750,8 @@ Datapath *dp_new(GMainContext *ctx, const DpFds *fds) {
                 dp->n_workers++;
         for (unsigned k = 0; k < dp->n_workers; k++)
                 dp->workers[k] = worker_new(dp, k, ctx);
+        for (unsigned k = 1; k < dp->n_workers; k++)
+                worker_start(dp->workers[k]);
         dp->keepalive_timer = g_timeout_add_seconds(KEEPALIVE_SECONDS, send_keepalives, dp);
         dp->lifetime_timer = g_timeout_add_seconds(1, check_lifetimes, dp);
         return dp;
@@ -1613,6 +1776,8 @@ void dp_free(Datapath *dp) {
                 g_source_remove(dp->keepalive_timer);
         if (dp->lifetime_timer)
                 g_source_remove(dp->lifetime_timer);
+        for (unsigned k = 0; k < dp->n_workers; k++)
+                worker_stop(dp->workers[k]);
         for (unsigned k = 0; k < dp->n_workers; k++)
                 worker_free(dp->workers[k]);
         g_hash_table_destroy(dp->in_sas);

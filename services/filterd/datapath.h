@@ -25,7 +25,7 @@ typedef struct DpCounters {
         uint64_t out_no_sa, out_encap_failed, out_send_failed;
         uint64_t out_trapped;   /* held by a trap: its tunnel has no SA yet */
         uint64_t in_write_failed;
-        uint64_t in_misrouted;  /* ESP that came another way than its SA's (raw / in UDP, or to another worker) */
+        uint64_t in_misrouted;  /* ESP that came another way than its SA's (raw / in UDP) */
         uint64_t in_sa_expired, out_sa_expired;     /* past the hard lifetime */
         uint64_t keepalives_in, keepalives_out;     /* RFC 3948 NAT keepalives */
         /* TUN offloads (offload.h): super packets read and cut into
@@ -34,6 +34,10 @@ typedef struct DpCounters {
         /* UDP GRO: datagrams of the UDP 4500 sockets that held several
          * the peer sent (each then goes its own way, as if alone). */
         uint64_t udp_gro_datagrams;
+        /* ESP in UDP at another worker than its SA's (a joined datagram
+         * mixing SAs): handed to the SA's worker, or dropped because that
+         * worker's hand-off queue was full. */
+        uint64_t in_handed_off, in_handoff_full;
 } DpCounters;
 
 typedef enum DpDirection {

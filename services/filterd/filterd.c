@@ -54,6 +54,8 @@ static const struct {
         COUNTER("tso_super_packets", tso_super_packets),
         COUNTER("gro_super_packets", gro_super_packets),
         COUNTER("udp_gro_datagrams", udp_gro_datagrams),
+        COUNTER("in_handed_off", in_handed_off),
+        COUNTER("in_handoff_full", in_handoff_full),
 };
 
 static void filterd_handle_get_counters(BhCall *call, void *userdata) {
