@@ -1184,20 +1184,27 @@ static void send_init_request(Sa *sa, GBytes *ke) {
                       bh_addr_to_string(&sa->remote.addr, (char[BH_ADDR_STRLEN]){ 0 }), ike_dh_name(sa->group));
 }
 
-static void new_made(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
-        if (!reply) {
-                sa_fail(sa, "cryptod: %s", error_message);
-                return;
-        }
+/* IkeNew's or IkeNewDerive's answer: the handle and our nonce are kept,
+ * our KE value returned. */
+static GBytes *handle_made(Sa *sa, DBusMessage *reply) {
         DBusMessageIter it;
         dbus_uint64_t h;
         dbus_message_iter_init(reply, &it);
         dbus_message_iter_get_basic(&it, &h);
         dbus_message_iter_next(&it);
         sa->handle = h;
-        g_autoptr(GBytes) ke = read_bytes(&it);
+        GBytes *ke = read_bytes(&it);
         g_clear_pointer(&sa->our_nonce, g_bytes_unref);
         sa->our_nonce = read_bytes(&it);
+        return ke;
+}
+
+static void new_made(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                sa_fail(sa, "cryptod: %s", error_message);
+                return;
+        }
+        g_autoptr(GBytes) ke = handle_made(sa, reply);
         send_init_request(sa, ke);
 }
 
@@ -1731,14 +1738,7 @@ static void responder_keys(Sa *sa, DBusMessage *reply, const char *error_name, c
                 sa_drop(sa);
                 return;
         }
-        DBusMessageIter it;
-        dbus_uint64_t handle;
-        dbus_message_iter_init(reply, &it);
-        dbus_message_iter_get_basic(&it, &handle);
-        dbus_message_iter_next(&it);
-        sa->handle = handle;
-        g_autoptr(GBytes) our_ke = read_bytes(&it);
-        sa->our_nonce = read_bytes(&it);
+        g_autoptr(GBytes) our_ke = handle_made(sa, reply);
         /* IKE_SA_INIT response: SA, KE, Nr, NAT detection. */
         gsize kl;
         const uint8_t *ke = g_bytes_get_data(our_ke, &kl);
