@@ -389,6 +389,22 @@ static bool pair_make(Pair *p) {
         return g_bytes_get_size(p->auth_i) > 0;
 }
 
+/* pair_make, or false (said) and nothing to free. */
+static bool pair_start(Pair *p) {
+        if (pair_make(p))
+                return true;
+        fail("no IKE SA to work on");
+        pair_clear(p);
+        return false;
+}
+
+/* Both handles freed (and their CHILD SAs with them). */
+static void pair_end(Pair *p) {
+        ike_free(p->i.handle);
+        ike_free(p->r.handle);
+        pair_clear(p);
+}
+
 /* ------------------------------------------------------------ the checks */
 
 /* IkeNewDerive: a handle only when the keys are made. */
@@ -411,11 +427,8 @@ static void new_derive_refusals(void) {
 static void exchange(void) {
         Pair p;
         dbus_uint32_t sas = filterd_sas();
-        if (!pair_make(&p)) {
-                fail("no IKE SA to work on");
-                pair_clear(&p);
+        if (!pair_start(&p))
                 return;
-        }
         expect_error("IkeDerive of the responder's handle", derive(p.r.handle, NULL, p.i.ke, p.i.nonce, &p, suite),
                      BH_ERROR_INVALID_STATE, "key derivation: already done for this SA");
 
@@ -496,11 +509,8 @@ static void exchange(void) {
 static void wrong_auth(void) {
         Pair p;
         dbus_uint32_t sas = filterd_sas();
-        if (!pair_make(&p)) {
-                fail("no IKE SA to work on");
-                pair_clear(&p);
+        if (!pair_start(&p))
                 return;
-        }
         gsize n = 0;
         const void *good = g_bytes_get_data(p.auth_i, &n);
         uint8_t *bad = g_memdup2(good, n);
@@ -515,20 +525,15 @@ static void wrong_auth(void) {
         expect_error("IkeVerify auth-child with the right AUTH after a wrong one", verify(&p.r, &v),
                      BH_ERROR_INVALID_STATE, "verifying the peer's AUTH: already done for this SA");
         expect_sas("after the second try", sas);
-        ike_free(p.i.handle);
-        ike_free(p.r.handle);
-        pair_clear(&p);
+        pair_end(&p);
 }
 
 /* Our AUTH and the CHILD SA only in their order. */
 static void out_of_order(void) {
         Pair p;
         dbus_uint32_t sas = filterd_sas();
-        if (!pair_make(&p)) {
-                fail("no IKE SA to work on");
-                pair_clear(&p);
+        if (!pair_start(&p))
                 return;
-        }
         /* The responder has not signed: no CHILD SA, once its peer's AUTH
          * verified. */
         Verify v = responder_verify(&p);
@@ -537,17 +542,12 @@ static void out_of_order(void) {
         expect_error("IkeVerify child of the responder (our AUTH not made)", verify(&p.r, &v), BH_ERROR_INVALID_STATE,
                      "the first CHILD SA: not allowed in this state of the SA");
         expect_sas("after the CHILD SA before our AUTH", sas);
-        ike_free(p.i.handle);
-        ike_free(p.r.handle);
-        pair_clear(&p);
+        pair_end(&p);
 
         /* The initiator, with the responder's real AUTH: the verification
          * passes, our AUTH a second time is refused, no CHILD SA. */
-        if (!pair_make(&p)) {
-                fail("no IKE SA to work on");
-                pair_clear(&p);
+        if (!pair_start(&p))
                 return;
-        }
         /* The responder's AUTH, as the initiator would get it. */
         DBusMessage *m = method("IkeAuth");
         DBusMessageIter it;
@@ -573,9 +573,7 @@ static void out_of_order(void) {
         expect_error("IkeVerify child of the initiator after it", verify(&p.i, &vi), BH_ERROR_INVALID_STATE,
                      "verifying the peer's AUTH: already done for this SA");
         expect_sas("no CHILD SA", sas);
-        ike_free(p.i.handle);
-        ike_free(p.r.handle);
-        pair_clear(&p);
+        pair_end(&p);
 
         /* A handle not derived yet: nothing to verify with. */
         reply = expect_reply("IkeNew", ike_new("ini"));
@@ -597,11 +595,8 @@ static void out_of_order(void) {
 static void filterd_refuses(void) {
         Pair p;
         dbus_uint32_t sas = filterd_sas();
-        if (!pair_make(&p)) {
-                fail("no IKE SA to work on");
-                pair_clear(&p);
+        if (!pair_start(&p))
                 return;
-        }
         Verify v = responder_verify(&p);
         v.remote_in = "not-an-address";
         g_autofree char *name = NULL, *message = NULL;
@@ -615,9 +610,7 @@ static void filterd_refuses(void) {
         else
                 ok("IkeVerify auth-child with an SA filterd refuses: %s \"%s\"", name, message);
         expect_sas("after a CHILD SA filterd refused half", sas);
-        ike_free(p.i.handle);
-        ike_free(p.r.handle);
-        pair_clear(&p);
+        pair_end(&p);
 }
 
 /* ------------------------------------------------------------ main */
