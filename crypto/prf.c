@@ -3,6 +3,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include <glib.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
@@ -54,9 +55,9 @@ static bool chunks_valid(const BhPrfChunk *chunks, size_t n_chunks) {
 }
 
 /* Checks the common arguments; on success *ret_len is the PRF's output length
- * and *ret_digest its OpenSSL digest name. */
+ * and *ret_index its row in prf_table. */
 static int prf_check(BhPrfAlg alg, const void *key, size_t key_len, const BhPrfChunk *chunks,
-                     size_t n_chunks, size_t *ret_len, const char **ret_digest) {
+                     size_t n_chunks, size_t *ret_len, int *ret_index) {
         int i = prf_index(alg);
 
         if (i < 0 || !prf_table[i].digest)
@@ -64,31 +65,52 @@ static int prf_check(BhPrfAlg alg, const void *key, size_t key_len, const BhPrfC
         if ((key_len > 0 && !key) || !chunks_valid(chunks, n_chunks))
                 return -EINVAL;
         *ret_len = prf_table[i].len;
-        *ret_digest = prf_table[i].digest;
+        *ret_index = i;
         return 0;
+}
+
+/* EVP_MAC_init() treats a NULL key as "keep the previous key". */
+static const uint8_t empty_key[1];
+
+/* An HMAC context of row i's digest, keyed with the empty key, made once
+ * and never freed: each PRF call copies it and sets its own key. Fetching
+ * "HMAC" and the digest by name at every call costs OpenSSL 3 a look-up
+ * under its locks each time, and cryptod makes a dozen PRF calls per IKE
+ * SA. (A context can only be copied once keyed.) NULL if OpenSSL fails. */
+static EVP_MAC_CTX *prf_template(int i) {
+        static EVP_MAC_CTX *templates[sizeof prf_table / sizeof prf_table[0]];
+        static gsize made[sizeof prf_table / sizeof prf_table[0]];
+
+        if (g_once_init_enter(&made[i])) {
+                OSSL_PARAM params[] = {
+                        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *) prf_table[i].digest, 0),
+                        OSSL_PARAM_construct_end(),
+                };
+                EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+                /* The context holds its own reference to the algorithm. */
+                EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
+                EVP_MAC_free(mac);
+                if (ctx && !EVP_MAC_init(ctx, empty_key, 0, params)) {
+                        EVP_MAC_CTX_free(ctx);
+                        ctx = NULL;
+                }
+                templates[i] = ctx;
+                g_once_init_leave(&made[i], 1);
+        }
+        return templates[i];
 }
 
 /* One keyed HMAC context for a whole call: the key schedule is done once, and
  * each further block only re-initialises the context with the same key. */
-static int prf_ctx_new(const char *digest, const void *key, size_t key_len, EVP_MAC_CTX **ret_ctx) {
-        /* EVP_MAC_init() treats a NULL key as "keep the previous key". */
-        static const uint8_t empty_key[1];
-        EVP_MAC *mac;
-        EVP_MAC_CTX *ctx;
-        OSSL_PARAM params[] = {
-                OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *) digest, 0),
-                OSSL_PARAM_construct_end(),
-        };
+static int prf_ctx_new(int i, const void *key, size_t key_len, EVP_MAC_CTX **ret_ctx) {
+        EVP_MAC_CTX *template = prf_template(i), *ctx;
 
-        mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-        if (!mac)
+        if (!template)
                 return -EIO;
-        /* The context holds its own reference to the algorithm. */
-        ctx = EVP_MAC_CTX_new(mac);
-        EVP_MAC_free(mac);
+        ctx = EVP_MAC_CTX_dup(template);
         if (!ctx)
                 return -ENOMEM;
-        if (!EVP_MAC_init(ctx, key_len > 0 ? key : empty_key, key_len, params)) {
+        if (!EVP_MAC_init(ctx, key_len > 0 ? key : empty_key, key_len, NULL)) {
                 EVP_MAC_CTX_free(ctx); /* cleanses the key schedule */
                 return -EIO;
         }
@@ -114,17 +136,17 @@ static int prf_final(EVP_MAC_CTX *ctx, uint8_t *out, size_t len) {
 int bh_prf_chunks(BhPrfAlg alg, const void *key, size_t key_len, const BhPrfChunk *chunks,
                   size_t n_chunks, uint8_t *ret_out) {
         EVP_MAC_CTX *ctx = NULL;
-        const char *digest;
+        int i;
         size_t len;
         int r;
 
-        r = prf_check(alg, key, key_len, chunks, n_chunks, &len, &digest);
+        r = prf_check(alg, key, key_len, chunks, n_chunks, &len, &i);
         if (r < 0)
                 return r;
         if (!ret_out)
                 return -EINVAL;
 
-        r = prf_ctx_new(digest, key, key_len, &ctx);
+        r = prf_ctx_new(i, key, key_len, &ctx);
         if (r < 0)
                 return r;
         r = prf_update_chunks(ctx, chunks, n_chunks);
@@ -146,11 +168,11 @@ int bh_prf_plus_chunks(BhPrfAlg alg, const void *key, size_t key_len, const BhPr
                        size_t n_chunks, uint8_t *ret_out, size_t out_len) {
         EVP_MAC_CTX *ctx = NULL;
         uint8_t t[BH_PRF_MAX_OUTPUT]; /* T(n): keying material, wiped below */
-        const char *digest;
+        int i;
         size_t len, done = 0;
         int r;
 
-        r = prf_check(alg, key, key_len, chunks, n_chunks, &len, &digest);
+        r = prf_check(alg, key, key_len, chunks, n_chunks, &len, &i);
         if (r < 0)
                 return r;
         if (out_len > BH_PRF_PLUS_MAX_BLOCKS * len)
@@ -160,7 +182,7 @@ int bh_prf_plus_chunks(BhPrfAlg alg, const void *key, size_t key_len, const BhPr
         if (!ret_out)
                 return -EINVAL;
 
-        r = prf_ctx_new(digest, key, key_len, &ctx);
+        r = prf_ctx_new(i, key, key_len, &ctx);
         if (r < 0)
                 return r;
 

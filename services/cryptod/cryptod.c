@@ -28,6 +28,11 @@ typedef struct Install {
         unsigned installed;
         char *error;
         char *error_name;
+        /* IkeVerify: the answer carries this side's AUTH data (empty for
+         * the initiator, who sent its own with IkeAuth). */
+        bool return_auth;
+        uint8_t auth[BH_PRF_MAX_OUTPUT];
+        size_t auth_len;
 } Install;
 
 typedef void (*PeerTask)(Cryptod *c, BhConn *filterd, void *userdata);
@@ -149,6 +154,33 @@ static void with_filterd(Cryptod *c, PeerTask func, void *userdata) {
         }
 }
 
+/* ---------------------------------------------------------------- messages */
+
+static void read_bytes(DBusMessageIter *it, const uint8_t **ret, size_t *ret_len) {
+        DBusMessageIter arr;
+        int n = 0;
+        dbus_message_iter_recurse(it, &arr);
+        dbus_message_iter_get_fixed_array(&arr, ret, &n);
+        *ret_len = (size_t) n;
+        dbus_message_iter_next(it);
+}
+
+static void append_bytes(DBusMessageIter *it, const uint8_t *data, size_t len) {
+        DBusMessageIter arr;
+        dbus_message_iter_open_container(it, DBUS_TYPE_ARRAY, "y", &arr);
+        dbus_message_iter_append_fixed_array(&arr, DBUS_TYPE_BYTE, &data, (int) len);
+        dbus_message_iter_close_container(it, &arr);
+}
+
+/* Answers with one byte array. */
+static void return_bytes(BhCall *call, const uint8_t *data, size_t len) {
+        DBusMessage *reply = bh_call_new_return(call);
+        DBusMessageIter it;
+        dbus_message_iter_init_append(reply, &it);
+        append_bytes(&it, data, len);
+        bh_call_return_message(call, reply);
+}
+
 /* ---------------------------------------------------------------- manual SAs */
 
 
@@ -232,7 +264,10 @@ static void install_finish(Install *in) {
                 if (!in->handle)        /* manual SAs are counted as handles */
                         g_hash_table_replace(c->manual, g_strdup(in->tunnel), GUINT_TO_POINTER(in->installed));
                 bh_log_tunnel(BH_LOG_EVENTS, in->tunnel, "%u SAs installed in filterd", in->installed);
-                bh_call_return_empty(in->call);
+                if (in->return_auth)
+                        return_bytes(in->call, in->auth, in->auth_len);
+                else
+                        bh_call_return_empty(in->call);
         }
         bh_call_unref(in->call);
         bh_secret_free(in->keymat);
@@ -402,22 +437,6 @@ static IkeHandle *ike_lookup(Cryptod *c, BhCall *call, DBusMessageIter *it) {
         return h;
 }
 
-static void read_bytes(DBusMessageIter *it, const uint8_t **ret, size_t *ret_len) {
-        DBusMessageIter arr;
-        int n = 0;
-        dbus_message_iter_recurse(it, &arr);
-        dbus_message_iter_get_fixed_array(&arr, ret, &n);
-        *ret_len = (size_t) n;
-        dbus_message_iter_next(it);
-}
-
-static void append_bytes(DBusMessageIter *it, const uint8_t *data, size_t len) {
-        DBusMessageIter arr;
-        dbus_message_iter_open_container(it, DBUS_TYPE_ARRAY, "y", &arr);
-        dbus_message_iter_append_fixed_array(&arr, DBUS_TYPE_BYTE, &data, (int) len);
-        dbus_message_iter_close_container(it, &arr);
-}
-
 /* A failure of the library in words, for the caller and the log. */
 static void ike_error(BhCall *call, IkeHandle *h, const char *what, int r) {
         const char *name = r == -EPERM || r == -EALREADY ? BH_ERROR_INVALID_STATE
@@ -435,28 +454,22 @@ static void ike_error(BhCall *call, IkeHandle *h, const char *what, int r) {
         bh_call_error(call, name, "%s: %s", what, why);
 }
 
-static IkeHandle *ike_handle_new(Cryptod *c, BhCall *call, const char *tunnel, bool initiator, uint16_t group);
-
-static void cryptod_handle_ike_new(BhCall *call, void *userdata) {
-        Cryptod *c = userdata;
-        const char *tunnel;
-        dbus_bool_t initiator;
-        dbus_uint16_t group;
-        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_BOOLEAN, &initiator,
-                              DBUS_TYPE_UINT16, &group, DBUS_TYPE_INVALID);
+/* Whether cryptod can make IKE SAs for TUNNEL (answered with the error if not). */
+static bool ike_tunnel_ok(Cryptod *c, BhCall *call, const char *tunnel) {
         if (!bh_tunnel_name_valid(tunnel)) {
                 bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "invalid tunnel name");
-                return;
+                return false;
         }
         if (!bh_secrets_find(c->secrets, BH_SECRET_PSK, tunnel, BH_SECRET_DIR_NONE)) {
                 bh_call_error(call, BH_ERROR_NOT_FOUND, "no pre-shared key for tunnel %s in %s", tunnel,
                               c->secrets_path);
-                return;
+                return false;
         }
-        ike_handle_new(c, call, tunnel, initiator, group);
+        return true;
 }
 
-/* A new handle with a fresh key exchange value and nonce, answered. */
+/* A new handle with a fresh key exchange value and nonce, or NULL (the
+ * error answered). */
 static IkeHandle *ike_handle_new(Cryptod *c, BhCall *call, const char *tunnel, bool initiator, uint16_t group) {
         BhIkeSa *sa = NULL;
         int r = bh_ike_sa_new(initiator, group, &sa);
@@ -473,10 +486,16 @@ static IkeHandle *ike_handle_new(Cryptod *c, BhCall *call, const char *tunnel, b
         h->exchanges = g_hash_table_new_full(g_int_hash, g_int_equal, NULL, child_exchange_free);
         g_strlcpy(h->tunnel, tunnel, sizeof h->tunnel);
         g_hash_table_insert(c->ike, &h->id, h);
+        return h;
+}
+
+/* Answers with the handle and its public values: IkeNew, IkeNewDerive,
+ * IkeRekeyNew. */
+static void ike_return_handle(BhCall *call, const IkeHandle *h) {
         const uint8_t *ke, *nonce;
         size_t ke_len, nonce_len;
-        bh_ike_sa_public(sa, &ke, &ke_len);
-        bh_ike_sa_nonce(sa, &nonce, &nonce_len);
+        bh_ike_sa_public(h->sa, &ke, &ke_len);
+        bh_ike_sa_nonce(h->sa, &nonce, &nonce_len);
         DBusMessage *reply = bh_call_new_return(call);
         DBusMessageIter it;
         dbus_uint64_t id = h->id;
@@ -485,12 +504,25 @@ static IkeHandle *ike_handle_new(Cryptod *c, BhCall *call, const char *tunnel, b
         append_bytes(&it, ke, ke_len);
         append_bytes(&it, nonce, nonce_len);
         bh_call_return_message(call, reply);
-        return h;
 }
 
-/* What IkeDerive and IkeRekeyDerive both take after their handles: the
- * peer's KE value and nonce, the SPIs and the suite (answered NotSupported,
- * false, when this library does not implement it). */
+/* The initiator's IKE SA: the peer's values come later (IkeDerive). */
+static void cryptod_handle_ike_new(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        const char *tunnel;
+        dbus_uint16_t group;
+        dbus_message_get_args(bh_call_message(call), NULL, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_UINT16, &group,
+                              DBUS_TYPE_INVALID);
+        if (!ike_tunnel_ok(c, call, tunnel))
+                return;
+        IkeHandle *h = ike_handle_new(c, call, tunnel, true, group);
+        if (h)
+                ike_return_handle(call, h);
+}
+
+/* What IkeDerive, IkeNewDerive and IkeRekeyDerive take: the peer's KE value
+ * and nonce, the SPIs and the suite (answered NotSupported, false, when
+ * this library does not implement it). */
 typedef struct DeriveArgs {
         const uint8_t *ke, *nonce;
         size_t ke_len, nonce_len;
@@ -519,21 +551,48 @@ static bool read_derive_args(BhCall *call, DBusMessageIter *it, DeriveArgs *a) {
         return true;
 }
 
+/* The derivation step (once per handle, after its KE value was made). */
+static bool ike_derive_step(BhCall *call, IkeHandle *h, const DeriveArgs *a) {
+        int r = bh_ike_sa_derive(h->sa, a->ke, a->ke_len, a->nonce, a->nonce_len, a->spi_i, a->spi_r, &a->suite);
+        if (r < 0) {
+                ike_error(call, h, "key derivation", r);
+                return false;
+        }
+        h->suite = a->suite;
+        return true;
+}
+
 static void cryptod_handle_ike_derive(BhCall *call, void *userdata) {
         DBusMessageIter it;
         IkeHandle *h = ike_lookup(userdata, call, &it);
         if (!h)
                 return;
         DeriveArgs a;
-        if (!read_derive_args(call, &it, &a))
+        if (read_derive_args(call, &it, &a) && ike_derive_step(call, h, &a))
+                bh_call_return_empty(call);
+}
+
+/* The responder's IKE SA: the IKE_SA_INIT request gave everything the keys
+ * need, so IkeNew and IkeDerive in one call. A handle whose derivation
+ * fails (the peer's value refused) is gone again: isakmpd never sees it. */
+static void cryptod_handle_ike_new_derive(BhCall *call, void *userdata) {
+        Cryptod *c = userdata;
+        const char *tunnel;
+        DBusMessageIter it;
+        dbus_message_iter_init(bh_call_message(call), &it);
+        dbus_message_iter_get_basic(&it, &tunnel);
+        dbus_message_iter_next(&it);
+        DeriveArgs a;
+        if (!ike_tunnel_ok(c, call, tunnel) || !read_derive_args(call, &it, &a))
                 return;
-        int r = bh_ike_sa_derive(h->sa, a.ke, a.ke_len, a.nonce, a.nonce_len, a.spi_i, a.spi_r, &a.suite);
-        if (r < 0) {
-                ike_error(call, h, "key derivation", r);
+        IkeHandle *h = ike_handle_new(c, call, tunnel, false, a.suite.dh);
+        if (!h)
+                return;
+        if (!ike_derive_step(call, h, &a)) {
+                g_hash_table_remove(c->ike, &h->id);
                 return;
         }
-        h->suite = a.suite;
-        bh_call_return_empty(call);
+        ike_return_handle(call, h);
 }
 
 static void cryptod_handle_ike_rekey_new(BhCall *call, void *userdata) {
@@ -552,8 +611,10 @@ static void cryptod_handle_ike_rekey_new(BhCall *call, void *userdata) {
                 return;
         }
         IkeHandle *h = ike_handle_new(c, call, old->tunnel, initiated, group);
-        if (h)
-                h->rekey_of = old->id;
+        if (!h)
+                return;
+        h->rekey_of = old->id;
+        ike_return_handle(call, h);
 }
 
 static void cryptod_handle_ike_rekey_derive(BhCall *call, void *userdata) {
@@ -615,10 +676,7 @@ static void cryptod_handle_ike_seal(BhCall *call, void *userdata) {
                 ike_error(call, h, "sealing", r);
                 return;
         }
-        DBusMessage *reply = bh_call_new_return(call);
-        dbus_message_iter_init_append(reply, &it);
-        append_bytes(&it, body, body_len);
-        bh_call_return_message(call, reply);
+        return_bytes(call, body, body_len);
 }
 
 static void cryptod_handle_ike_open(BhCall *call, void *userdata) {
@@ -637,16 +695,46 @@ static void cryptod_handle_ike_open(BhCall *call, void *userdata) {
                 ike_error(call, h, "opening", r);
                 return;
         }
-        DBusMessage *reply = bh_call_new_return(call);
-        dbus_message_iter_init_append(reply, &it);
-        append_bytes(&it, plain, plain_len);
-        bh_call_return_message(call, reply);
+        return_bytes(call, plain, plain_len);
         OPENSSL_cleanse(plain, body_len);
 }
 
-static const BhSecret *ike_psk(Cryptod *c, IkeHandle *h) {
+/* The tunnel's pre-shared key, or NULL (answered NotFound: a Reload took it). */
+static const BhSecret *ike_psk(Cryptod *c, BhCall *call, IkeHandle *h) {
         const BhSecretEntry *e = bh_secrets_find(c->secrets, BH_SECRET_PSK, h->tunnel, BH_SECRET_DIR_NONE);
+        if (!e)
+                bh_call_error(call, BH_ERROR_NOT_FOUND, "no pre-shared key for tunnel %s", h->tunnel);
         return e ? e->key : NULL;
+}
+
+/* The AUTH steps (RFC 7296 2.15) with the tunnel's pre-shared key, each
+ * once per handle (crypto/ike-sa.h): false when refused, the error answered.
+ * IkeAuth runs the first alone; IkeVerify the second, then as it is asked
+ * the first and the first CHILD SA. */
+static bool ike_sign_step(Cryptod *c, BhCall *call, IkeHandle *h, const uint8_t *msg, size_t msg_len,
+                          const uint8_t *id, size_t id_len, uint8_t *ret_auth, size_t *ret_auth_len) {
+        const BhSecret *psk = ike_psk(c, call, h);
+        if (!psk)
+                return false;
+        int r = bh_ike_sa_auth_sign(h->sa, msg, msg_len, id, id_len, psk, ret_auth, ret_auth_len);
+        if (r < 0) {
+                ike_error(call, h, "AUTH", r);
+                return false;
+        }
+        return true;
+}
+
+static bool ike_verify_step(Cryptod *c, BhCall *call, IkeHandle *h, const uint8_t *msg, size_t msg_len,
+                            const uint8_t *id, size_t id_len, const uint8_t *auth, size_t auth_len) {
+        const BhSecret *psk = ike_psk(c, call, h);
+        if (!psk)
+                return false;
+        int r = bh_ike_sa_auth_verify(h->sa, msg, msg_len, id, id_len, psk, auth, auth_len);
+        if (r < 0) {
+                ike_error(call, h, "verifying the peer's AUTH", r);
+                return false;
+        }
+        return true;
 }
 
 static void cryptod_handle_ike_auth(BhCall *call, void *userdata) {
@@ -659,46 +747,10 @@ static void cryptod_handle_ike_auth(BhCall *call, void *userdata) {
         size_t msg_len, id_len;
         read_bytes(&it, &msg, &msg_len);
         read_bytes(&it, &id, &id_len);
-        const BhSecret *psk = ike_psk(c, h);
-        if (!psk) {
-                bh_call_error(call, BH_ERROR_NOT_FOUND, "no pre-shared key for tunnel %s", h->tunnel);
-                return;
-        }
         uint8_t auth[BH_PRF_MAX_OUTPUT];
         size_t auth_len = sizeof auth;
-        int r = bh_ike_sa_auth_sign(h->sa, msg, msg_len, id, id_len, psk, auth, &auth_len);
-        if (r < 0) {
-                ike_error(call, h, "AUTH", r);
-                return;
-        }
-        DBusMessage *reply = bh_call_new_return(call);
-        dbus_message_iter_init_append(reply, &it);
-        append_bytes(&it, auth, auth_len);
-        bh_call_return_message(call, reply);
-}
-
-static void cryptod_handle_ike_verify(BhCall *call, void *userdata) {
-        Cryptod *c = userdata;
-        DBusMessageIter it;
-        IkeHandle *h = ike_lookup(c, call, &it);
-        if (!h)
-                return;
-        const uint8_t *msg, *id, *auth;
-        size_t msg_len, id_len, auth_len;
-        read_bytes(&it, &msg, &msg_len);
-        read_bytes(&it, &id, &id_len);
-        read_bytes(&it, &auth, &auth_len);
-        const BhSecret *psk = ike_psk(c, h);
-        if (!psk) {
-                bh_call_error(call, BH_ERROR_NOT_FOUND, "no pre-shared key for tunnel %s", h->tunnel);
-                return;
-        }
-        int r = bh_ike_sa_auth_verify(h->sa, msg, msg_len, id, id_len, psk, auth, auth_len);
-        if (r < 0) {
-                ike_error(call, h, "verifying the peer's AUTH", r);
-                return;
-        }
-        bh_call_return_empty(call);
+        if (ike_sign_step(c, call, h, msg, msg_len, id, id_len, auth, &auth_len))
+                return_bytes(call, auth, auth_len);
 }
 
 /* A CHILD SA's two SAs on their way to filterd, with their keys. */
@@ -820,35 +872,109 @@ static ChildInstall *child_read(BhCall *call, IkeHandle *h, DBusMessageIter *it,
         return ci;
 }
 
-static void child_send(Cryptod *c, BhCall *call, IkeHandle *h, ChildInstall *ci) {
+/* Sends the CHILD SA to filterd; CALL is answered once filterd has (with
+ * AUTH, when not NULL: IkeVerify's answer, AUTH_LEN octets of it). */
+static void child_send(Cryptod *c, BhCall *call, IkeHandle *h, ChildInstall *ci, const uint8_t *auth,
+                       size_t auth_len) {
         Install *in = g_new0(Install, 1);
         in->c = c;
         in->call = bh_call_ref(call);
         in->tunnel = g_strdup(h->tunnel);
         in->handle = h->id;
         in->spi_in = ci->sa[1].spi;
+        if (auth) {
+                in->return_auth = true;
+                memcpy(in->auth, auth, auth_len);
+                in->auth_len = auth_len;
+        }
         ci->in = in;
         with_filterd(c, child_with, ci);
 }
 
-static void cryptod_handle_ike_child(BhCall *call, void *userdata) {
+/* What IkeVerify does once the peer's AUTH matched (its THEN argument). */
+typedef enum VerifyThen {
+        THEN_NONE,              /* nothing: the responder refuses the CHILD SA */
+        THEN_CHILD,             /* the first CHILD SA: the initiator, who signed with IkeAuth */
+        THEN_AUTH_CHILD,        /* our AUTH, then the first CHILD SA: the responder */
+} VerifyThen;
+
+static bool verify_then(const char *word, VerifyThen *ret) {
+        static const char *const words[] = { [THEN_NONE] = "none", [THEN_CHILD] = "child",
+                                             [THEN_AUTH_CHILD] = "auth-child" };
+        for (size_t i = 0; i < G_N_ELEMENTS(words); i++)
+                if (strcmp(word, words[i]) == 0) {
+                        *ret = (VerifyThen) i;
+                        return true;
+                }
+        return false;
+}
+
+/* The peer's AUTH, and only when it matches what follows it: one round
+ * trip for what took up to three (IkeVerify, IkeAuth, IkeChild). Every
+ * argument is checked before the first step, so that a call refused for
+ * its arguments uses up no step; then the steps run in their order, each
+ * with the checks and the error it has alone, and the first refusal ends
+ * the call. Our AUTH data is answered only once the CHILD SA is in
+ * filterd: a failed call gives isakmpd nothing to send. */
+static void cryptod_handle_ike_verify(BhCall *call, void *userdata) {
         Cryptod *c = userdata;
-        DBusMessageIter it;
+        DBusMessageIter it, arr;
         IkeHandle *h = ike_lookup(c, call, &it);
         if (!h)
                 return;
-        size_t encr_len, integ_len;
-        ChildInstall *ci = child_read(call, h, &it, &encr_len, &integ_len);
-        if (!ci)
-                return;
-        int r = bh_ike_sa_child_keys(h->sa, encr_len, integ_len, &ci->keys);
-        if (r < 0) {
-                g_free(ci);
-                ike_error(call, h, "the first CHILD SA", r);
+        const uint8_t *msg, *id, *peer_auth, *our_msg, *our_id;
+        size_t msg_len, id_len, peer_auth_len, our_msg_len, our_id_len;
+        const char *word;
+        VerifyThen then;
+        read_bytes(&it, &msg, &msg_len);
+        read_bytes(&it, &id, &id_len);
+        read_bytes(&it, &peer_auth, &peer_auth_len);
+        dbus_message_iter_get_basic(&it, &word);
+        dbus_message_iter_next(&it);
+        read_bytes(&it, &our_msg, &our_msg_len);
+        read_bytes(&it, &our_id, &our_id_len);
+        if (!verify_then(word, &then)) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "THEN is none, child or auth-child, not \"%s\"", word);
                 return;
         }
+        if (then != THEN_AUTH_CHILD && (our_msg_len || our_id_len)) {
+                bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "our IKE_SA_INIT and ID go with auth-child only");
+                return;
+        }
+        ChildInstall *ci = NULL;
+        size_t encr_len = 0, integ_len = 0;
+        if (then == THEN_NONE) {
+                dbus_message_iter_recurse(&it, &arr);
+                if (dbus_message_iter_get_arg_type(&arr) != DBUS_TYPE_INVALID) {
+                        bh_call_error(call, DBUS_ERROR_INVALID_ARGS, "SAs go with child or auth-child only");
+                        return;
+                }
+        } else if (!(ci = child_read(call, h, &it, &encr_len, &integ_len)))
+                return;
+
+        uint8_t auth[BH_PRF_MAX_OUTPUT];
+        size_t auth_len = 0;
+        if (!ike_verify_step(c, call, h, msg, msg_len, id, id_len, peer_auth, peer_auth_len))
+                goto refused;
+        if (then == THEN_AUTH_CHILD) {
+                auth_len = sizeof auth;
+                if (!ike_sign_step(c, call, h, our_msg, our_msg_len, our_id, our_id_len, auth, &auth_len))
+                        goto refused;
+        }
+        if (then == THEN_NONE) {
+                return_bytes(call, NULL, 0);
+                return;
+        }
+        int r = bh_ike_sa_child_keys(h->sa, encr_len, integ_len, &ci->keys);
+        if (r < 0) {
+                ike_error(call, h, "the first CHILD SA", r);
+                goto refused;
+        }
         ci->initiated = bh_ike_sa_initiator(h->sa);
-        child_send(c, call, h, ci);
+        child_send(c, call, h, ci, auth, auth_len);
+        return;
+refused:
+        g_free(ci);
 }
 
 /* CREATE_CHILD_SA: our nonce (and KE value with PFS) made here, so that
@@ -970,7 +1096,7 @@ static void cryptod_handle_ike_child_install(BhCall *call, void *userdata) {
         }
         ci->initiated = initiated;
         ci->defer_out = defer_out;
-        child_send(c, call, h, ci);
+        child_send(c, call, h, ci, NULL, 0);
 }
 
 static void outbound_with(Cryptod *c, BhConn *filterd, void *userdata) {
@@ -1170,12 +1296,12 @@ static const BhMethodImpl cryptod_methods[] = {
         { "InstallManual", cryptod_handle_install_manual },
         { "RemoveManual", cryptod_handle_remove_manual },
         { "IkeNew", cryptod_handle_ike_new },
+        { "IkeNewDerive", cryptod_handle_ike_new_derive },
         { "IkeDerive", cryptod_handle_ike_derive },
         { "IkeSeal", cryptod_handle_ike_seal },
         { "IkeOpen", cryptod_handle_ike_open },
         { "IkeAuth", cryptod_handle_ike_auth },
         { "IkeVerify", cryptod_handle_ike_verify },
-        { "IkeChild", cryptod_handle_ike_child },
         { "IkeChildStart", cryptod_handle_ike_child_start },
         { "IkeChildInstall", cryptod_handle_ike_child_install },
         { "IkeChildRemove", cryptod_handle_ike_child_remove },

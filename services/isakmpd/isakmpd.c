@@ -131,9 +131,8 @@ struct Sa {
         uint8_t ike_prop_num;   /* responder: the numbers of the peer's proposals chosen */
         uint8_t esp_prop_num;
         char *peer_id;          /* the peer's identity in words, once seen */
-        struct AuthPayloads *peer_auth; /* responder: the IKE_AUTH request's CHILD SA and selectors, until verified */
-        GBytes *our_auth;       /* responder: AUTH data until the CHILD SA is in */
         char *failure;          /* responder: why an IKE_AUTH was refused, once answered */
+        uint16_t refusal;       /* responder: the CHILD SA's refusal, sent once the peer's AUTH verified */
         /* CREATE_CHILD_SA: the CHILD SA on its way in, either side's */
         struct {
                 bool active;            /* we asked: our request is out */
@@ -293,7 +292,6 @@ static void sa_unref(Sa *sa) {
         g_clear_pointer(&sa->cookie, g_bytes_unref);
         g_clear_pointer(&sa->request, g_ptr_array_unref);
         g_clear_pointer(&sa->response, g_ptr_array_unref);
-        g_clear_pointer(&sa->our_auth, g_bytes_unref);
         ike_frag_clear(&sa->frags[0]);
         ike_frag_clear(&sa->frags[1]);
         queued_clear(sa);
@@ -303,7 +301,6 @@ static void sa_unref(Sa *sa) {
         g_free(sa->sealing);
         opening_free(sa->opening);
         g_free(sa->peer_id);
-        g_free(sa->peer_auth);
         g_free(sa->failure);
         g_free(sa);
 }
@@ -734,7 +731,7 @@ static void free_handle(Isakmpd *d, uint64_t *handle) {
         *handle = 0;
 }
 
-/* The negotiated IKE SA transforms, as IkeDerive and IkeRekeyDerive take them. */
+/* The negotiated IKE SA transforms, as IkeDerive, IkeNewDerive and IkeRekeyDerive take them. */
 static void append_suite(DBusMessageIter *it, const BhIkeSuite *s) {
         DBusMessageIter st;
         dbus_uint16_t v[5] = { s->encr, s->encr_bits, s->prf, s->integ, s->dh };
@@ -1154,30 +1151,36 @@ static void send_init_request(Sa *sa, GBytes *ke) {
                       bh_addr_to_string(&sa->remote.addr, (char[BH_ADDR_STRLEN]){ 0 }), ike_dh_name(sa->group));
 }
 
-static void new_made(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
-        if (!reply) {
-                sa_fail(sa, "cryptod: %s", error_message);
-                return;
-        }
+/* IkeNew's or IkeNewDerive's answer: the handle and our nonce are kept,
+ * our KE value returned. */
+static GBytes *handle_made(Sa *sa, DBusMessage *reply) {
         DBusMessageIter it;
         dbus_uint64_t h;
         dbus_message_iter_init(reply, &it);
         dbus_message_iter_get_basic(&it, &h);
         dbus_message_iter_next(&it);
         sa->handle = h;
-        g_autoptr(GBytes) ke = read_bytes(&it);
+        GBytes *ke = read_bytes(&it);
         g_clear_pointer(&sa->our_nonce, g_bytes_unref);
         sa->our_nonce = read_bytes(&it);
+        return ke;
+}
+
+static void new_made(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+        if (!reply) {
+                sa_fail(sa, "cryptod: %s", error_message);
+                return;
+        }
+        g_autoptr(GBytes) ke = handle_made(sa, reply);
         send_init_request(sa, ke);
 }
 
+/* The initiator's IKE SA in cryptod: our KE value and nonce. */
 static void ike_new(Sa *sa, CryptoReply then) {
         DBusMessage *m = crypto_method("IkeNew");
         const char *tunnel = sa->tunnel;
-        dbus_bool_t initiator = sa->initiator;
         dbus_uint16_t group = sa->group;
-        dbus_message_append_args(m, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_BOOLEAN, &initiator, DBUS_TYPE_UINT16, &group,
-                                 DBUS_TYPE_INVALID);
+        dbus_message_append_args(m, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_UINT16, &group, DBUS_TYPE_INVALID);
         crypto_call(sa, m, then);
 }
 
@@ -1187,15 +1190,34 @@ static void initiator_start(Sa *sa) {
         ike_new(sa, new_made);
 }
 
+/* What the keys of IKE_SA_INIT come from: the peer's KE value and nonce,
+ * the SPIs, the suite (IkeDerive and IkeNewDerive). */
+static void append_derive_args(DBusMessageIter *it, const Sa *sa) {
+        append_gbytes(it, sa->peer_ke);
+        append_gbytes(it, sa->peer_nonce);
+        dbus_uint64_t i = sa->spi_i, r = sa->spi_r;
+        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT64, &i);
+        dbus_message_iter_append_basic(it, DBUS_TYPE_UINT64, &r);
+        append_suite(it, &sa->suite);
+}
+
+/* The initiator's keys, once the peer answered IKE_SA_INIT. */
 static void derive(Sa *sa, CryptoReply then) {
         DBusMessageIter it;
         DBusMessage *m = handle_method(sa, "IkeDerive", &it);
-        append_gbytes(&it, sa->peer_ke);
-        append_gbytes(&it, sa->peer_nonce);
-        dbus_uint64_t i = sa->spi_i, r = sa->spi_r;
-        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &i);
-        dbus_message_iter_append_basic(&it, DBUS_TYPE_UINT64, &r);
-        append_suite(&it, &sa->suite);
+        append_derive_args(&it, sa);
+        crypto_call(sa, m, then);
+}
+
+/* The responder's IKE SA in cryptod, keys and all, in one call: the
+ * request gave everything they need. */
+static void new_derive(Sa *sa, CryptoReply then) {
+        DBusMessageIter it;
+        DBusMessage *m = crypto_method("IkeNewDerive");
+        const char *tunnel = sa->tunnel;
+        dbus_message_iter_init_append(m, &it);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &tunnel);
+        append_derive_args(&it, sa);
         crypto_call(sa, m, then);
 }
 
@@ -1427,16 +1449,11 @@ static void append_child_sas(DBusMessageIter *it, Sa *sa, const BhProposal *esp,
         dbus_message_iter_close_container(it, &arr);
 }
 
-static DBusMessage *child_message(Sa *sa) {
-        DBusMessageIter it;
-        DBusMessage *m = handle_method(sa, "IkeChild", &it);
-        append_child_sas(&it, sa, &sa->esp, sa->child_spi_out, sa->child_spi_in);
-        return m;
-}
-
-static void initiator_child_installed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+/* The peer's IKE_AUTH answer verified and the CHILD SA in: established. */
+static void initiator_verified(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
         if (!reply) {
-                sa_fail(sa, "installing the CHILD SA: %s", error_message);
+                bool auth = error_name && strcmp(error_name, BH_ERROR_AUTH_FAILED) == 0;
+                sa_fail(sa, "%s: %s", auth ? "AUTHENTICATION_FAILED" : "cryptod", error_message);
                 return;
         }
         sa_established(sa);
@@ -1445,15 +1462,6 @@ static void initiator_child_installed(Sa *sa, DBusMessage *reply, const char *er
         bh_log_tunnel(BH_LOG_EVENTS, sa->tunnel, "IKE SA established with %s, CHILD SA %08x/%08x (%s)",
                       rid ? rid : "the peer", sa->child_spi_in, sa->child_spi_out, esp);
         tell_up(sa, rid ? rid : "");
-}
-
-static void initiator_verified(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
-        if (!reply) {
-                bool auth = error_name && strcmp(error_name, BH_ERROR_AUTH_FAILED) == 0;
-                sa_fail(sa, "%s: %s", auth ? "AUTHENTICATION_FAILED" : "verifying the peer", error_message);
-                return;
-        }
-        crypto_call(sa, child_message(sa), initiator_child_installed);
 }
 
 /* The payloads of a decrypted IKE_AUTH message, checked. */
@@ -1492,13 +1500,38 @@ static IkeErr auth_payloads(const IkeMsg *m, bool request, AuthPayloads *ret) {
         return IKE_OK;
 }
 
-static void verify(Sa *sa, const AuthPayloads *ap, CryptoReply then) {
-        DBusMessageIter it;
+/* What cryptod's IkeVerify does once the peer's AUTH matched: nothing
+ * more (the responder then refuses the CHILD SA), the first CHILD SA (the
+ * initiator), or our AUTH and then the CHILD SA (the responder). */
+typedef enum VerifyThen {
+        VERIFY_THEN_NONE,
+        VERIFY_THEN_CHILD,
+        VERIFY_THEN_AUTH_CHILD,
+} VerifyThen;
+
+static void verify(Sa *sa, const AuthPayloads *ap, VerifyThen then, CryptoReply func) {
+        static const char *const words[] = { [VERIFY_THEN_NONE] = "none", [VERIFY_THEN_CHILD] = "child",
+                                             [VERIFY_THEN_AUTH_CHILD] = "auth-child" };
+        DBusMessageIter it, arr;
         DBusMessage *m = handle_method(sa, "IkeVerify", &it);
         append_gbytes(&it, sa->peer_init);
         append_bytes(&it, ap->id_pl->body, ap->id_pl->len);
         append_bytes(&it, ap->auth.data, ap->auth.len);
-        crypto_call(sa, m, then);
+        dbus_message_iter_append_basic(&it, DBUS_TYPE_STRING, &words[then]);
+        if (then == VERIFY_THEN_AUTH_CHILD) {
+                g_autoptr(GBytes) id = id_body(&sa->def->local_id, &sa->local);
+                append_gbytes(&it, sa->our_init);
+                append_gbytes(&it, id);
+        } else {
+                append_bytes(&it, NULL, 0);
+                append_bytes(&it, NULL, 0);
+        }
+        if (then == VERIFY_THEN_NONE) {
+                dbus_message_iter_open_container(&it, DBUS_TYPE_ARRAY, "(sssuqqqbbssss)", &arr);
+                dbus_message_iter_close_container(&it, &arr);
+        } else
+                append_child_sas(&it, sa, &sa->esp, sa->child_spi_out, sa->child_spi_in);
+        crypto_call(sa, m, func);
 }
 
 static uint32_t proposal_spi(const IkeProposal *p) {
@@ -1542,7 +1575,7 @@ static void initiator_auth_response(Sa *sa, const IkeMsg *m) {
         sa->tsr = ap.tsr;
         g_free(sa->peer_id);
         sa->peer_id = g_steal_pointer(&rid);
-        verify(sa, &ap, initiator_verified);
+        verify(sa, &ap, VERIFY_THEN_CHILD, initiator_verified);
 }
 
 /* ---------------------------------------------------------------- responder */
@@ -1660,16 +1693,22 @@ static void refusal_sent(Sa *sa) {
 
 static void responder_keys(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
         if (!reply) {
-                /* The peer's KE value was refused (a zero or off-curve
-                 * value): nothing is kept, nothing answered (RFC 8031 2). */
-                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_SA_INIT from the peer refused: %s", error_message);
-                sa->d->dropped++;
+                /* InvalidArgs: the peer's KE value was refused (a zero or
+                 * off-curve value). Either way cryptod kept nothing, and
+                 * nothing is answered (RFC 8031 2). */
+                if (error_name && strcmp(error_name, DBUS_ERROR_INVALID_ARGS) == 0) {
+                        bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_SA_INIT from the peer refused: %s",
+                                      error_message);
+                        sa->d->dropped++;
+                } else
+                        bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "cannot answer IKE_SA_INIT: %s", error_message);
                 sa_drop(sa);
                 return;
         }
+        g_autoptr(GBytes) our_ke = handle_made(sa, reply);
         /* IKE_SA_INIT response: SA, KE, Nr, NAT detection. */
         gsize kl;
-        const uint8_t *ke = g_bytes_get_data(sa->our_init, &kl);   /* our KE value was kept here for now */
+        const uint8_t *ke = g_bytes_get_data(our_ke, &kl);
         uint8_t buf[MSG_BUF];
         IkeBuilder b;
         IkeHeader h = header_for(sa, IKE_EXCH_IKE_SA_INIT, true, 0);
@@ -1690,29 +1729,10 @@ static void responder_keys(Sa *sa, DBusMessage *reply, const char *error_name, c
                 sa_drop(sa);
                 return;
         }
-        g_bytes_unref(sa->our_init);
         sa->our_init = g_bytes_new(buf, len);
         sa->peer_request = 1;
         sa_respond(sa, datagrams_of(g_bytes_ref(sa->our_init)));
         bh_log_tunnel(BH_LOG_INFORMATION, sa->tunnel, "IKE_SA_INIT answered%s", sa->nat ? " (NAT detected)" : "");
-}
-
-static void responder_new_made(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
-        if (!reply) {
-                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "cannot answer IKE_SA_INIT: %s", error_message);
-                sa_drop(sa);
-                return;
-        }
-        DBusMessageIter it;
-        dbus_uint64_t h;
-        dbus_message_iter_init(reply, &it);
-        dbus_message_iter_get_basic(&it, &h);
-        dbus_message_iter_next(&it);
-        sa->handle = h;
-        /* our KE value rides in our_init until the response is built */
-        sa->our_init = read_bytes(&it);
-        sa->our_nonce = read_bytes(&it);
-        derive(sa, responder_keys);
 }
 
 static gboolean half_open_expired(gpointer userdata) {
@@ -1801,7 +1821,7 @@ static void responder_init(Isakmpd *d, const BhTunnel *def, GBytes *raw, const I
         g_hash_table_replace(d->by_spi_i, &sa->spi_i, sa);
         d->half_open++;
         sa->timeout = timer_add(d, HALF_OPEN_TIMEOUT_S * 1000, half_open_expired, sa);
-        ike_new(sa, responder_new_made);
+        new_derive(sa, responder_keys);
         sa_unref(sa);
 }
 
@@ -1836,30 +1856,36 @@ static void matched(DBusMessage *reply, const char *error_name, const char *erro
         g_free(mc);
 }
 
-static void responder_child_installed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message);
+/* The peer's AUTH did not verify: AUTHENTICATION_FAILED, then the SA ends. */
+static void responder_auth_failed(Sa *sa, const char *error_name, const char *error_message) {
+        bool auth = error_name && strcmp(error_name, BH_ERROR_AUTH_FAILED) == 0;
+        bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_AUTH from the peer: %s%s", auth ? "AUTHENTICATION_FAILED: " : "",
+                      error_message);
+        g_free(sa->failure);
+        sa->failure = g_strdup_printf("%s: %s", auth ? "AUTHENTICATION_FAILED" : "verifying the peer", error_message);
+        respond_notify(sa, IKE_EXCH_IKE_AUTH, 1, IKE_N_AUTHENTICATION_FAILED, refusal_sent);
+}
 
-static void responder_signed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+/* Authenticated, our AUTH made and the CHILD SA in (IkeVerify auth-child):
+ * the IKE_AUTH answer. */
+static void responder_authenticated(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
         if (!reply) {
-                sa_fail(sa, "AUTH: %s", error_message);
+                if (error_name && strcmp(error_name, BH_ERROR_AUTH_FAILED) == 0) {
+                        responder_auth_failed(sa, error_name, error_message);
+                        return;
+                }
+                /* Our AUTH or the CHILD SA failed (or cryptod could not
+                 * check the peer's at all): tell the peer, then forget the SA. */
+                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_AUTH from the peer not completed: cryptod: %s",
+                              error_message);
+                g_free(sa->failure);
+                sa->failure = g_strdup_printf("cryptod: %s", error_message);
+                respond_notify(sa, IKE_EXCH_IKE_AUTH, 1, IKE_N_NO_PROPOSAL_CHOSEN, refusal_sent);
                 return;
         }
         DBusMessageIter it;
         dbus_message_iter_init(reply, &it);
-        g_clear_pointer(&sa->our_auth, g_bytes_unref);
-        sa->our_auth = read_bytes(&it);
-        crypto_call(sa, child_message(sa), responder_child_installed);
-}
-
-static void responder_child_installed(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
-        g_autoptr(GBytes) auth = g_steal_pointer(&sa->our_auth);
-        if (!reply || !auth) {
-                /* Tell the peer why, then forget the SA. */
-                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "installing the CHILD SA: %s",
-                              error_message ? error_message : "lost");
-                respond_notify(sa, IKE_EXCH_IKE_AUTH, 1, IKE_N_NO_PROPOSAL_CHOSEN, NULL);
-                sa_fail(sa, "installing the CHILD SA: %s", error_message ? error_message : "lost");
-                return;
-        }
+        g_autoptr(GBytes) auth = read_bytes(&it);
         g_autoptr(GBytes) idr = id_body(&sa->def->local_id, &sa->local);
         const uint8_t *id = g_bytes_get_data(idr, NULL);
         uint8_t plain[MSG_BUF];
@@ -1892,50 +1918,41 @@ static void responder_auth_reply_sent(Sa *sa) {
         tell_up(sa, sa->peer_id ? sa->peer_id : "");
 }
 
-static void responder_verified(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
+/* Authenticated (IkeVerify none), but the CHILD SA the peer asks for is
+ * refused: the refusal chosen before goes out now. */
+static void responder_verified_refused(Sa *sa, DBusMessage *reply, const char *error_name, const char *error_message) {
         if (!reply) {
-                bool auth = error_name && strcmp(error_name, BH_ERROR_AUTH_FAILED) == 0;
-                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_AUTH from the peer: %s%s",
-                              auth ? "AUTHENTICATION_FAILED: " : "", error_message);
-                g_autofree char *why = g_strdup_printf("%s: %s", auth ? "AUTHENTICATION_FAILED" : "verifying the peer",
-                                                       error_message);
-                g_free(sa->failure);
-                sa->failure = g_steal_pointer(&why);
-                respond_notify(sa, IKE_EXCH_IKE_AUTH, 1, IKE_N_AUTHENTICATION_FAILED, refusal_sent);
+                responder_auth_failed(sa, error_name, error_message);
                 return;
         }
-        /* Authenticated: now the CHILD SA the peer asks for. */
-        g_autofree AuthPayloads *ap = g_steal_pointer(&sa->peer_auth);
-        uint16_t refuse = 0;
-        g_autofree char *why = NULL;
+        bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_AUTH from %s refused: %s", sa->peer_id, sa->failure);
+        respond_notify(sa, IKE_EXCH_IKE_AUTH, 1, sa->refusal, refusal_sent);
+}
+
+/* The CHILD SA the peer asks for, against the tunnel's proposals and
+ * selectors: 0, or the notification that refuses it (*ret_why in words). */
+static uint16_t responder_child(Sa *sa, const AuthPayloads *ap, char **ret_why) {
         size_t idx = 0;
-        if (!ap || !ap->has_sa) {
-                why = g_strdup("the peer asks for no CHILD SA; that is not supported");
-                refuse = IKE_N_NO_PROPOSAL_CHOSEN;
-        } else if (!choose(sa->def->esp_proposals, sa->def->n_esp_proposals, &ap->child, &sa->esp, &idx)) {
-                g_autofree char *ours = bh_proposal_list_to_string(sa->def->esp_proposals, sa->def->n_esp_proposals);
-                why = g_strdup_printf("NO_PROPOSAL_CHOSEN: none of the peer's %zu ESP proposals meets ours (%s)",
-                                      ap->child.n_sent, ours);
-                refuse = IKE_N_NO_PROPOSAL_CHOSEN;
-        } else {
-                ts_narrow(&ap->tsi, sa->def->remote_ts, sa->def->n_remote_ts, &sa->tsi);
-                ts_narrow(&ap->tsr, sa->def->local_ts, sa->def->n_local_ts, &sa->tsr);
-                if (sa->tsi.n == 0 || sa->tsr.n == 0) {
-                        why = g_strdup("TS_UNACCEPTABLE: the peer's traffic selectors are outside the tunnel's");
-                        refuse = IKE_N_TS_UNACCEPTABLE;
-                }
+        if (!ap->has_sa) {
+                *ret_why = g_strdup("the peer asks for no CHILD SA; that is not supported");
+                return IKE_N_NO_PROPOSAL_CHOSEN;
         }
-        if (refuse) {
-                bh_log_tunnel(BH_LOG_ERRORS, sa->tunnel, "IKE_AUTH from %s refused: %s", sa->peer_id, why);
-                g_free(sa->failure);
-                sa->failure = g_steal_pointer(&why);
-                respond_notify(sa, IKE_EXCH_IKE_AUTH, 1, refuse, refusal_sent);
-                return;
+        if (!choose(sa->def->esp_proposals, sa->def->n_esp_proposals, &ap->child, &sa->esp, &idx)) {
+                g_autofree char *ours = bh_proposal_list_to_string(sa->def->esp_proposals, sa->def->n_esp_proposals);
+                *ret_why = g_strdup_printf("NO_PROPOSAL_CHOSEN: none of the peer's %zu ESP proposals meets ours (%s)",
+                                           ap->child.n_sent, ours);
+                return IKE_N_NO_PROPOSAL_CHOSEN;
+        }
+        ts_narrow(&ap->tsi, sa->def->remote_ts, sa->def->n_remote_ts, &sa->tsi);
+        ts_narrow(&ap->tsr, sa->def->local_ts, sa->def->n_local_ts, &sa->tsr);
+        if (sa->tsi.n == 0 || sa->tsr.n == 0) {
+                *ret_why = g_strdup("TS_UNACCEPTABLE: the peer's traffic selectors are outside the tunnel's");
+                return IKE_N_TS_UNACCEPTABLE;
         }
         sa->child_spi_out = proposal_spi(&ap->child.prop[idx]);
         sa->esp_prop_num = ap->child.prop[idx].num;
         sa->child_spi_in = random_child_spi();
-        auth_sign(sa, responder_signed);
+        return 0;
 }
 
 static void responder_auth(Sa *sa, const IkeMsg *m) {
@@ -1973,10 +1990,18 @@ static void responder_auth(Sa *sa, const IkeMsg *m) {
         }
         g_free(sa->peer_id);
         sa->peer_id = g_steal_pointer(&rid);
-        g_free(sa->peer_auth);
-        sa->peer_auth = g_memdup2(&ap, sizeof ap);
-        sa->peer_auth->id_pl = NULL;    /* points into the message: gone after this */
-        verify(sa, &ap, responder_verified);
+        /* The CHILD SA is chosen now, so that one call to cryptod verifies
+         * the peer's AUTH, makes ours and installs it; a refusal of it is
+         * only told (and logged) once the AUTH verified, as above. */
+        refuse = responder_child(sa, &ap, &why);
+        if (refuse) {
+                g_free(sa->failure);
+                sa->failure = g_steal_pointer(&why);
+                sa->refusal = refuse;
+                verify(sa, &ap, VERIFY_THEN_NONE, responder_verified_refused);
+                return;
+        }
+        verify(sa, &ap, VERIFY_THEN_AUTH_CHILD, responder_authenticated);
 }
 
 /* ---------------------------------------------------------------- CREATE_CHILD_SA */

@@ -25,7 +25,7 @@ cat >"$WORK/permissive.conf" <<CONFIG
 CONFIG
 dbus-daemon --config-file="$WORK/permissive.conf" --nofork --nopidfile --nosyslog --print-address=1 >"$WORK/address" &
 DAEMON=$!
-trap 'kill $DAEMON 2>/dev/null; suite_cleanup' EXIT
+trap 'rc=$?; kill $DAEMON 2>/dev/null; (exit $rc); suite_cleanup' EXIT
 wait_for 5 test -s "$WORK/address" || fail "the permissive bus did not start"
 BUS=$(head -n1 "$WORK/address")
 export BULKHEAD_BUS_ADDRESS=$BUS

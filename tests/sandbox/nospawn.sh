@@ -27,7 +27,7 @@ for svc in logd statd cryptod filterd isakmpd tmd; do
                 "$BUILD/bulkhead-$svc" --bus "$BUS" --run-dir "$RUN" --config-dir "$CONF" >>"$WORK/out" 2>&1 &
         pids+=($!)
 done
-trap 'kill ${pids[*]} 2>/dev/null; suite_cleanup' EXIT
+trap 'rc=$?; kill ${pids[*]} 2>/dev/null; (exit $rc); suite_cleanup' EXIT
 suite_wait_ready
 pass "services started on their own, each as its own user: the supervisor follows them and says ready"
 
