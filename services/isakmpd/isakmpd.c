@@ -635,7 +635,7 @@ static void sa_respond(Sa *sa, GPtrArray *msg) {
 /* ---------------------------------------------------------------- tmd, cryptod */
 
 static DBusMessage *tmd_method(const char *member, const char *tunnel) {
-        DBusMessage *m = bh_method_new(BH_SERVICE_TMD, &bh_iface_tmd1, member);
+        DBusMessage *m = bh_method_new_peer(BH_SERVICE_TMD, &bh_iface_tmd1, member);
         dbus_message_append_args(m, DBUS_TYPE_STRING, &tunnel, DBUS_TYPE_INVALID);
         return m;
 }
@@ -716,7 +716,7 @@ static void crypto_reply(DBusMessage *reply, const char *error_name, const char 
 }
 
 static DBusMessage *crypto_method(const char *member) {
-        return bh_method_new(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, member);
+        return bh_method_new_peer(BH_SERVICE_CRYPTOD, &bh_iface_crypto1, member);
 }
 
 /* IkeFree, answer unheard: cryptod wipes the handle's keys. */
@@ -3250,7 +3250,7 @@ static void receive(Isakmpd *d, const uint8_t *data, size_t len, const Incoming 
                 mc->in = *in;
                 char l[BH_ADDR_STRLEN], r[BH_ADDR_STRLEN];
                 const char *ls = bh_addr_to_string(&in->local.addr, l), *rs = bh_addr_to_string(&in->remote.addr, r);
-                DBusMessage *q = bh_method_new(BH_SERVICE_TMD, &bh_iface_tmd1, "Match");
+                DBusMessage *q = bh_method_new_peer(BH_SERVICE_TMD, &bh_iface_tmd1, "Match");
                 dbus_message_append_args(q, DBUS_TYPE_STRING, &ls, DBUS_TYPE_STRING, &rs, DBUS_TYPE_INVALID);
                 bh_ipc_call(d->svc->ipc, BH_SERVICE_TMD, q, BH_CALL_TIMEOUT_MS, matched, mc);
                 dbus_message_unref(q);
