@@ -91,6 +91,25 @@ struct BhCall {
         bool answered;
 };
 
+typedef struct Queued {
+        DBusMessage *msg;
+        int timeout_ms;
+        BhReplyFunc cb;
+        void *userdata;
+} Queued;
+
+/* The direct connection to one service, and the calls that wait for it
+ * while it opens: so calls to a service keep their order, whichever way
+ * they go. */
+typedef struct Link {
+        BhIpc *ipc;
+        BhServiceId service;
+        BhConn *conn;           /* open and bound, or NULL */
+        bool opening;
+        gint64 retry_at;        /* monotonic µs: no attempt before */
+        GQueue waiting;         /* of Queued */
+} Link;
+
 struct BhIpc {
         GMainContext *ctx;
         BhConn *bus;
@@ -104,7 +123,7 @@ struct BhIpc {
         GPtrArray *watchers;            /* of Watcher */
         GPtrArray *changed;             /* of Object with properties to announce, in order */
         GSource *announce;              /* announces them once this round of the main loop is done */
-        struct Link *links[_BH_SERVICE_MAX]; /* bh_ipc_call()'s direct connections */
+        Link *links[_BH_SERVICE_MAX];   /* bh_ipc_call()'s direct connections */
         bool closing;
         void (*disconnect_func)(void *);
         void *disconnect_userdata;
@@ -1051,6 +1070,8 @@ static void set_owner(BhIpc *ipc, BhServiceId id, const char *owner) {
                 return;
         g_free(ipc->owners[id]);
         ipc->owners[id] = g_strdup(owner);
+        if (ipc->links[id])
+                ipc->links[id]->retry_at = 0;  /* a new process: try it at once */
         for (guint i = 0; i < ipc->watchers->len; i++) {
                 Watcher *w = g_ptr_array_index(ipc->watchers, i);
                 if (w->owner_func)
@@ -1586,25 +1607,6 @@ void bh_ipc_open_peer(BhIpc *ipc, BhServiceId service, BhPeerFunc func, void *us
  * could not be opened, before the next attempt. */
 #define LINK_RETRY_USEC (5 * G_USEC_PER_SEC)
 
-typedef struct Queued {
-        DBusMessage *msg;
-        int timeout_ms;
-        BhReplyFunc cb;
-        void *userdata;
-} Queued;
-
-/* The direct connection to one service, and the calls that wait for it
- * while it opens: so calls to a service keep their order, whichever way
- * they go. */
-typedef struct Link {
-        BhIpc *ipc;
-        BhServiceId service;
-        BhConn *conn;           /* open and bound, or NULL */
-        bool opening;
-        gint64 retry_at;        /* monotonic µs: no attempt before */
-        GQueue waiting;         /* of Queued */
-} Link;
-
 static void link_send(Link *l, Queued *q) {
         /* Built without a destination (bh_method_new_peer) it needs none on
          * the direct connection, where taking one out costs a new header. */
@@ -1656,7 +1658,10 @@ void bh_ipc_call(BhIpc *ipc, BhServiceId service, DBusMessage *msg, int timeout_
                 bh_conn_close(l->conn);
                 l->conn = NULL;
         }
-        if (!l->conn && !l->opening && g_get_monotonic_time() >= l->retry_at && ipc->bus && !ipc->bus->closed) {
+        /* Nobody to open one to: the bus answers (ServiceUnknown), and the
+         * service's arrival on it allows the next attempt (set_owner). */
+        if (!l->conn && !l->opening && ipc->owners[service] && g_get_monotonic_time() >= l->retry_at && ipc->bus &&
+            !ipc->bus->closed) {
                 l->opening = true;
                 bh_ipc_open_peer(ipc, service, link_opened, l);
         }
