@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
         meson ninja-build pkg-config gcc python3
         libdbus-1-dev libglib2.0-dev libssl-dev libseccomp-dev
-        dbus-daemon dbus-bin systemd       # private bus, dbus-send, busctl
+        dbus-daemon dbus-bin systemd       # private bus, dbus-send, dbus-monitor, busctl
         procps psmisc iproute2 util-linux  # pgrep, netns, su
         iputils-ping                       # ping through the tunnels
         iptables                           # the exchange tests' queued wire (tests/ike/wire.py)
